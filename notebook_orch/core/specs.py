@@ -1,0 +1,285 @@
+"""What the user declared: ``AssetSpec`` and the one parser of the ``%%asset`` line.
+
+The same parser serves static discovery (no kernel) and the cell magic at run time, so its help text is the
+``%%asset?`` help. It is plain argparse: the core imports no IPython.
+"""
+
+from __future__ import annotations
+
+import argparse
+import keyword
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import time
+from typing import Union
+
+from notebook_orch.core.partitions import UNPARTITIONED, PartitionsDef, parse_partitions
+from notebook_orch.errors import DeclarationError, PartitionError
+
+IO_KINDS = ("parquet", "json", "pickle")
+MAGIC = "%%asset"
+
+
+# -- dependency mappings ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Identity:
+    """Same key (or, across time grains, the containing / contained windows)."""
+
+    def describe(self) -> str:
+        return ""
+
+
+@dataclass(frozen=True)
+class Offset:
+    """``a[-1]``: the partition ``offset`` steps away."""
+
+    offset: int
+
+    def describe(self) -> str:
+        return f"[{self.offset}]"
+
+
+@dataclass(frozen=True)
+class Window:
+    """``a[-6:0]``: partitions from ``start`` to ``end`` steps away, both inclusive (here: the last 7)."""
+
+    start: int
+    end: int
+
+    def describe(self) -> str:
+        return f"[{self.start}:{self.end}]"
+
+
+@dataclass(frozen=True)
+class AllPartitions:
+    """``a[all]``: every partition of the upstream asset."""
+
+    def describe(self) -> str:
+        return "[all]"
+
+
+Mapping = Union[Identity, Offset, Window, AllPartitions]
+_DEP = re.compile(r"^\s*(?P<name>[^\[\]\s]+)\s*(?:\[(?P<sel>[^\]]*)\])?\s*$")
+
+
+@dataclass(frozen=True)
+class DepSpec:
+    asset: str
+    mapping: Mapping = Identity()
+
+    def describe(self) -> str:
+        return self.asset + self.mapping.describe()
+
+
+def check_name(name: str, *, what: str = "Asset name") -> None:
+    """Names are Python identifiers (they become variables in the cell) and never path-like."""
+    if not name:
+        raise DeclarationError(f"{what} is missing; write '%%asset my_table' with an identifier.")
+    if "/" in name or "\\" in name or ".." in name or name.startswith("."):
+        raise DeclarationError(f"{what} {name!r} is path-like; use a Python identifier such as 'daily_sales'.")
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise DeclarationError(
+            f"{what} {name!r} is not a Python identifier; use letters, digits and '_' (not starting with a digit)."
+        )
+
+
+def parse_dep(text: str) -> DepSpec:
+    m = _DEP.match(text)
+    if not m:
+        raise DeclarationError(f"Dependency {text!r} is malformed; write 'a', 'a[-1]', 'a[-6:0]' or 'a[all]'.")
+    name, sel = m.group("name"), m.group("sel")
+    check_name(name, what="Dependency name")
+    if sel is None:
+        return DepSpec(name)
+    sel = sel.strip()
+    if sel == "all":
+        return DepSpec(name, AllPartitions())
+    try:
+        if ":" in sel:
+            lo, hi = (int(x) for x in sel.split(":"))
+            if lo > hi:
+                raise DeclarationError(
+                    f"Dependency {text!r}: window [{lo}:{hi}] is reversed; write the earlier offset first, e.g. [-6:0]."
+                )
+            return DepSpec(name, Window(lo, hi))
+        off = int(sel)
+    except ValueError:
+        raise DeclarationError(
+            f"Dependency {text!r}: {sel!r} is not an offset, a window or 'all'; write a[-1], a[-6:0] or a[all]."
+        ) from None
+    return DepSpec(name, Identity() if off == 0 else Offset(off))
+
+
+def split_deps(text: str) -> list[str]:
+    """Split ``a,b[-1],c[-6:0]`` on commas outside brackets."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts if p.strip()]
+
+
+# -- the declaration ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AssetSpec:
+    """One ``%%asset`` cell as declared. ``code_version`` is filled by discovery (or ``--code-version``)."""
+
+    name: str
+    deps: tuple[DepSpec, ...] = ()
+    partitions: PartitionsDef = UNPARTITIONED
+    checks: tuple[str, ...] = ()
+    retries: int = 0
+    schedule: str | None = None
+    auto: bool = False
+    sla: time | None = None
+    io: str | None = None
+    code_version_override: str | None = None
+    owner: str | None = None
+    description: str | None = None
+    notebook: str | None = None
+    cell_index: int | None = None
+    source: str = field(default="", compare=False, repr=False)
+    code_version: str = ""
+
+    @property
+    def dep_names(self) -> tuple[str, ...]:
+        return tuple(d.asset for d in self.deps)
+
+    @property
+    def deps_signature(self) -> str:
+        """What changes when dependencies are added or removed (order does not matter)."""
+        return ",".join(sorted(d.describe() for d in self.deps))
+
+    @property
+    def location(self) -> str:
+        return f"{self.notebook or '<interactive>'}, cell {self.cell_index if self.cell_index is not None else '?'}"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse would print and exit
+        raise DeclarationError(f"%%asset: {message}. See '%%asset?' for the options.")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:
+        raise DeclarationError(message or "%%asset: invalid arguments.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="%%asset",
+        description="Declare the dataset this cell produces. The cell body must assign a variable named NAME.",
+        add_help=False,
+        allow_abbrev=False,
+    )
+    p.add_argument("name", metavar="NAME", nargs="?", help="asset name: a Python identifier, unique in the project")
+    p.add_argument("--deps", action="append", default=[], metavar="A,B[-1],C[-6:0],D[all]",
+                   help="upstream assets read by the cell; [-1] previous partition, [-6:0] last 7, [all] every one")
+    p.add_argument("--partitions", metavar="SPEC",
+                   help="daily:2013-01-01[..2013-12-31] | hourly:... | weekly:... | monthly:2013-01.. | static:a,b,c")
+    p.add_argument("--check", action="append", default=[], metavar="EXPR",
+                   help="quality check evaluated with the value bound to NAME, e.g. \"len(NAME) > 0\"; repeatable")
+    p.add_argument("--retries", type=int, default=0, metavar="N", help="retries of a failed run (with backoff)")
+    p.add_argument("--schedule", metavar="CRON", help="cron expression for scheduled runs, e.g. '0 6 * * *'")
+    p.add_argument("--auto", action="store_true", help="run automatically when all inputs of a partition are fresh")
+    p.add_argument("--sla", metavar="HH:MM", help="time of day by which the day's partition should be fresh")
+    p.add_argument("--io", choices=IO_KINDS, help="storage format (default: parquet for DataFrames, else json)")
+    p.add_argument("--code-version", dest="code_version", metavar="V", help="explicit code version (overrides hash)")
+    p.add_argument("--owner", metavar="WHO", help="who to ask about this asset")
+    p.add_argument("--description", metavar="TEXT", help="what this asset is")
+    return p
+
+
+HELP = build_parser().format_help()
+
+
+def parse_declaration(
+    line: str, *, notebook: str | None = None, cell: int | None = None, source: str = ""
+) -> AssetSpec:
+    """Parse the argument part of an ``%%asset`` line (with or without the leading ``%%asset``)."""
+    text = line.strip()
+    if text.startswith(MAGIC):
+        text = text[len(MAGIC):]
+    try:
+        try:
+            argv = shlex.split(text)
+        except ValueError as exc:
+            raise DeclarationError(f"%%asset: cannot split the line ({exc}); check the quotes.") from None
+        ns = build_parser().parse_args(argv)
+        if ns.name is None:
+            raise DeclarationError("%%asset: the asset NAME is missing; write '%%asset my_table [options]'.")
+        check_name(ns.name)
+        deps = tuple(parse_dep(d) for group in ns.deps for d in split_deps(group))
+        seen: set[str] = set()
+        for d in deps:
+            if d.asset == ns.name:
+                raise DeclarationError(f"Asset {ns.name!r} lists itself in --deps; an asset cannot read itself.")
+            if d.asset in seen:
+                raise DeclarationError(f"Asset {ns.name!r} lists {d.asset!r} twice in --deps; list it once.")
+            seen.add(d.asset)
+        try:
+            partitions = parse_partitions(ns.partitions)
+        except PartitionError as exc:
+            raise DeclarationError(str(exc)) from None
+        if ns.retries < 0:
+            raise DeclarationError(f"%%asset: --retries must be 0 or more, not {ns.retries}.")
+        for expr in ns.check:
+            try:
+                compile(expr, "<check>", "eval")
+            except SyntaxError as exc:
+                raise DeclarationError(f"%%asset: --check {expr!r} is not a Python expression ({exc.msg}).") from None
+        if ns.schedule is not None:
+            _check_cron(ns.schedule)
+        sla = _parse_sla(ns.sla) if ns.sla else None
+    except DeclarationError as exc:
+        raise DeclarationError(exc.problem.message, notebook=notebook, cell=cell) from None
+    return AssetSpec(
+        name=ns.name,
+        deps=deps,
+        partitions=partitions,
+        checks=tuple(ns.check),
+        retries=ns.retries,
+        schedule=ns.schedule,
+        auto=ns.auto,
+        sla=sla,
+        io=ns.io,
+        code_version_override=ns.code_version,
+        owner=ns.owner,
+        description=ns.description,
+        notebook=notebook,
+        cell_index=cell,
+        source=source,
+        code_version=ns.code_version or "",
+    )
+
+
+def _check_cron(expr: str) -> None:
+    from croniter import croniter  # light, but only needed when a schedule is declared
+
+    if not croniter.is_valid(expr):
+        raise DeclarationError(f"%%asset: --schedule {expr!r} is not a valid cron expression, e.g. '0 6 * * *'.")
+
+
+def _parse_sla(text: str) -> time:
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise DeclarationError(f"%%asset: --sla {text!r} is not a time of day; write HH:MM, e.g. 09:30.")
+    return time(int(m.group(1)), int(m.group(2)))
+
+
+def split_asset_cell(source: str) -> tuple[str, str] | None:
+    """``(magic line, body)`` when the cell starts with ``%%asset``, else None."""
+    stripped = source.lstrip()
+    if not stripped.startswith(MAGIC):
+        return None
+    first, _, body = stripped.partition("\n")
+    if first[len(MAGIC):][:1] not in ("", " ", "\t"):
+        return None  # e.g. %%assets — some other magic
+    return first, body

@@ -1,0 +1,141 @@
+"""Plain frozen records handed out by the store. ORM rows never leave the store package.
+
+What happened is a ``...Record``; a consistent read is a ``...Snapshot``; what a caller asks the store to write is
+a ``New...``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+RUNNING, SUCCESS, FAILED, CANCELED = "RUNNING", "SUCCESS", "FAILED", "CANCELED"
+RUN_STATUSES = (RUNNING, SUCCESS, FAILED, CANCELED)
+RUN_KINDS = ("interactive", "manual", "backfill", "schedule", "trigger")
+
+# Event kinds in the append-only log.
+EV_RUN_STARTED = "RUN_STARTED"
+EV_RUN_SUCCESS = "RUN_SUCCESS"
+EV_RUN_FAILED = "RUN_FAILED"
+EV_RUN_CANCELED = "RUN_CANCELED"
+EV_MATERIALIZED = "MATERIALIZED"
+EV_PARTITION_FAILED = "PARTITION_FAILED"
+
+
+@dataclass(frozen=True)
+class ConsumedInput:
+    """One upstream materialization a materialization read (its lineage)."""
+
+    asset: str
+    partition: str
+    materialization_id: int
+    data_version: str
+    data_seq: int
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    expr: str
+    passed: bool
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class NewMaterialization:
+    """What a run asks the store to record for one (asset, partition)."""
+
+    asset: str
+    partition: str
+    code_version: str
+    data_version: str
+    deps_signature: str = ""
+    inputs: tuple[ConsumedInput, ...] = ()
+    row_count: int | None = None
+    schema: Mapping[str, str] = field(default_factory=dict)
+    null_rates: Mapping[str, float] = field(default_factory=dict)
+    checks: tuple[CheckResult, ...] = ()
+    duration_s: float | None = None
+    storage_path: str | None = None
+    io: str | None = None
+
+
+@dataclass(frozen=True)
+class MaterializationRecord:
+    id: int
+    asset: str
+    partition: str
+    run_id: str
+    code_version: str
+    data_version: str
+    deps_signature: str
+    inputs: tuple[ConsumedInput, ...]
+    row_count: int | None
+    schema: Mapping[str, str]
+    null_rates: Mapping[str, float]
+    checks: tuple[CheckResult, ...]
+    duration_s: float | None
+    storage_path: str | None
+    io: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    notebook: str | None
+    assets: tuple[str, ...]
+    partition_keys: tuple[str, ...]
+    status: str
+    kind: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    error: str | None = None
+    error_cell: int | None = None
+    error_source: str | None = None
+    output_path: str | None = None
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    kind: str
+    run_id: str | None
+    asset: str | None
+    partition: str | None
+    timestamp: datetime
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class AssetStates:
+    """Column-wise latest state of every recorded partition of one asset (fast to build and to scan).
+
+    ``data_seq`` is the id of the materialization where the current data version first appeared (a rematerialization
+    to identical data keeps it); ``inputs_seq`` is the largest ``data_seq`` among the inputs the latest
+    materialization consumed. So an upstream partition whose ``data_seq`` exceeds a downstream's ``inputs_seq``
+    has new data the downstream has not seen. ``last_status`` is the last attempt's outcome (SUCCESS or FAILED).
+    Entries with ``materialization_id`` None were attempted but never materialized.
+    """
+
+    partitions: tuple[str, ...]
+    materialization_id: tuple[int | None, ...]
+    code_version: tuple[str | None, ...]
+    deps_signature: tuple[str | None, ...]
+    data_version: tuple[str | None, ...]
+    data_seq: tuple[int, ...]
+    inputs_seq: tuple[int, ...]
+    last_status: tuple[str, ...]
+    last_run_id: tuple[str | None, ...]
+    materialized_at: tuple[float | None, ...]  # POSIX seconds, UTC
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    """A consistent read: the latest state of every (asset, partition), who is running, and the event mark."""
+
+    event_id: int
+    assets: Mapping[str, AssetStates]
+    running: Mapping[tuple[str, str], str]  # (asset, partition) -> run id holding it
