@@ -1,0 +1,37 @@
+"""Run the benchmark groups: ``python benchmarks/run.py [GROUP...]`` (all groups when none is named).
+
+Each group is a module ``bench_<group>.py`` beside this file with a ``run()`` that prints one line per figure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+GROUPS = ["staleness", "store", "discovery", "startup", "backfill"]
+
+
+def main(argv: list[str]) -> int:
+    here = Path(__file__).resolve().parent
+    sys.path.insert(0, str(here))
+    wanted = argv or GROUPS
+    unknown = [g for g in wanted if g not in GROUPS]
+    if unknown:
+        print(f"unknown group(s) {unknown}; choose from {GROUPS}", file=sys.stderr)
+        return 2
+    for group in wanted:
+        try:
+            module = importlib.import_module(f"bench_{group}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"bench_{group}":
+                print(f"# group {group}: not written yet")
+                continue
+            raise
+        print(f"# group {group}", flush=True)
+        module.run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
