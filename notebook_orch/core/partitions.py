@@ -40,6 +40,9 @@ class Unpartitioned:
     def keys(self, *, now: datetime | None = None) -> tuple[str, ...]:
         return (UNPARTITIONED_KEY,)
 
+    def count(self, *, now: datetime | None = None) -> int:
+        return 1
+
     def index_of(self, key: str, *, now: datetime | None = None) -> int:
         if key != UNPARTITIONED_KEY:
             raise PartitionError(f"Asset is unpartitioned; its only partition is {UNPARTITIONED_KEY!r}, not {key!r}.")
@@ -70,6 +73,9 @@ class StaticPartitions:
 
     def keys(self, *, now: datetime | None = None) -> tuple[str, ...]:
         return self.static_keys
+
+    def count(self, *, now: datetime | None = None) -> int:
+        return len(self.static_keys)
 
     @cached_property
     def _index(self) -> dict[str, int]:
