@@ -42,6 +42,7 @@ _MAGIC_ASSIGN = re.compile(
     r"^(?P<indent>[ \t]*)(?P<target>[A-Za-z_]\w*(?:[ \t]*,[ \t]*[A-Za-z_]\w*)*)"
     r"[ \t]*=[ \t]*(?P<text>[%!]\S.*?)[ \t]*$"
 )
+_TRAILING_COMMENT = re.compile(r"\s+#[^'\"]*$")
 _CELL_MAGIC = re.compile(r"\s*%%(?P<name>\w+)")
 _PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})  # their body runs as Python
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
@@ -197,14 +198,12 @@ def _neutralise_ipython(source: str) -> str | None:
     lines = source.splitlines()
     changed = False
     for i, line in enumerate(lines):
-        m = _MAGIC_ASSIGN.match(line)
+        m = _MAGIC_ASSIGN.match(line) or _MAGIC_LINE.match(line)
         if m:
-            lines[i] = f"{m.group('indent')}{m.group('target')} = {_MAGIC_CALL}({m.group('text')!r})"
-            changed = True
-            continue
-        m = _MAGIC_LINE.match(line)
-        if m:
-            lines[i] = f"{m.group('indent')}{_MAGIC_CALL}({m.group('text')!r})"
+            # A trailing comment is passed to the magic as text, but it is still a comment to the reader.
+            text = _TRAILING_COMMENT.sub("", m.group("text")).rstrip()
+            target = f"{m.group('target')} = " if "target" in m.groupdict() else ""
+            lines[i] = f"{m.group('indent')}{target}{_MAGIC_CALL}({text!r})"
             changed = True
     return "\n".join(lines) if changed else None
 
@@ -227,7 +226,9 @@ def _ipython_transform(source: str) -> str | None:
     except Exception:  # IPython missing or broken: the text form will do
         return None
     try:
-        return TransformerManager().transform_cell(source)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return TransformerManager().transform_cell(source if source.endswith("\n") else source + "\n")
     except Exception:
         return None
 
