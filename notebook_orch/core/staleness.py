@@ -260,6 +260,17 @@ class StalenessReport:
             self.graph.spec(asset).partitions.index_of(partition, now=self.now)  # raises the precise error
             raise PartitionError(f"Partition {partition!r} is not a partition of asset {asset!r}.") from None
 
+    def last_materialized(self, asset: str) -> tuple[str, datetime] | None:
+        """The partition materialized most recently and when, or None if none ever was."""
+        import numpy as np
+
+        st = self._state(asset)
+        if not st.present.any():
+            return None
+        i = int(np.nanargmax(np.where(st.present, st.mat_time, -np.inf)))
+        when = _to_datetime(float(st.mat_time[i]))
+        return (st.keys[i], when) if when else None
+
     def latest_materialization_id(self, asset: str, partition: str) -> int | None:
         st = self._state(asset)
         m = int(st.mat_id[self._index_of(asset, st, partition)])

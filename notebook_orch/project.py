@@ -1,0 +1,135 @@
+"""``Project``: the one Python API. The CLI, the magics and the widgets are thin faces over it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from notebook_orch.config import ProjectConfig, load_config
+from notebook_orch.errors import Problem, ProjectInvalid
+
+if TYPE_CHECKING:
+    from notebook_orch.core.graph import AssetGraph
+    from notebook_orch.core.staleness import PartitionStatus, StalenessReport
+    from notebook_orch.discovery import DiscoveryReport
+    from notebook_orch.store import MetadataStore
+    from notebook_orch.store.records import RunRecord
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Project:
+    """A folder of notebooks, its metadata store and its value storage.
+
+    >>> project = Project("path/to/project")      # reads [tool.notebook_orch] from its pyproject.toml
+    >>> report = project.status()                  # staleness of every partition of every asset
+    """
+
+    def __init__(self, root: str | Path | None = None, *, config: ProjectConfig | None = None) -> None:
+        self.config = config or load_config(root)
+        self._store: MetadataStore | None = None
+        self._graph: AssetGraph | None = None
+        self._discovery: DiscoveryReport | None = None
+
+    # -- what is declared --------------------------------------------------------------------------------
+    def discover(self) -> DiscoveryReport:
+        """Read every notebook again (no kernel) and remember the result."""
+        from notebook_orch.discovery import discover
+
+        self._discovery = discover(self.config.notebooks, root=self.config.root)
+        self._graph = None
+        return self._discovery
+
+    def problems(self) -> list[Problem]:
+        """Every problem with the project: unreadable notebooks, bad declarations, then graph problems."""
+        from notebook_orch.core.graph import validate_specs
+
+        found = self.discover()
+        problems = list(found.problems)
+        if not found.notebooks and not problems:
+            problems.append(Problem(
+                f"No notebooks found under {self.config.notebooks}; put .ipynb files there or set "
+                "'notebooks' in [tool.notebook_orch]."
+            ))
+        return problems + validate_specs(found.specs)
+
+    @property
+    def graph(self) -> AssetGraph:
+        """The validated graph; raises ``ProjectInvalid`` listing every problem."""
+        if self._graph is None:
+            from notebook_orch.core.graph import AssetGraph
+
+            problems = self.problems()
+            if problems:
+                raise ProjectInvalid(problems)
+            assert self._discovery is not None
+            self._graph = AssetGraph(self._discovery.specs)
+        return self._graph
+
+    # -- what happened -----------------------------------------------------------------------------------
+    @property
+    def store(self) -> MetadataStore:
+        if self._store is None:
+            from notebook_orch.store import open_store
+
+            self._store = open_store(self.config.store_url)
+        return self._store
+
+    def reap(self, *, now: datetime | None = None) -> list[RunRecord]:
+        """Mark runs whose heartbeat stopped as FAILED (every command that looks at runs does this first)."""
+        return self.store.reap_stale_runs(timeout_s=self.config.heartbeat_timeout_s, now=now)
+
+    def status(self, *, now: datetime | None = None) -> StalenessReport:
+        from notebook_orch.core.staleness import resolve_staleness
+
+        now = now or utcnow()
+        graph = self.graph
+        self.reap(now=now)
+        return resolve_staleness(graph, self.store.snapshot(), now=now)
+
+    def refresh(self, report: StalenessReport) -> set[tuple[str, str]]:
+        """Fold the store's new events into ``report`` incrementally; returns what changed."""
+        from notebook_orch.store.records import EV_MATERIALIZED, EV_PARTITION_FAILED
+
+        touched: set[tuple[str, str]] = set()
+        last = report.event_id
+        while True:
+            events = self.store.events_after(last, limit=10_000)
+            if not events:
+                break
+            last = events[-1].id
+            touched.update(
+                (e.asset, e.partition) for e in events
+                if e.kind in (EV_MATERIALIZED, EV_PARTITION_FAILED) and e.asset and e.partition
+            )
+        snap = self.store.snapshot_of(sorted(touched))
+        return report.apply(snap.assets, running=snap.running, event_id=last)
+
+    def stale(self, *, assets: list[str] | None = None, now: datetime | None = None) -> list[PartitionStatus]:
+        from notebook_orch.core.staleness import stale_partitions
+
+        return stale_partitions(self.status(now=now), assets)
+
+    def lineage(self, fmt: str = "text", *, with_status: bool = True, now: datetime | None = None) -> str:
+        from notebook_orch.lineage import render
+
+        report = self.status(now=now) if with_status else None
+        return render(self.graph, fmt, report)
+
+    def runs(self, *, limit: int = 20, status: str | None = None, asset: str | None = None) -> list[RunRecord]:
+        self.reap()
+        return self.store.list_runs(limit=limit, status=status, asset=asset)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
