@@ -102,12 +102,10 @@ class JsonHandler:
         return f"json stores JSON-able values and {json_problem(value) or 'this value is not JSON-able'}"
 
     def _dump(self, value: Any, *, canonical: bool) -> bytes:
-        if canonical:
-            text = json.dumps(
-                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_scalar
-            )
-        else:
-            text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=_scalar)
+        # Compact either way; canonical (sorted keys) is what gets hashed, the file keeps the value's key order.
+        text = json.dumps(
+            value, sort_keys=canonical, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_scalar
+        )
         data = text.encode("utf-8")
         if len(data) > self.max_bytes:
             raise ValueStorageError(
@@ -117,7 +115,6 @@ class JsonHandler:
         return data
 
     def write(self, value: Any, path: Path) -> None:
-        # The file keeps the value's own key order; the version hashes the canonical (sorted) form.
         path.write_bytes(self._dump(value, canonical=False))
 
     def read(self, path: Path) -> Any:
@@ -195,7 +192,7 @@ def json_problem(value: Any) -> str | None:
             continue
         if isinstance(v, float):
             if not math.isfinite(v):
-                return f"{where} is {v!r}, which JSON cannot hold"
+                return f"{where} is {float(v)!r}, which JSON cannot hold"
             continue
         if isinstance(v, (dict, list)):
             if id(v) in seen:  # shared (or cyclic) containers are checked once; json.dumps refuses cycles

@@ -82,9 +82,9 @@ class HandlerRegistry:
                 return handler
             default = self._automatic(value)
             if default is not None:
-                fix = f"remove --io {io} to store it as {default.name}"
+                fix = f"remove --io {io} (it would then be stored as {default.name})"
             elif "pickle" in self._handlers and io != "pickle":
-                fix = "use --io pickle to store it with pickle"
+                fix = "use --io pickle instead"
             else:
                 fix = f"choose another handler with --io (available: {', '.join(self._handlers)})"
             reason = _why_not(handler, value)
@@ -94,7 +94,7 @@ class HandlerRegistry:
             return handler
         reasons = "; ".join(_why_not(self._handlers[n], value) for n in self._auto) or "no handler is automatic"
         fix = (
-            "add --io pickle to the %%asset line to store it with pickle"
+            "add --io pickle to the %%asset line"
             if "pickle" in self._handlers
             else f"choose a handler with --io (available: {', '.join(self._handlers) or 'none'})"
         )
