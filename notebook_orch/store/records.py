@@ -6,9 +6,10 @@ a ``New...``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 RUNNING, SUCCESS, FAILED, CANCELED = "RUNNING", "SUCCESS", "FAILED", "CANCELED"
 RUN_STATUSES = (RUNNING, SUCCESS, FAILED, CANCELED)
@@ -96,6 +97,7 @@ class RunRecord:
     error_source: str | None = None
     output_path: str | None = None
     attempt: int = 1
+    checks: tuple[CheckResult, ...] = ()  # the check results a failed run reported (finalize_failure)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,58 @@
+"""The metadata store: runs, materializations, the latest state per (asset, partition), locks and the event log.
+
+``open_store(url)`` returns a ``MetadataStore`` over any SQLAlchemy URL (SQLite by default, PostgreSQL through
+the same code). Importing this package creates no engine and touches no file.
+"""
+
+from notebook_orch.store.ids import new_run_id
+from notebook_orch.store.metadata_store import MetadataStore, open_store
+from notebook_orch.store.records import (
+    CANCELED,
+    EV_MATERIALIZED,
+    EV_PARTITION_FAILED,
+    EV_RUN_CANCELED,
+    EV_RUN_FAILED,
+    EV_RUN_STARTED,
+    EV_RUN_SUCCESS,
+    FAILED,
+    RUN_KINDS,
+    RUN_STATUSES,
+    RUNNING,
+    SUCCESS,
+    AssetStates,
+    CheckResult,
+    ConsumedInput,
+    EventRecord,
+    MaterializationRecord,
+    NewMaterialization,
+    RunRecord,
+    StoreSnapshot,
+)
+from notebook_orch.store.schema import SCHEMA_VERSION
+
+__all__ = [
+    "open_store",
+    "MetadataStore",
+    "new_run_id",
+    "SCHEMA_VERSION",
+    "AssetStates",
+    "CheckResult",
+    "ConsumedInput",
+    "EventRecord",
+    "MaterializationRecord",
+    "NewMaterialization",
+    "RunRecord",
+    "StoreSnapshot",
+    "RUNNING",
+    "SUCCESS",
+    "FAILED",
+    "CANCELED",
+    "RUN_STATUSES",
+    "RUN_KINDS",
+    "EV_RUN_STARTED",
+    "EV_RUN_SUCCESS",
+    "EV_RUN_FAILED",
+    "EV_RUN_CANCELED",
+    "EV_MATERIALIZED",
+    "EV_PARTITION_FAILED",
+]

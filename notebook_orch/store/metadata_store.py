@@ -1,0 +1,245 @@
+"""``MetadataStore``: the store's public face. Every method is one transaction and hands out frozen records."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from notebook_orch.errors import PartitionLocked, StoreError
+from notebook_orch.store import engine as engine_mod
+from notebook_orch.store import reads, writes
+from notebook_orch.store.ids import new_run_id, utc_naive
+from notebook_orch.store.records import (
+    FAILED,
+    CheckResult,
+    EventRecord,
+    MaterializationRecord,
+    NewMaterialization,
+    RunRecord,
+    StoreSnapshot,
+)
+
+
+def open_store(url: str) -> MetadataStore:
+    """Open (creating if new) the metadata store at a SQLAlchemy ``url``, e.g. ``sqlite:///.notebook_orch/store.db``.
+
+    Raises ``StoreOpenError`` when the URL cannot be opened and ``SchemaVersionError`` when a newer notebook_orch
+    wrote it; either way nothing on disk changes.
+    """
+    return MetadataStore(engine_mod.create_store_engine(url), url)
+
+
+class MetadataStore:
+    """Runs, materializations, the latest state per (asset, partition), partition locks and the event log.
+
+    Build it with ``open_store``. Thread-safe (the engine pools connections); safe to use after ``fork``
+    (the child opens its own connections). Options are keyword-only; ``now`` defaults to the current UTC time
+    and exists so callers and tests control time.
+    """
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self._engine = engine
+        self._pid = os.getpid()
+        self.url = url
+
+    # -- plumbing -------------------------------------------------------------------------------------------------
+
+    def _live_engine(self) -> Engine:
+        if os.getpid() != self._pid:
+            # A forked child must not use the parent's connections: drop them without closing the parent's.
+            self._engine.dispose(close=False)
+            self._pid = os.getpid()
+        return self._engine
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[Connection]:
+        try:
+            with engine_mod.write_txn(self._live_engine()) as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(
+                f"The metadata store at {self._shown} could not {action}: {type(exc.orig).__name__}: {exc.orig}. "
+                "Nothing was written; retry, and if the database is locked check for a process holding a long "
+                "write transaction."
+            ) from exc
+
+    @contextmanager
+    def _read(self, *, consistent: bool = False) -> Iterator[Connection]:
+        with engine_mod.read_txn(self._live_engine(), consistent=consistent) as conn:
+            yield conn
+
+    @property
+    def _shown(self) -> str:
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Close every pooled connection. The store may not be used afterwards."""
+        self._engine.dispose()
+
+    def __enter__(self) -> MetadataStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"MetadataStore({self._shown!r})"
+
+    # -- runs -----------------------------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        notebook: str | None,
+        targets: Sequence[tuple[str, str]],
+        kind: str,
+        run_id: str | None = None,
+        attempt: int = 1,
+        now: datetime | None = None,
+    ) -> RunRecord:
+        """Insert a RUNNING run, lock each (asset, partition) target and append RUN_STARTED — all or nothing.
+
+        Raises ``PartitionLocked`` naming the holder when another run holds any target.
+        """
+        run_id = run_id or new_run_id()
+        wanted = writes.unique_targets(targets)
+        try:
+            with self._write("start a run") as conn:
+                return writes.start_run(
+                    conn, run_id=run_id, notebook=notebook, targets=wanted, kind=kind, attempt=attempt,
+                    now=utc_naive(now),
+                )
+        except StoreError as exc:
+            if isinstance(exc, PartitionLocked) or not isinstance(exc.__cause__, sa.exc.IntegrityError):
+                raise
+            # A concurrent start took a lock between our check and our insert (PostgreSQL), or the id is taken.
+            with self._read() as conn:
+                held = writes.lock_holders(conn, wanted)
+                exists = reads.get_run(conn, run_id) is not None
+            if held:
+                (asset, partition), holder = next(iter(held.items()))
+                raise PartitionLocked(asset, partition, holder) from exc
+            if exists:
+                raise StoreError(f"Run id {run_id} is already taken; omit run_id to get a fresh one.") from exc
+            raise
+
+    def heartbeat(self, run_id: str, *, now: datetime | None = None) -> None:
+        """Record that ``run_id`` is alive. Raises ``StoreError`` if it is no longer RUNNING (e.g. it was reaped)."""
+        with self._write("record a heartbeat") as conn:
+            writes.heartbeat(conn, run_id, now=utc_naive(now))
+
+    def finalize_success(
+        self,
+        run_id: str,
+        materializations: Sequence[NewMaterialization],
+        *,
+        output_path: str | None = None,
+        now: datetime | None = None,
+    ) -> list[MaterializationRecord]:
+        """Commit a run's materializations and its SUCCESS in one transaction, release its locks, append events.
+
+        Raises ``StoreError`` (and writes nothing) if the run is not RUNNING.
+        """
+        with self._write("finalize the run") as conn:
+            return writes.finalize_success(conn, run_id, materializations, output_path=output_path, now=utc_naive(now))
+
+    def finalize_failure(
+        self,
+        run_id: str,
+        *,
+        error: str,
+        error_cell: int | None = None,
+        error_source: str | None = None,
+        failed_targets: Sequence[tuple[str, str]] | None = None,
+        status: str = FAILED,
+        checks: Sequence[CheckResult] = (),
+        output_path: str | None = None,
+        now: datetime | None = None,
+    ) -> RunRecord:
+        """Mark a run FAILED or CANCELED, its failed targets (default: all it holds) FAILED, release its locks.
+
+        Returns the run as stored. Raises ``StoreError`` (and writes nothing) if the run is not RUNNING.
+        """
+        with self._write("record the run's failure") as conn:
+            writes.finalize_failure(
+                conn, run_id, error=error, error_cell=error_cell, error_source=error_source,
+                failed_targets=failed_targets, status=status, checks=checks, output_path=output_path,
+                now=utc_naive(now),
+            )
+            record = reads.get_run(conn, run_id)
+        assert record is not None
+        return record
+
+    def record_materializations(
+        self, run_id: str, materializations: Sequence[NewMaterialization], *, now: datetime | None = None
+    ) -> list[int]:
+        """Bulk path (imports, benchmarks): record many materializations of ``run_id`` in one transaction.
+
+        Updates partition_state and appends MATERIALIZED events like ``finalize_success`` but leaves the run's
+        status and locks alone. Returns the new materialization ids in input order.
+        """
+        with self._write("record materializations") as conn:
+            return writes.record_materializations(conn, run_id, materializations, now=utc_naive(now))
+
+    def reap_stale_runs(self, *, timeout_s: float, now: datetime | None = None) -> list[RunRecord]:
+        """Fail RUNNING runs whose last heartbeat (or start, if none came) is older than ``timeout_s`` seconds."""
+        with self._write("reap stale runs") as conn:
+            reaped = writes.reap_stale_runs(conn, timeout_s=timeout_s, now=utc_naive(now))
+            return reads.get_runs(conn, reaped)
+
+    # -- reads ----------------------------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._read() as conn:
+            return reads.get_run(conn, run_id)
+
+    def list_runs(
+        self, *, limit: int = 50, status: str | None = None, asset: str | None = None, kind: str | None = None
+    ) -> list[RunRecord]:
+        """Runs newest first, optionally only those with ``status``, of ``kind``, or targeting ``asset``."""
+        with self._read() as conn:
+            return reads.list_runs(conn, limit=limit, status=status, asset=asset, kind=kind)
+
+    def latest_materialization(self, asset: str, partition: str) -> MaterializationRecord | None:
+        with self._read() as conn:
+            return reads.latest_materialization(conn, asset, partition)
+
+    def materializations(
+        self, asset: str, partition: str | None = None, *, limit: int | None = None
+    ) -> list[MaterializationRecord]:
+        """An asset's materializations (of one partition, or all), newest first."""
+        with self._read() as conn:
+            return reads.materializations_of(conn, asset, partition, limit=limit)
+
+    def materializations_by_id(self, ids: Iterable[int]) -> dict[int, MaterializationRecord]:
+        with self._read() as conn:
+            return reads.materializations_by_id(conn, ids)
+
+    def events_after(self, event_id: int, *, limit: int = 1000) -> list[EventRecord]:
+        """Events with id greater than ``event_id``, oldest first (a follower passes the last id it saw)."""
+        with self._read() as conn:
+            return reads.events_after(conn, event_id, limit=limit)
+
+    def last_event_id(self) -> int:
+        """The id of the newest event, 0 when there is none."""
+        with self._read() as conn:
+            return reads.last_event_id(conn)
+
+    def running(self) -> dict[tuple[str, str], str]:
+        """Which run holds each locked (asset, partition)."""
+        with self._read() as conn:
+            return reads.running(conn)
+
+    def snapshot(self, *, keys: Iterable[tuple[str, str]] | None = None) -> StoreSnapshot:
+        """One consistent read of every partition's latest state, the running locks and the last event id.
+
+        ``keys`` limits the states to those (asset, partition) pairs (incremental refresh after events);
+        ``running`` always lists every lock.
+        """
+        with self._read(consistent=True) as conn:
+            return reads.snapshot(conn, None if keys is None else list(keys))

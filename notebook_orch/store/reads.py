@@ -1,0 +1,137 @@
+"""Read queries. Each runs inside a read transaction its caller opened (engine.read_txn) and returns records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import groupby
+from operator import itemgetter
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from notebook_orch.store import codec
+from notebook_orch.store.records import (
+    AssetStates,
+    EventRecord,
+    MaterializationRecord,
+    RunRecord,
+    StoreSnapshot,
+)
+from notebook_orch.store.schema import events, materializations, partition_locks, partition_state, runs
+
+_CHUNK = 2_000
+
+# The snapshot's one query, as portable SQL run straight through the driver: 365,000 rows must become column
+# tuples in well under 0.5 s, so no per-row type processing. The column order is AssetStates' field order.
+_STATE_COLUMNS = (
+    "partition", "materialization_id", "code_version", "deps_signature", "data_version", "data_seq", "inputs_seq",
+    "last_status", "last_run_id", "materialized_at",
+)
+_STATE_FIELDS = ("partitions", *_STATE_COLUMNS[1:])  # AssetStates' names for the same columns
+_SNAPSHOT_SQL = (
+    'SELECT asset, "partition", materialization_id, code_version, deps_signature, data_version, data_seq, '
+    'inputs_seq, last_status, last_run_id, materialized_at FROM partition_state ORDER BY asset, "partition"'
+)
+
+
+def get_run(conn: Connection, run_id: str) -> RunRecord | None:
+    row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
+    return None if row is None else codec.run_record(row)
+
+
+def get_runs(conn: Connection, run_ids: Sequence[str]) -> list[RunRecord]:
+    found = {}
+    for i in range(0, len(run_ids), _CHUNK):
+        for row in conn.execute(sa.select(runs).where(runs.c.run_id.in_(run_ids[i : i + _CHUNK]))):
+            found[row.run_id] = codec.run_record(row)
+    return [found[r] for r in run_ids if r in found]
+
+
+def list_runs(
+    conn: Connection, *, limit: int, status: str | None, asset: str | None, kind: str | None
+) -> list[RunRecord]:
+    query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(runs.c.status == status)
+    if kind is not None:
+        query = query.where(runs.c.kind == kind)
+    if asset is not None:
+        # ``assets`` is a JSON list of names: match the quoted name, with LIKE's wildcards escaped.
+        escaped = asset.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(runs.c.assets.like(f'%"{escaped}"%', escape="\\"))
+    return [codec.run_record(row) for row in conn.execute(query)]
+
+
+def latest_materialization(conn: Connection, asset: str, partition: str) -> MaterializationRecord | None:
+    m = materializations
+    row = conn.execute(
+        sa.select(m).where(m.c.asset == asset, m.c.partition == partition).order_by(m.c.id.desc()).limit(1)
+    ).first()
+    return None if row is None else codec.materialization_record(row)
+
+
+def materializations_of(
+    conn: Connection, asset: str, partition: str | None, *, limit: int | None
+) -> list[MaterializationRecord]:
+    m = materializations
+    query = sa.select(m).where(m.c.asset == asset).order_by(m.c.id.desc())
+    if partition is not None:
+        query = query.where(m.c.partition == partition)
+    if limit is not None:
+        query = query.limit(limit)
+    return [codec.materialization_record(row) for row in conn.execute(query)]
+
+
+def materializations_by_id(conn: Connection, ids: Iterable[int]) -> dict[int, MaterializationRecord]:
+    wanted = sorted(set(ids))
+    found: dict[int, MaterializationRecord] = {}
+    m = materializations
+    for i in range(0, len(wanted), _CHUNK):
+        for row in conn.execute(sa.select(m).where(m.c.id.in_(wanted[i : i + _CHUNK])).order_by(m.c.id)):
+            found[row.id] = codec.materialization_record(row)
+    return found
+
+
+def events_after(conn: Connection, event_id: int, *, limit: int) -> list[EventRecord]:
+    query = sa.select(events).where(events.c.id > event_id).order_by(events.c.id).limit(limit)
+    return [codec.event_record(row) for row in conn.execute(query)]
+
+
+def last_event_id(conn: Connection) -> int:
+    return conn.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0
+
+
+def running(conn: Connection) -> dict[tuple[str, str], str]:
+    rows = conn.execute(sa.select(partition_locks.c.asset, partition_locks.c.partition, partition_locks.c.run_id))
+    return {(a, p): r for a, p, r in rows}
+
+
+def snapshot(conn: Connection, keys: Sequence[tuple[str, str]] | None = None) -> StoreSnapshot:
+    """Every (asset, partition)'s latest state, who holds which lock, and the last event id — one read."""
+    # Event mark first: anything committed later is both after the mark and (in a consistent read) not in the
+    # rows, so a follower replaying from the mark misses nothing.
+    mark = last_event_id(conn)
+    if keys is None:
+        rows = conn.exec_driver_sql(_SNAPSHOT_SQL).fetchall()
+    else:
+        rows = _state_rows(conn, keys)
+    assets: dict[str, AssetStates] = {}
+    for asset, group in groupby(rows, key=itemgetter(0)):
+        columns = list(zip(*group))
+        if asset in assets:  # only if the database collates names unlike a byte-wise sort: merge, keep its order
+            before = assets[asset]
+            columns = [(), *(getattr(before, f) + columns[i + 1] for i, f in enumerate(_STATE_FIELDS))]
+        assets[asset] = AssetStates(**dict(zip(_STATE_FIELDS, columns[1:])))
+    return StoreSnapshot(event_id=mark, assets=assets, running=running(conn))
+
+
+def _state_rows(conn: Connection, keys: Sequence[tuple[str, str]]) -> list[sa.Row]:
+    ps = partition_state
+    wanted = sorted(set(keys))
+    key = sa.tuple_(ps.c.asset, ps.c.partition)
+    cols = [ps.c.asset, *(ps.c[name] for name in _STATE_COLUMNS)]
+    rows: list[sa.Row] = []
+    for i in range(0, len(wanted), _CHUNK):
+        query = sa.select(*cols).where(key.in_(wanted[i : i + _CHUNK])).order_by(ps.c.asset, ps.c.partition)
+        rows.extend(conn.execute(query))
+    return rows

@@ -1,0 +1,396 @@
+"""Write transactions' bodies. Each function runs inside ONE transaction its caller opened (engine.write_txn).
+
+SQLAlchemy Core throughout: these are the hot paths, where building ORM objects cost more than the SQL.
+Derived rows (partition_state, MATERIALIZED events) are written set-based with INSERT ... SELECT from the
+materialization rows just inserted, so the database does that work instead of Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from notebook_orch.errors import PartitionLocked, StoreError
+from notebook_orch.store import codec
+from notebook_orch.store.dialect import json_object, upsert
+from notebook_orch.store.ids import posix
+from notebook_orch.store.records import (
+    CANCELED,
+    EV_MATERIALIZED,
+    EV_PARTITION_FAILED,
+    EV_RUN_CANCELED,
+    EV_RUN_FAILED,
+    EV_RUN_STARTED,
+    EV_RUN_SUCCESS,
+    FAILED,
+    RUN_KINDS,
+    RUNNING,
+    SUCCESS,
+    CheckResult,
+    MaterializationRecord,
+    NewMaterialization,
+    RunRecord,
+)
+from notebook_orch.store.schema import events, materializations, partition_locks, partition_state, runs
+
+# Keep IN lists and multi-row statements well below SQLite's 32,766 bound-parameter limit.
+_CHUNK = 2_000
+
+Target = tuple[str, str]
+
+
+def unique_targets(targets: Iterable[Target]) -> list[Target]:
+    return list(dict.fromkeys((str(a), str(p)) for a, p in targets))
+
+
+def _ordered_unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+# -- runs ----------------------------------------------------------------------------------------------------------
+
+
+def start_run(
+    conn: Connection,
+    *,
+    run_id: str,
+    notebook: str | None,
+    targets: list[Target],
+    kind: str,
+    attempt: int,
+    now: datetime,
+) -> RunRecord:
+    if kind not in RUN_KINDS:
+        raise StoreError(f"Run kind {kind!r} is not one of {', '.join(RUN_KINDS)}; pass one of those.")
+    if attempt < 1:
+        raise StoreError(f"Run attempt {attempt} is not allowed: attempts count from 1.")
+    record = RunRecord(
+        run_id=run_id,
+        notebook=notebook,
+        assets=tuple(_ordered_unique(a for a, _ in targets)),
+        partition_keys=tuple(_ordered_unique(p for _, p in targets)),
+        status=RUNNING,
+        kind=kind,
+        started_at=now,
+        attempt=attempt,
+    )
+    # The run row goes first: on SQLite the transaction already holds the write lock (BEGIN IMMEDIATE), so the
+    # lock check below cannot race; on PostgreSQL a racing insert of the same lock fails on the primary key.
+    conn.execute(
+        runs.insert().values(
+            run_id=run_id,
+            notebook=notebook,
+            assets=codec.dumps(record.assets),
+            partition_keys=codec.dumps(record.partition_keys),
+            status=RUNNING,
+            kind=kind,
+            started_at=now,
+            attempt=attempt,
+        )
+    )
+    held = lock_holders(conn, targets)
+    if held:
+        (asset, partition), holder = next(iter(held.items()))
+        raise PartitionLocked(asset, partition, holder)
+    if targets:
+        conn.execute(partition_locks.insert(), [{"asset": a, "partition": p, "run_id": run_id} for a, p in targets])
+    append_event(
+        conn, EV_RUN_STARTED, run_id=run_id, now=now,
+        payload={"notebook": notebook, "kind": kind, "attempt": attempt, "targets": [list(t) for t in targets]},
+    )
+    return record
+
+
+def lock_holders(conn: Connection, targets: Sequence[Target]) -> dict[Target, str]:
+    """Which of ``targets`` are locked, by which run."""
+    held: dict[Target, str] = {}
+    key = sa.tuple_(partition_locks.c.asset, partition_locks.c.partition)
+    for i in range(0, len(targets), _CHUNK):
+        chunk = targets[i : i + _CHUNK]
+        rows = conn.execute(
+            sa.select(partition_locks.c.asset, partition_locks.c.partition, partition_locks.c.run_id)
+            .where(key.in_(chunk))
+            .order_by(partition_locks.c.asset, partition_locks.c.partition)
+        )
+        held.update(((a, p), r) for a, p, r in rows)
+    return held
+
+
+def heartbeat(conn: Connection, run_id: str, *, now: datetime) -> None:
+    result = conn.execute(
+        runs.update().where(runs.c.run_id == run_id, runs.c.status == RUNNING).values(heartbeat_at=now)
+    )
+    if result.rowcount != 1:
+        raise _not_running(conn, run_id, "take a heartbeat")
+
+
+def _end_run(conn: Connection, run_id: str, action: str, **values: Any) -> None:
+    """Move a RUNNING run to its final status, or raise (and so roll the whole transaction back)."""
+    result = conn.execute(runs.update().where(runs.c.run_id == run_id, runs.c.status == RUNNING).values(**values))
+    if result.rowcount != 1:
+        raise _not_running(conn, run_id, action)
+
+
+def _not_running(conn: Connection, run_id: str, action: str) -> StoreError:
+    row = conn.execute(sa.select(runs.c.status, runs.c.error).where(runs.c.run_id == run_id)).first()
+    if row is None:
+        return StoreError(f"Run {run_id} does not exist, so it cannot {action}. Start it with start_run first.")
+    why = f" ({row.error})" if row.error else ""
+    return StoreError(
+        f"Run {run_id} is {row.status}{why}, not RUNNING, so it cannot {action}; nothing was written. "
+        "A run that missed its heartbeats is reaped as FAILED: start a new run to retry."
+    )
+
+
+def _release_locks(conn: Connection, run_id: str) -> None:
+    conn.execute(partition_locks.delete().where(partition_locks.c.run_id == run_id))
+
+
+def run_targets(conn: Connection, run_id: str) -> list[Target]:
+    rows = conn.execute(
+        sa.select(partition_locks.c.asset, partition_locks.c.partition)
+        .where(partition_locks.c.run_id == run_id)
+        .order_by(partition_locks.c.asset, partition_locks.c.partition)
+    )
+    return [(a, p) for a, p in rows]
+
+
+# -- success --------------------------------------------------------------------------------------------------------
+
+
+def finalize_success(
+    conn: Connection,
+    run_id: str,
+    new: Sequence[NewMaterialization],
+    *,
+    output_path: str | None,
+    now: datetime,
+) -> list[MaterializationRecord]:
+    _end_run(conn, run_id, "be finalized", status=SUCCESS, ended_at=now, output_path=output_path)
+    ids = record_materializations(conn, run_id, new, now=now)
+    _release_locks(conn, run_id)
+    append_event(conn, EV_RUN_SUCCESS, run_id=run_id, now=now, payload={"materializations": len(ids)})
+    return [_record_of(mid, run_id, m, now) for mid, m in zip(ids, new)]
+
+
+def record_materializations(
+    conn: Connection, run_id: str, new: Sequence[NewMaterialization], *, now: datetime
+) -> list[int]:
+    """Insert ``new``, upsert partition_state and append MATERIALIZED events; returns the ids in input order."""
+    rows = [codec.materialization_row(m, i) for i, m in enumerate(new)]
+    ids: list[int] = []
+    for chunk in _unique_key_chunks(rows):
+        for row in chunk:
+            row["run_id"] = run_id
+            row["created_at"] = now
+        chunk_ids = _insert_materializations(conn, chunk)
+        ids.extend(chunk_ids)
+        # Derive from "this run's rows in this id range": exactly the rows just inserted (on SQLite the write lock
+        # makes the range ours alone; on PostgreSQL another transaction's rows in it carry another run id).
+        _derive_state_and_events(conn, run_id, min(chunk_ids), max(chunk_ids), now)
+    return ids
+
+
+def _unique_key_chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Split so no (asset, partition) repeats within a chunk.
+
+    One upsert statement may not touch a row twice on PostgreSQL, and data_seq must compare each
+    materialization with the one just before it; rows stay in input order.
+    """
+    chunks: list[list[dict[str, Any]]] = [[]]
+    seen: set[Target] = set()
+    for row in rows:
+        key = (row["asset"], row["partition"])
+        if key in seen or len(chunks[-1]) >= _CHUNK:
+            chunks.append([])
+            seen = set()
+        seen.add(key)
+        chunks[-1].append(row)
+    return [c for c in chunks if c]
+
+
+def _insert_materializations(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows; return their ids in parameter order."""
+    # RETURNING through SQLAlchemy's "insertmanyvalues" (multi-row VALUES batches) keeps parameter order on both
+    # SQLite and PostgreSQL.
+    result = conn.execute(
+        materializations.insert().returning(materializations.c.id, sort_by_parameter_order=True), rows
+    )
+    return list(result.scalars())
+
+
+def _derive_state_and_events(conn: Connection, run_id: str, first: int, last: int, now: datetime) -> None:
+    m = materializations
+    ps = partition_state
+    just_inserted = sa.and_(m.c.id.between(first, last), m.c.run_id == run_id)
+    state_cols = [
+        ps.c.asset, ps.c.partition, ps.c.materialization_id, ps.c.code_version, ps.c.deps_signature,
+        ps.c.data_version, ps.c.data_seq, ps.c.inputs_seq, ps.c.last_status, ps.c.last_run_id, ps.c.materialized_at,
+    ]
+    source = (
+        sa.select(
+            m.c.asset, m.c.partition, m.c.id, m.c.code_version, m.c.deps_signature, m.c.data_version, m.c.id,
+            m.c.inputs_seq, sa.literal(SUCCESS), m.c.run_id, sa.literal(posix(now), sa.Float),
+        )
+        .where(just_inserted)  # a WHERE is required anyway: SQLite's INSERT ... SELECT ... ON CONFLICT
+        .order_by(m.c.id)
+    )
+    stmt = upsert(conn, ps).from_select(state_cols, source)
+    new = stmt.excluded
+    # data_seq: where the current data version first appeared. Identical data keeps it, so downstream stays fresh.
+    same_data = sa.and_(ps.c.materialization_id.is_not(None), ps.c.data_version == new.data_version)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[ps.c.asset, ps.c.partition],
+        set_={
+            "materialization_id": new.materialization_id,
+            "code_version": new.code_version,
+            "deps_signature": new.deps_signature,
+            "data_version": new.data_version,
+            "data_seq": sa.case((same_data, ps.c.data_seq), else_=new.data_seq),
+            "inputs_seq": new.inputs_seq,
+            "last_status": new.last_status,
+            "last_run_id": new.last_run_id,
+            "materialized_at": new.materialized_at,
+        },
+    )
+    conn.execute(stmt)
+    payload = json_object(
+        conn, ("materialization_id", m.c.id), ("data_version", m.c.data_version), ("row_count", m.c.row_count)
+    )
+    conn.execute(
+        events.insert().from_select(
+            [events.c.kind, events.c.run_id, events.c.asset, events.c.partition, events.c.timestamp, events.c.payload],
+            sa.select(sa.literal(EV_MATERIALIZED), m.c.run_id, m.c.asset, m.c.partition, m.c.created_at, payload)
+            .where(just_inserted)
+            .order_by(m.c.id),
+        )
+    )
+
+
+def _record_of(mid: int, run_id: str, m: NewMaterialization, now: datetime) -> MaterializationRecord:
+    return MaterializationRecord(
+        id=mid, asset=m.asset, partition=m.partition, run_id=run_id, code_version=m.code_version,
+        data_version=m.data_version, deps_signature=m.deps_signature, inputs=tuple(m.inputs), row_count=m.row_count,
+        schema=dict(m.schema), null_rates=dict(m.null_rates), checks=tuple(m.checks), duration_s=m.duration_s,
+        storage_path=m.storage_path, io=m.io, created_at=now,
+    )
+
+
+# -- failure --------------------------------------------------------------------------------------------------------
+
+
+def finalize_failure(
+    conn: Connection,
+    run_id: str,
+    *,
+    error: str,
+    error_cell: int | None,
+    error_source: str | None,
+    failed_targets: Sequence[Target] | None,
+    status: str,
+    checks: Sequence[CheckResult],
+    output_path: str | None,
+    now: datetime,
+) -> None:
+    if status not in (FAILED, CANCELED):
+        raise StoreError(f"finalize_failure takes status FAILED or CANCELED, not {status!r}.")
+    targets = run_targets(conn, run_id) if failed_targets is None else unique_targets(failed_targets)
+    _end_run(
+        conn, run_id, "be finalized", status=status, ended_at=now, error=error, error_cell=error_cell,
+        error_source=error_source, output_path=output_path, checks=codec.checks_json(checks),
+    )
+    _mark_failed(conn, run_id, targets, error=error, checks=checks, now=now)
+    _release_locks(conn, run_id)
+    kind = EV_RUN_CANCELED if status == CANCELED else EV_RUN_FAILED
+    append_event(conn, kind, run_id=run_id, now=now, payload={"error": _summary(error), "error_cell": error_cell})
+
+
+def _summary(error: str) -> str:
+    """First line of an error, short: event payloads repeat it per partition; the run row keeps it whole."""
+    line = error.strip().splitlines()[0] if error.strip() else ""
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _mark_failed(
+    conn: Connection,
+    run_id: str,
+    targets: Sequence[Target],
+    *,
+    error: str,
+    checks: Sequence[CheckResult],
+    now: datetime,
+) -> None:
+    if not targets:
+        return
+    ps = partition_state
+    stmt = upsert(conn, ps)
+    # A partition that was never materialized gets a state row with no materialization: "attempted, failed".
+    # One that was keeps its materialization fields: its last good data is still there.
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[ps.c.asset, ps.c.partition],
+        set_={"last_status": stmt.excluded.last_status, "last_run_id": stmt.excluded.last_run_id},
+    )
+    conn.execute(
+        stmt,
+        [
+            {"asset": a, "partition": p, "materialization_id": None, "code_version": None, "deps_signature": None,
+             "data_version": None, "data_seq": 0, "inputs_seq": 0, "last_status": FAILED, "last_run_id": run_id,
+             "materialized_at": None}
+            for a, p in targets
+        ],
+    )
+    payload = codec.dumps({"error": _summary(error), "checks": [[c.expr, c.passed, c.detail] for c in checks]})
+    conn.execute(
+        events.insert(),
+        [
+            {"kind": EV_PARTITION_FAILED, "run_id": run_id, "asset": a, "partition": p, "timestamp": now,
+             "payload": payload}
+            for a, p in targets
+        ],
+    )
+
+
+def reap_stale_runs(conn: Connection, *, timeout_s: float, now: datetime) -> list[str]:
+    """Fail every RUNNING run whose last sign of life is older than ``timeout_s``; return their ids."""
+    cutoff = now - timedelta(seconds=timeout_s)
+    last_seen = sa.func.coalesce(runs.c.heartbeat_at, runs.c.started_at)
+    stale = conn.execute(
+        sa.select(runs.c.run_id, runs.c.heartbeat_at, runs.c.started_at)
+        .where(runs.c.status == RUNNING, last_seen < cutoff)
+        .order_by(runs.c.started_at, runs.c.run_id)
+    ).all()
+    for run_id, heartbeat_at, started_at in stale:
+        since = f"no heartbeat since {heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if heartbeat_at else (
+            f"no heartbeat since it started at {started_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        finalize_failure(
+            conn, run_id,
+            error=f"heartbeat lost: {since} (timeout {timeout_s:g} s); the process running it probably died",
+            error_cell=None, error_source=None, failed_targets=None, status=FAILED, checks=(), output_path=None,
+            now=now,
+        )
+    return [r.run_id for r in stale]
+
+
+# -- events ---------------------------------------------------------------------------------------------------------
+
+
+def append_event(
+    conn: Connection,
+    kind: str,
+    *,
+    run_id: str | None,
+    now: datetime,
+    payload: dict[str, Any],
+    asset: str | None = None,
+    partition: str | None = None,
+) -> None:
+    conn.execute(
+        events.insert().values(
+            kind=kind, run_id=run_id, asset=asset, partition=partition, timestamp=now, payload=codec.dumps(payload)
+        )
+    )
