@@ -105,7 +105,7 @@ class Project:
                 (e.asset, e.partition) for e in events
                 if e.kind in (EV_MATERIALIZED, EV_PARTITION_FAILED) and e.asset and e.partition
             )
-        snap = self.store.snapshot_of(sorted(touched))
+        snap = self.store.snapshot(keys=sorted(touched))
         return report.apply(snap.assets, running=snap.running, event_id=last)
 
     def stale(self, *, assets: list[str] | None = None, now: datetime | None = None) -> list[PartitionStatus]:

@@ -58,6 +58,21 @@ def validate_specs(specs: Sequence[AssetSpec]) -> list[Problem]:
                     )
                 )
                 continue
+            if (
+                upstream.notebook is not None
+                and upstream.notebook == spec.notebook
+                and (upstream.cell_index or 0) > (spec.cell_index or 0)
+            ):
+                problems.append(
+                    Problem(
+                        f"Asset {spec.name!r} reads {dep.asset!r}, which is defined further down the same notebook "
+                        f"(cell {upstream.cell_index}); a notebook runs top to bottom, so move {dep.asset!r}'s cell "
+                        "above this one.",
+                        spec.notebook,
+                        spec.cell_index,
+                        spec.name,
+                    )
+                )
             why = mapping_problem(spec.partitions, upstream.partitions, dep.mapping)
             if why:
                 problems.append(

@@ -271,6 +271,21 @@ class StalenessReport:
         when = _to_datetime(float(st.mat_time[i]))
         return (st.keys[i], when) if when else None
 
+    def upstream_partitions(self, asset: str, partition: str) -> list[tuple[str, str, str]]:
+        """Every upstream (asset, partition, status) that ``asset[partition]`` reads, through every mapping."""
+        st = self._state(asset)
+        i = self._index_of(asset, st, partition)
+        out = []
+        for upstream, lo, hi in st.edges:
+            up = self._states[upstream]
+            for q in range(int(lo[i]), int(hi[i])):
+                out.append((upstream, up.keys[q], STATUSES[_R if up.running[q] else int(up.base[q])]))
+        return out
+
+    def readers(self, asset: str, indexes: Any) -> dict[str, Any]:
+        """For sorted partition indexes of ``asset``: the partition indexes of each direct downstream reading them."""
+        return {down: readers_of(lo, hi, indexes) for down, lo, hi in self._down_edges(asset)}
+
     def latest_materialization_id(self, asset: str, partition: str) -> int | None:
         st = self._state(asset)
         m = int(st.mat_id[self._index_of(asset, st, partition)])

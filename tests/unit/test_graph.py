@@ -67,3 +67,11 @@ def test_random_dags_order_respects_every_edge(raw_deps):
             assert pos[d.asset] < pos[s.name]
     for s in specs:
         assert all(s.name in g.descendants([a]) for a in g.ancestors([s.name]))
+
+
+def test_upstream_cell_must_come_first_in_the_same_notebook():
+    problems = validate_specs([spec("b --deps a", "nb.ipynb", 2), spec("a", "nb.ipynb", 5)])
+    assert [str(p) for p in problems] == [
+        "nb.ipynb, cell 2: Asset 'b' reads 'a', which is defined further down the same notebook (cell 5); a "
+        "notebook runs top to bottom, so move 'a''s cell above this one."
+    ]
