@@ -209,9 +209,10 @@ def test_an_asset_cell_that_never_assigns_its_name(tmp_path: Path) -> None:
         ("code", "%%asset totals\ntotal = 1"),
         ("code", "%%asset empty\n"),
         ("code", "%%asset shell_made\n%%bash\necho hi"),  # not Python: not judged
+        ("code", "%%asset timed\n%time timed = 1"),  # %time runs the assignment
     ])  # fmt: skip
     found = discover(tmp_path)
-    assert [s.name for s in found.specs] == ["totals", "empty", "shell_made"]  # still known to the graph
+    assert [s.name for s in found.specs] == ["totals", "empty", "shell_made", "timed"]  # still known to the graph
     assert [(p.cell, p.asset) for p in found.problems] == [(0, "totals"), (1, "empty")]
     assert "never assigns 'totals'" in found.problems[0].message
 

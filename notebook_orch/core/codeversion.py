@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+import threading
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ __all__ = [
 
 VERSION_LENGTH = 16  # hex characters of the sha256 kept: 64 bits, plenty for telling edits apart
 _MAGIC_CALL = "__nbo_ipython__"
+# catch_warnings swaps a process-wide list: two threads interleaving it can leave "ignore" installed for good
+_WARNINGS_LOCK = threading.RLock()
 _STAR = "*"  # marks a ``from x import *``: it may define any name
 
 # A whole line of IPython syntax: %magic, %%cellmagic, !shell, !!shell, ?obj, obj?, obj??
@@ -45,6 +48,7 @@ _MAGIC_ASSIGN = re.compile(
 _TRAILING_COMMENT = re.compile(r"\s+#[^'\"]*$")
 _CELL_MAGIC = re.compile(r"\s*%%(?P<name>\w+)")
 _PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})  # their body runs as Python
+_TIMING_MAGIC = re.compile(r"(?P<magic>%(?:time|timeit|prun))\s+(?P<stmt>\S.*)")  # the rest is a statement
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _CONDITIONAL = tuple(
     t for t in (ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, getattr(ast, "TryStar", None), ast.Match) if t
@@ -110,7 +114,9 @@ def select_helpers(asset_source: str, cells: Sequence[tuple[int, str]], *, befor
     count (default: all of ``cells``). A cell that defines nothing the asset needs — a plot, a print — is not
     selected.
     """
-    ordered = sorted((index, _analyse(src)) for index, src in cells if before is None or index < before)
+    ordered = sorted(
+        ((index, _analyse(src)) for index, src in cells if before is None or index < before), key=lambda c: c[0]
+    )
     selected: set[int] = set()
     seen: set[tuple[str, int]] = set()
     pending = [(name, len(ordered)) for name in _analyse(asset_source).free]
@@ -183,7 +189,7 @@ def _parse(source: str) -> ast.Module | None:
 
 def _try_parse(source: str) -> ast.Module | None:
     try:
-        with warnings.catch_warnings():
+        with _WARNINGS_LOCK, warnings.catch_warnings():
             # invalid escape sequences warn at parse time; a strict filter must not turn that into a failure
             warnings.simplefilter("ignore")
             return ast.parse(source)
@@ -202,8 +208,14 @@ def _neutralise_ipython(source: str) -> str | None:
         if m:
             # A trailing comment is passed to the magic as text, but it is still a comment to the reader.
             text = _TRAILING_COMMENT.sub("", m.group("text")).rstrip()
-            target = f"{m.group('target')} = " if "target" in m.groupdict() else ""
-            lines[i] = f"{m.group('indent')}{target}{_MAGIC_CALL}({text!r})"
+            indent = m.group("indent")
+            timed = _TIMING_MAGIC.match(text)
+            if "target" not in m.groupdict() and timed and _try_parse(timed.group("stmt")) is not None:
+                # ``%time x = f()`` runs (and binds) ``x = f()``: analyse the statement as Python
+                lines[i] = f"{indent}{_MAGIC_CALL}({timed.group('magic')!r})\n{indent}{timed.group('stmt')}"
+            else:
+                target = f"{m.group('target')} = " if "target" in m.groupdict() else ""
+                lines[i] = f"{indent}{target}{_MAGIC_CALL}({text!r})"
             changed = True
     return "\n".join(lines) if changed else None
 
@@ -226,7 +238,7 @@ def _ipython_transform(source: str) -> str | None:
     except Exception:  # IPython missing or broken: the text form will do
         return None
     try:
-        with warnings.catch_warnings():
+        with _WARNINGS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return TransformerManager().transform_cell(source if source.endswith("\n") else source + "\n")
     except Exception:
