@@ -327,3 +327,34 @@ def test_handler_contract(tmp_path: Path, handler: ValueHandler, value: object) 
     version = handler.data_version(value)
     assert len(version) == 32 and all(c in "0123456789abcdef" for c in version)
     assert not math.isnan(sum(handler.describe(value).null_rates.values()) or 0.0)
+
+
+# -- property: any frame of common columns survives Parquet with its data version ---------------------------
+def _frames():
+    from hypothesis.extra.pandas import column, data_frames, range_indexes
+
+    text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8)
+    return data_frames(
+        columns=[
+            column("i", dtype="int64"),
+            column("f", dtype="float64"),
+            column("b", dtype="bool"),
+            column("o", elements=st.none() | text, dtype=object),
+            column("t", elements=st.datetimes(), dtype="datetime64[ns]"),
+        ],
+        index=range_indexes(max_size=20),
+    )
+
+
+@given(_frames())
+def test_parquet_round_trip_property(df: pd.DataFrame) -> None:
+    import tempfile
+
+    handler = ParquetHandler()
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "v.parquet"
+        handler.write(df, path)
+        back = handler.read(path)
+    pd.testing.assert_frame_equal(back, df)
+    assert handler.data_version(back) == handler.data_version(df)
+    assert handler.describe(back) == handler.describe(df)

@@ -505,3 +505,24 @@ def test_cleanup_keeps_folders_of_runs_still_running(store: ValueStore, root: Pa
 
 def test_cleanup_of_an_empty_or_missing_root(store: ValueStore) -> None:
     assert store.cleanup_temp(older_than_s=0) == []
+
+
+def test_an_oversized_json_value_names_the_asset_and_the_fix(root: Path) -> None:
+    from notebook_orch.storage import JsonHandler
+
+    registry = default_registry()
+    registry.register(JsonHandler(max_bytes=50), auto=True, replace=True)
+    with pytest.raises(ValueStorageError) as info:
+        ValueStore(root, registry).publish("events", DAY, ["x" * 60], run_id="r1")
+    assert str(info.value) == (
+        f"Asset 'events', partition '{DAY}': the value could not be versioned as json: the value is 66 bytes as "
+        "JSON, over the 50 bytes limit for json; store it as a pandas DataFrame (--io parquet) or add --io pickle "
+        "to the %%asset line. Nothing was published."
+    )
+    assert tree(root) == []
+
+
+def test_a_frame_with_io_json_is_refused_before_touching_disk(store: ValueStore, root: Path) -> None:
+    with pytest.raises(ValueStorageError, match=r"^Asset 'sales' has --io json, but json does not store pandas"):
+        store.publish("sales", DAY, frame(), io="json", run_id="r1")
+    assert tree(root) == []
