@@ -197,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-HELP = build_parser().format_help()
+_PARSER = build_parser()  # parsing does not mutate the parser, so one instance serves every declaration
+HELP = _PARSER.format_help()
 
 
 def parse_declaration(
@@ -212,7 +213,7 @@ def parse_declaration(
             argv = shlex.split(text)
         except ValueError as exc:
             raise DeclarationError(f"%%asset: cannot split the line ({exc}); check the quotes.") from None
-        ns = build_parser().parse_args(argv)
+        ns = _PARSER.parse_args(argv)
         if ns.name is None:
             raise DeclarationError("%%asset: the asset NAME is missing; write '%%asset my_table [options]'.")
         check_name(ns.name)
