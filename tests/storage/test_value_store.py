@@ -515,7 +515,7 @@ def test_an_oversized_json_value_names_the_asset_and_the_fix(root: Path) -> None
     with pytest.raises(ValueStorageError) as info:
         ValueStore(root, registry).publish("events", DAY, ["x" * 60], run_id="r1")
     assert str(info.value) == (
-        f"Asset 'events', partition '{DAY}': the value could not be versioned as json: the value is 66 bytes as "
+        f"Asset 'events', partition '{DAY}': the value could not be versioned as json: the value is 64 bytes as "
         "JSON, over the 50 bytes limit for json; store it as a pandas DataFrame (--io parquet) or add --io pickle "
         "to the %%asset line. Nothing was published."
     )
