@@ -1,0 +1,114 @@
+"""The IPython extension: ``%load_ext notebook_orch`` registers ``%%asset`` and ``%nbo``.
+
+Both are thin faces: ``%%asset`` hands the cell to ``AssetRuntime`` (the engine papermill runs use too), and
+``%nbo SUBCOMMAND`` runs the same code as the ``nbo`` command line. Bad magic arguments raise IPython's plain
+``UsageError``; the package's own errors render briefly; neither is printed-and-swallowed, so papermill and
+nbclient see every failure.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+
+from notebook_orch.core.specs import HELP
+from notebook_orch.errors import DeclarationError
+from notebook_orch.runtime import AssetRuntime
+
+
+def _asset_doc() -> str:
+    return "Declare and materialize an asset. The cell body must assign NAME.\n\n" + HELP
+
+
+@magics_class
+class NotebookOrchMagics(Magics):
+    def __init__(self, shell: Any, runtime: AssetRuntime | None = None) -> None:
+        super().__init__(shell)
+        self.runtime = runtime or AssetRuntime()
+        shell._nbo_runtime = self.runtime
+
+    @cell_magic
+    def asset(self, line: str, cell: str) -> None:
+        shell = self.shell
+
+        def run_body() -> None:
+            source = shell.transform_cell(cell)
+            filename = shell.compile.cache(source)  # so tracebacks show the cell's lines
+            exec(shell.compile(source, filename, "exec"), shell.user_global_ns, shell.user_ns)  # noqa: S102
+
+        try:
+            result = self.runtime.execute_cell(line, cell, shell.user_ns, run_body)
+        except DeclarationError as exc:
+            raise UsageError(str(exc)) from None
+        print(result.summary())
+
+    asset.__doc__ = _asset_doc()
+
+    @line_magic
+    def nbo(self, line: str) -> None:
+        """Mirror of the ``nbo`` command line: %nbo partition KEY | status | stale | lineage | runs |
+        materialize SELECTION [--partition K | --from A --to B] [--downstream] ... (see `nbo --help`)."""
+        try:
+            argv = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%nbo: cannot split {line!r} ({exc}); check the quotes.") from None
+        if not argv:
+            raise UsageError("%nbo needs a subcommand: partition, status, stale, lineage, runs, materialize.")
+        if argv[0] == "partition":
+            self._set_partition(argv[1:])
+            return
+        from notebook_orch.cli import main
+
+        root = str(self.runtime.project().config.root)
+        try:
+            code = main(["-C", root, *argv])
+        except SystemExit as exc:  # argparse: bad arguments
+            raise UsageError(f"%nbo {line}: invalid arguments (see above).") from exc
+        if code != 0:
+            from notebook_orch.errors import NotebookOrchError
+
+            raise NotebookOrchError(f"%nbo {argv[0]} finished with exit code {code} (see above).")
+
+    def _set_partition(self, args: list[str]) -> None:
+        if len(args) != 1:
+            raise UsageError("%nbo partition takes one KEY, e.g. %nbo partition 2013-01-05")
+        key = args[0]
+        from notebook_orch.core.partitions import check_key_is_safe
+        from notebook_orch.errors import PartitionError
+
+        try:
+            check_key_is_safe(key)
+        except PartitionError as exc:
+            raise UsageError(str(exc)) from None
+        graph = self.runtime.graph()
+        fits = []
+        for spec in graph.specs:
+            try:
+                spec.partitions.index_of(key, now=_now())
+                fits.append(spec.name)
+            except PartitionError:
+                continue
+        if not fits:
+            raise UsageError(f"Partition key {key!r} is not a partition of any asset in the project.")
+        self.runtime.active_partition = key
+        self.shell.user_ns["partition_key"] = key
+        print(f"active partition: {key} (assets with this partition: {', '.join(fits)})")
+
+
+def _now() -> Any:
+    from notebook_orch.project import utcnow
+
+    return utcnow()
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    ipython.register_magics(NotebookOrchMagics(ipython))
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    runtime = getattr(ipython, "_nbo_runtime", None)
+    if runtime is not None:
+        runtime.close()
