@@ -1,0 +1,530 @@
+"""Which notebook runs to start, in what order (pure: graph + staleness report + what the user asked -> ``RunPlan``).
+
+The steps, each a small function below:
+
+1. targets — the selected assets' partitions the user asked for. Keys and ``--from/--to`` are read as a *time
+   interval* (a key's shape says its grain: ``2013-01-05`` a day, ``2013-01`` a month, ``2013-01-05T06`` an hour),
+   and every partition of a time-partitioned asset overlapping it is a target, whatever that asset's grain. Static
+   assets take the keys that are theirs (a range does not apply to them: all keys); unpartitioned assets their one
+   partition.
+2. downstream closure (optional) — every partition that reads a target through the mappings, transitively.
+3. upstream check — a target reading a partition that has never been materialized, and is not in the plan, cannot
+   run. Every such problem is collected and raised once. Reads through ``[all]`` are exempt: they take whatever
+   partitions exist.
+4. skips — partitions another run holds (RUNNING) always, FRESH ones with ``only_stale``.
+5. runs — targets grouped by (notebook, partition key), assets in cell order, ordered by their dependencies. Two
+   notebooks feeding each other at one key would make the runs cyclic; those groups are split into one run per
+   asset, which cannot cycle because assets do not.
+
+Partitions are handled as index arrays aligned with ``report.keys(asset)``.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import heapq
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from notebook_orch.core.mappings import upstream_ranges
+from notebook_orch.core.partitions import (
+    UNPARTITIONED_KEY,
+    StaticPartitions,
+    TimeWindowPartitions,
+    Unpartitioned,
+    check_key_is_safe,
+)
+from notebook_orch.core.specs import AllPartitions, DepSpec
+from notebook_orch.core.staleness import FAILED, FRESH, MISSING, RUNNING, STATUSES
+from notebook_orch.errors import NotebookOrchError, PartitionError, close_matches
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from notebook_orch.core.graph import AssetGraph
+    from notebook_orch.core.staleness import StalenessReport
+
+_FRESH, _MISSING, _FAILED, _RUNNING = (STATUSES.index(s) for s in (FRESH, MISSING, FAILED, RUNNING))
+_EPS = timedelta(microseconds=1)
+_KEY_SHAPES = "2013-01-05 (a day), 2013-01 (a month) or 2013-01-05T06 (an hour)"
+
+
+class PlanError(NotebookOrchError):
+    """The plan cannot be made; ``problems`` lists every reason found (collected, raised once)."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            message = f"{len(self.problems)} problems with the plan:\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class PartitionSelection:
+    """What the user asked for. Keys (``--partition K``) or a range (``--from A --to B``, both ends inclusive and
+    either optional); nothing given means every partition."""
+
+    keys: tuple[str, ...] = ()
+    start: str | None = None
+    end: str | None = None
+
+    @property
+    def is_all(self) -> bool:
+        return not self.keys and self.start is None and self.end is None
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One notebook execution for one partition key: ``assets`` (in cell order) all at ``partition``."""
+
+    notebook: str
+    partition: str
+    assets: tuple[str, ...]
+    after: tuple[int, ...]  # indexes into RunPlan.runs that must succeed first
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    runs: tuple[PlannedRun, ...]
+    targets: tuple[tuple[str, str], ...]  # every (asset, partition) to run, in run order
+    skipped: tuple[tuple[str, str, str], ...]  # (asset, partition, why): "fresh" (only_stale) or "running"
+
+    def describe(self) -> str:
+        """What ``--dry-run`` prints: one line per run that would start (numbered from 1), then what was skipped."""
+        n, m = len(self.runs), len(self.targets)
+        lines = [f"Would start {_plural(n, 'run')} for {_plural(m, 'asset partition')}:" if n else "Nothing to run."]
+        for i, run in enumerate(self.runs, start=1):
+            after = f"  (after {', '.join(str(j + 1) for j in run.after)})" if run.after else ""
+            lines.append(f"  {i}. {run.notebook} [{run.partition}] {', '.join(run.assets)}{after}")
+        if self.skipped:
+            why = {w: sum(1 for s in self.skipped if s[2] == w) for w in ("fresh", "running")}
+            lines.append("Skipped " + ", ".join(f"{c} {w}" for w, c in why.items() if c) + ".")
+        return "\n".join(lines)
+
+
+def plan_materialization(
+    graph: AssetGraph,
+    report: StalenessReport,
+    *,
+    selection: Sequence[str],
+    partitions: PartitionSelection | None = None,
+    downstream: bool = False,
+    only_stale: bool = False,
+) -> RunPlan:
+    """Plan the runs that materialize ``selection`` (asset names, e.g. from ``graph.select``) at ``partitions``.
+
+    Raises ``PlanError`` with every problem: unknown names, bad / path-like / out-of-range keys, a reversed range,
+    upstream partitions that were never materialized and are not in the plan, assets with no notebook.
+    """
+    names = _check_names(graph, selection)
+    targets = _select_targets(graph, report, names, partitions)
+    if downstream:
+        targets = _close_downstream(graph, report, targets)
+    kept, skipped = _apply_skips(report, targets, only_stale=only_stale)
+    edges = {name: _upstream_edges(graph, report, name) for name in kept}
+    problems = _upstream_problems(graph, report, kept, edges)
+    problems += [
+        f"Asset {name!r} was declared outside a notebook, so there is no notebook to run for it; "
+        "move its %%asset cell into a notebook of the project."
+        for name in kept
+        if graph.spec(name).notebook is None
+    ]
+    if problems:
+        raise PlanError(problems)
+    return _group_runs(graph, report, kept, edges, skipped)
+
+
+# -- 1. targets ------------------------------------------------------------------------------------------------
+def _check_names(graph: AssetGraph, selection: Sequence[str]) -> list[str]:
+    if isinstance(selection, str):  # a bare string would be read letter by letter
+        selection = [selection]
+    if not selection:
+        raise PlanError(["Nothing selected; name at least one asset, e.g. 'sales', '+sales' or 'sales+'."])
+    unknown = [n for n in dict.fromkeys(selection) if n not in graph]
+    if unknown:
+        raise PlanError([
+            f"No asset named {n!r} in the project." + close_matches(n, list(graph.names)) for n in unknown
+        ])
+    return graph.sorted(selection)
+
+
+def key_interval(key: str) -> tuple[datetime, datetime] | None:
+    """The [start, end) a time key stands for, its grain read from its shape; None if it is not a time key."""
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}", key):
+            t = datetime.strptime(key, "%Y-%m-%dT%H")
+            return t, t + timedelta(hours=1)
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", key):
+            # Also a weekly key: the day overlaps exactly the week it starts, so nothing is lost.
+            t = datetime.strptime(key, "%Y-%m-%d")
+            return t, t + timedelta(days=1)
+        if re.fullmatch(r"\d{4}-\d{2}", key):
+            t = datetime.strptime(key, "%Y-%m")
+            return t, datetime(t.year + t.month // 12, t.month % 12 + 1, 1)
+    except ValueError:  # e.g. 2013-02-30
+        return None
+    return None
+
+
+def _time_slice(pdef: TimeWindowPartitions, n: int, start: datetime | None, end: datetime | None) -> tuple[int, int]:
+    """Indexes [i, j) of the partitions overlapping [start, end); None is open."""
+    i = 0 if start is None else max(0, pdef.index_at_time(start))
+    j = n if end is None else min(n, pdef.index_at_time(end - _EPS) + 1)
+    return i, max(i, j)
+
+
+def _select_targets(
+    graph: AssetGraph, report: StalenessReport, names: list[str], sel: PartitionSelection | None
+) -> dict[str, np.ndarray]:
+    import numpy as np
+
+    if sel is None or sel.is_all:
+        return {name: np.arange(len(report.keys(name)), dtype=np.int64) for name in names}
+    if sel.keys and (sel.start is not None or sel.end is not None):
+        raise PlanError(["Give partition keys or a range (--from/--to), not both."])
+    asked = [*sel.keys] if sel.keys else [k for k in (sel.start, sel.end) if k is not None]
+    problems = []
+    for key in asked:
+        try:
+            check_key_is_safe(key)
+        except PartitionError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise PlanError(problems)
+    if sel.keys:
+        picks, fits = _targets_for_keys(graph, report, names, sel.keys)
+        unfit = [k for k in dict.fromkeys(sel.keys) if not fits[k]]
+        if unfit:
+            ranges = "; ".join(_valid_range(graph, report, n) for n in names)
+            raise PlanError([
+                f"Partition {k!r} fits none of the selected assets ({ranges}); pick a key in one of these ranges."
+                + ("" if key_interval(k) else f" Time keys look like {_KEY_SHAPES}.")
+                for k in unfit
+            ])
+        return picks
+    return _targets_for_range(graph, report, names, sel.start, sel.end)
+
+
+def _targets_for_keys(
+    graph: AssetGraph, report: StalenessReport, names: list[str], keys: tuple[str, ...]
+) -> tuple[dict[str, np.ndarray], dict[str, bool]]:
+    import numpy as np
+
+    fits = dict.fromkeys(keys, False)
+    intervals = {k: key_interval(k) for k in keys}
+    picks: dict[str, np.ndarray] = {}
+    for name in names:
+        pdef, own = graph.spec(name).partitions, report.keys(name)
+        chosen: set[int] = set()
+        if isinstance(pdef, Unpartitioned):
+            chosen.add(0)  # its one partition, whatever the keys; they are for the partitioned assets
+            for k in keys:
+                fits[k] |= k == UNPARTITIONED_KEY
+        elif isinstance(pdef, StaticPartitions):
+            index = {k: i for i, k in enumerate(own)}
+            for k in keys:
+                if k in index:
+                    chosen.add(index[k])
+                    fits[k] = True
+        else:
+            for k, iv in intervals.items():
+                if iv is not None:
+                    i, j = _time_slice(pdef, len(own), *iv)
+                    chosen.update(range(i, j))
+                    fits[k] |= j > i
+        picks[name] = np.array(sorted(chosen), dtype=np.int64)
+    return picks, fits
+
+
+def _targets_for_range(
+    graph: AssetGraph, report: StalenessReport, names: list[str], start: str | None, end: str | None
+) -> dict[str, np.ndarray]:
+    import numpy as np
+
+    problems = []
+    lo_iv = key_interval(start) if start is not None else None
+    hi_iv = key_interval(end) if end is not None else None
+    for flag, key, iv in (("--from", start, lo_iv), ("--to", end, hi_iv)):
+        if key is not None and iv is None:
+            problems.append(f"{flag} {key!r} is not a time key; write it like {_KEY_SHAPES}.")
+    if problems:
+        raise PlanError(problems)
+    lo = lo_iv[0] if lo_iv else None
+    hi = hi_iv[1] if hi_iv else None
+    if lo is not None and hi is not None and lo >= hi:
+        raise PlanError([f"The range --from {start} --to {end} is reversed: {start} comes after {end}. Swap them."])
+    picks: dict[str, np.ndarray] = {}
+    fits = False
+    timed = [n for n in names if isinstance(graph.spec(n).partitions, TimeWindowPartitions)]
+    for name in names:
+        pdef, n = graph.spec(name).partitions, len(report.keys(name))
+        if isinstance(pdef, TimeWindowPartitions):
+            i, j = _time_slice(pdef, n, lo, hi)
+            fits |= j > i
+        else:
+            i, j = 0, n  # a range does not apply to static or unpartitioned assets: all of theirs
+        picks[name] = np.arange(i, j, dtype=np.int64)
+    if not fits:
+        shown = f"--from {start} --to {end}" if start and end else (f"--from {start}" if start else f"--to {end}")
+        ranges = "; ".join(_valid_range(graph, report, n) for n in names)
+        if not timed:
+            raise PlanError([
+                f"The range {shown} selects time partitions, but none of the selected assets is time-partitioned "
+                f"({ranges}); use --partition KEY instead."
+            ])
+        raise PlanError([f"The range {shown} fits none of the selected assets ({ranges}); pick dates in one of them."])
+    return picks
+
+
+def _valid_range(graph: AssetGraph, report: StalenessReport, name: str) -> str:
+    pdef, keys = graph.spec(name).partitions, report.keys(name)
+    if isinstance(pdef, Unpartitioned):
+        return f"{name}: unpartitioned"
+    if isinstance(pdef, StaticPartitions):
+        return f"{name}: static {', '.join(keys)}"
+    if not keys:
+        return f"{name}: {pdef.grain} from {pdef.key_of(0)}, none ended yet"
+    return f"{name}: {pdef.grain} {keys[0]}..{keys[-1]}"
+
+
+# -- 2. downstream closure -----------------------------------------------------------------------------------------
+def _close_downstream(
+    graph: AssetGraph, report: StalenessReport, targets: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    import numpy as np
+
+    out = dict(targets)
+    for name in graph.order:  # upstream first, so one pass reaches everything transitively
+        idx = out.get(name)
+        if idx is None or len(idx) == 0:
+            continue
+        for down, readers in report.readers(name, idx).items():
+            if len(readers):
+                have = out.get(down)
+                out[down] = readers.astype(np.int64) if have is None else np.union1d(have, readers)
+    return {name: out[name] for name in graph.order if name in out}
+
+
+# -- 3. upstream check ---------------------------------------------------------------------------------------------
+_Edge = tuple[DepSpec, Any, Any]  # (dependency, lo, hi): partition i reads upstream lo[i] .. hi[i]-1
+
+
+def _upstream_edges(graph: AssetGraph, report: StalenessReport, name: str) -> list[_Edge]:
+    spec = graph.spec(name)
+    n = len(report.keys(name))
+    return [
+        (dep, *upstream_ranges(spec.partitions, graph.spec(dep.asset).partitions, dep.mapping, n,
+                               len(report.keys(dep.asset))))
+        for dep in spec.deps
+    ]
+
+
+def _no_value(report: StalenessReport, asset: str) -> tuple[np.ndarray, np.ndarray]:
+    """Partitions with no value to read: (never materialized or failed with no earlier success, being produced by
+    another run with no earlier value)."""
+    codes = report.status_codes(asset)
+    keys = report.keys(asset)
+    missing, running = codes == _MISSING, codes == _RUNNING
+    for q in (codes == _FAILED).nonzero()[0].tolist():
+        missing[q] = report.latest_materialization_id(asset, keys[q]) is None
+    for q in running.nonzero()[0].tolist():
+        running[q] = report.latest_materialization_id(asset, keys[q]) is None
+    return missing, running
+
+
+def _upstream_problems(
+    graph: AssetGraph, report: StalenessReport, kept: dict[str, np.ndarray], edges: dict[str, list[_Edge]]
+) -> list[str]:
+    """Targets reading a partition that has no value and that this plan does not produce."""
+    problems: list[str] = []
+    unusable: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, idx in kept.items():
+        for dep, lo, hi in edges[name]:
+            if isinstance(dep.mapping, AllPartitions):
+                continue  # reads whatever partitions exist
+            up = dep.asset
+            if up not in unusable:
+                missing, running = _no_value(report, up)
+                if up in kept:
+                    missing[kept[up]] = running[kept[up]] = False
+                unusable[up] = missing, running
+            missing, running = unusable[up]
+            found = _reads_of(idx, lo, hi, missing)
+            if found is not None:
+                hit, upstream = found
+                problems.append(
+                    f"{name}[{_spans(report.keys(name), hit)}] reads {up}[{_spans(report.keys(up), upstream)}], "
+                    f"which {'has' if len(upstream) == 1 else 'have'} never been materialized; materialize it first, "
+                    f"or add it to the selection (e.g. '+{name}')."
+                )
+            found = _reads_of(idx, lo, hi, running)
+            if found is not None:
+                hit, upstream = found
+                problems.append(
+                    f"{name}[{_spans(report.keys(name), hit)}] reads {up}[{_spans(report.keys(up), upstream)}], "
+                    "which another run is materializing for the first time; wait for it to finish (nbo runs), "
+                    "then plan again."
+                )
+    return problems
+
+
+def _reads_of(idx: np.ndarray, lo: np.ndarray, hi: np.ndarray, bad: np.ndarray) -> tuple[Any, Any] | None:
+    """(targets reading a ``bad`` upstream partition, those upstream partitions), or None when there are none."""
+    import numpy as np
+
+    prefix = np.concatenate(([0], np.cumsum(bad)))
+    hit = idx[prefix[hi[idx]] > prefix[lo[idx]]]
+    if len(hit) == 0:
+        return None
+    # The upstream partitions the hit targets read: a difference array over their ranges.
+    cover = np.zeros(len(bad) + 1, dtype=np.int64)
+    np.add.at(cover, lo[hit], 1)
+    np.add.at(cover, hi[hit], -1)
+    return hit, np.nonzero((np.cumsum(cover)[:-1] > 0) & bad)[0]
+
+
+def _spans(keys: tuple[str, ...], idx: Any) -> str:
+    """Every index named: runs of three or more consecutive partitions written ``first..last``."""
+    parts: list[str] = []
+    items = [int(i) for i in idx]
+    start = 0
+    for pos in range(1, len(items) + 1):
+        if pos == len(items) or items[pos] != items[pos - 1] + 1:
+            run = items[start:pos]
+            if len(run) >= 3:
+                parts.append(f"{keys[run[0]]}..{keys[run[-1]]}")
+            else:
+                parts.extend(keys[i] for i in run)
+            start = pos
+    return ", ".join(parts)
+
+
+# -- 4. skips ------------------------------------------------------------------------------------------------------
+def _apply_skips(
+    report: StalenessReport, targets: dict[str, np.ndarray], *, only_stale: bool
+) -> tuple[dict[str, np.ndarray], list[tuple[str, str, str]]]:
+    kept: dict[str, np.ndarray] = {}
+    skipped: list[tuple[str, str, str]] = []
+    for name, idx in targets.items():
+        codes = report.status_codes(name)[idx]
+        keys = report.keys(name)
+        drop = codes == _RUNNING
+        if only_stale:
+            drop |= codes == _FRESH
+        for i, code in zip(idx[drop].tolist(), codes[drop].tolist()):
+            skipped.append((name, keys[i], "running" if code == _RUNNING else "fresh"))
+        if (~drop).any():
+            kept[name] = idx[~drop]
+    return kept, skipped
+
+
+# -- 5. runs -------------------------------------------------------------------------------------------------------
+_Unit = tuple[str, str, str]  # (notebook, key, asset or "" for the whole group)
+
+
+def _group_runs(
+    graph: AssetGraph,
+    report: StalenessReport,
+    kept: dict[str, np.ndarray],
+    edges: dict[str, list[_Edge]],
+    skipped: list[tuple[str, str, str]],
+) -> RunPlan:
+    split: set[tuple[str, str]] = set()
+    while True:
+        units, deps = _unit_graph(graph, report, kept, edges, split)
+        try:
+            order = _toposort(graph, report, units, deps)
+        except graphlib.CycleError as exc:
+            # Notebooks feeding each other at one key: run those groups asset by asset.
+            split.update((u[0], u[1]) for u in exc.args[1])
+            continue
+        break
+    position = {u: i for i, u in enumerate(order)}
+    runs = tuple(
+        PlannedRun(u[0], u[1], tuple(units[u]), tuple(sorted(position[d] for d in deps[u]))) for u in order
+    )
+    targets = tuple((a, run.partition) for run in runs for a in run.assets)
+    return RunPlan(runs, targets, tuple(skipped))
+
+
+def _unit_graph(
+    graph: AssetGraph,
+    report: StalenessReport,
+    kept: dict[str, np.ndarray],
+    edges: dict[str, list[_Edge]],
+    split: set[tuple[str, str]],
+) -> tuple[dict[_Unit, list[str]], dict[_Unit, set[_Unit]]]:
+    """Runs (units) with their assets in cell order, and which units each must wait for."""
+    import numpy as np
+
+    unit_of: dict[str, list[_Unit]] = {}
+    units: dict[_Unit, list[str]] = {}
+    for name, idx in kept.items():
+        nb, keys = graph.spec(name).notebook or "", report.keys(name)
+        unit_of[name] = [(nb, keys[i], name if (nb, keys[i]) in split else "") for i in idx.tolist()]
+        for u in unit_of[name]:
+            units.setdefault(u, []).append(name)
+    for assets in units.values():
+        assets.sort(key=lambda a: _cell_order(graph, a))
+    deps: dict[_Unit, set[_Unit]] = {u: set() for u in units}
+    for name, idx in kept.items():
+        mine = unit_of[name]
+        for dep, lo, hi in edges[name]:
+            up_idx = kept.get(dep.asset)
+            if up_idx is None:
+                continue
+            theirs = unit_of[dep.asset]
+            first = np.searchsorted(up_idx, lo[idx]).tolist()
+            last = np.searchsorted(up_idx, hi[idx]).tolist()
+            for u, s, e in zip(mine, first, last):
+                if s < e:
+                    deps[u].update(theirs[s:e])
+    for u, before in deps.items():
+        before.discard(u)  # upstream cells earlier in the same run
+    return units, deps
+
+
+def _cell_order(graph: AssetGraph, name: str) -> tuple[bool, int, int]:
+    cell = graph.spec(name).cell_index
+    return cell is None, cell or 0, graph.position[name]
+
+
+def _toposort(
+    graph: AssetGraph, report: StalenessReport, units: dict[_Unit, list[str]], deps: dict[_Unit, set[_Unit]]
+) -> list[_Unit]:
+    """Dependency order; among runs ready together, by the first asset's place in the graph, then partition."""
+    index_cache: dict[str, dict[str, int]] = {}
+
+    def rank(u: _Unit) -> tuple[int, int, _Unit]:
+        first = units[u][0]
+        if first not in index_cache:
+            index_cache[first] = {k: i for i, k in enumerate(report.keys(first))}
+        return graph.position[first], index_cache[first][u[1]], u
+
+    ranks = {u: rank(u) for u in units}
+    sorter: graphlib.TopologicalSorter[_Unit] = graphlib.TopologicalSorter()
+    for u in sorted(units, key=ranks.__getitem__):
+        sorter.add(u, *sorted(deps[u], key=ranks.__getitem__))
+    sorter.prepare()
+    ready = [ranks[u] for u in sorter.get_ready()]
+    heapq.heapify(ready)
+    out: list[_Unit] = []
+    while ready:
+        u = heapq.heappop(ready)[2]
+        out.append(u)
+        sorter.done(u)
+        for v in sorter.get_ready():
+            heapq.heappush(ready, ranks[v])
+    return out
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+__all__ = ["PartitionSelection", "PlanError", "PlannedRun", "RunPlan", "key_interval", "plan_materialization"]
