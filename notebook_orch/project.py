@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from notebook_orch.config import ProjectConfig, load_config
 from notebook_orch.errors import Problem, ProjectInvalid
 
 if TYPE_CHECKING:
     from notebook_orch.core.graph import AssetGraph
+    from notebook_orch.core.planning import PartitionSelection, RunPlan
     from notebook_orch.core.staleness import PartitionStatus, StalenessReport
     from notebook_orch.discovery import DiscoveryReport
+    from notebook_orch.execution.runner import RunPlanReport
     from notebook_orch.store import MetadataStore
     from notebook_orch.store.records import RunRecord
 
@@ -118,6 +120,45 @@ class Project:
 
         report = self.status(now=now) if with_status else None
         return render(self.graph, fmt, report)
+
+    # -- making things happen -------------------------------------------------------------------------
+    def plan(
+        self,
+        selection: str,
+        *,
+        partitions: PartitionSelection | None = None,
+        downstream: bool = False,
+        only_stale: bool = False,
+        now: datetime | None = None,
+    ) -> RunPlan:
+        """Which runs a materialization would start (nothing is executed)."""
+        from notebook_orch.core.planning import plan_materialization
+
+        report = self.status(now=now)
+        return plan_materialization(self.graph, report, selection=self.graph.select(selection),
+                                    partitions=partitions, downstream=downstream, only_stale=only_stale)
+
+    def materialize(
+        self,
+        selection: str,
+        *,
+        partitions: PartitionSelection | None = None,
+        downstream: bool = False,
+        only_stale: bool = False,
+        workers: int = 2,
+        retries: int | None = None,
+        mode: str = "warm",
+        kind: str = "manual",
+        execution_timeout_s: float | None = None,
+        progress: Any = None,
+    ) -> RunPlanReport:
+        """Plan and run: the one path the CLI, ``%nbo materialize`` and the widget's buttons all take."""
+        from notebook_orch.execution.runner import build_requests, run_plan
+
+        plan = self.plan(selection, partitions=partitions, downstream=downstream, only_stale=only_stale)
+        requests = build_requests(self, plan, kind=kind, mode=mode, retries=retries,
+                                  execution_timeout_s=execution_timeout_s)
+        return run_plan(plan, requests, workers=workers, progress=progress)
 
     def runs(self, *, limit: int = 20, status: str | None = None, asset: str | None = None) -> list[RunRecord]:
         self.reap()

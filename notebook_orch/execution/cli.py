@@ -1,0 +1,76 @@
+"""``nbo materialize`` and ``nbo backfill``: thin faces over ``Project.plan`` / ``Project.materialize``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_run_commands(sub: Any, add: Any) -> None:
+    for name, help_text in [
+        ("materialize", "run a selection of assets for some partitions (all partitions by default)"),
+        ("backfill", "materialize what is missing, failed or stale in a partition range (reruns do only the rest)"),
+    ]:
+        p = add(name, help_text)
+        p.add_argument("selection", help="name, +name (with upstream), name+ (with downstream), * (all); comma list")
+        p.add_argument("--partition", action="append", default=[], metavar="K", help="a partition key; repeatable")
+        p.add_argument("--from", dest="start", metavar="A", help="first partition key of a range")
+        p.add_argument("--to", dest="end", metavar="B", help="last partition key of a range (inclusive)")
+        p.add_argument("--downstream", action="store_true", help="also every downstream partition that reads them")
+        if name == "materialize":
+            p.add_argument("--only-stale", action="store_true", help="skip partitions that are fresh")
+        p.add_argument("--dry-run", action="store_true", help="print exactly which runs would start, run nothing")
+        p.add_argument("--workers", type=int, default=2, metavar="N", help="runs at once (default 2)")
+        p.add_argument("--retries", type=int, default=None, metavar="N",
+                       help="retries of a failed run (default: the assets' --retries)")
+        p.add_argument("--mode", choices=["warm", "fresh"], default="warm",
+                       help="warm: reuse one kernel per worker (fast); fresh: a new kernel per run (plain papermill)")
+        p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                       help="stop a cell that runs longer than this")
+
+
+def run_command(project: Any, args: argparse.Namespace) -> int:
+    from notebook_orch.core.planning import PartitionSelection
+    from notebook_orch.execution.runner import RichProgress
+
+    backfill = args.command == "backfill"
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    selection = None
+    if args.partition or args.start or args.end:
+        if args.partition and (args.start or args.end):
+            print("error: give --partition or --from/--to, not both", file=sys.stderr)
+            return 2
+        selection = PartitionSelection(keys=tuple(args.partition), start=args.start, end=args.end)
+    only_stale = backfill or args.only_stale
+    plan = project.plan(args.selection, partitions=selection, downstream=args.downstream, only_stale=only_stale)
+    if args.dry_run:
+        if args.json:
+            print(json.dumps({"runs": [{"notebook": r.notebook, "partition": r.partition, "assets": list(r.assets),
+                                        "after": list(r.after)} for r in plan.runs],
+                              "skipped": [list(s) for s in plan.skipped]}, indent=2))
+        else:
+            print(plan.describe())
+        return 0
+    progress = None if args.json else RichProgress(live=sys.stdout.isatty())
+    report = project.materialize(
+        args.selection, partitions=selection, downstream=args.downstream, only_stale=only_stale,
+        workers=args.workers, retries=args.retries, mode=args.mode, kind="backfill" if backfill else "manual",
+        execution_timeout_s=args.timeout, progress=progress,
+    )
+    if args.json:
+        from notebook_orch.cli import _jsonable
+
+        print(json.dumps(_jsonable({"ok": report.ok, "duration_s": report.duration_s,
+                                    "outcomes": list(report.outcomes)}), indent=2))
+    else:
+        print(report.summary())
+        for o in report.outcomes:
+            if o.status != "SUCCESS":
+                where = f" (cell {o.error_cell})" if o.error_cell is not None else ""
+                out = f"; output notebook {o.output_path}" if o.output_path else ""
+                print(f"  {o.status} {o.notebook} [{o.partition}]{where}: {o.error}{out}")
+    return 0 if report.ok else 1

@@ -1,0 +1,260 @@
+"""One planned run: lock, heartbeat, papermill, finalize — and retries with backoff.
+
+Lifecycle of an attempt:
+1. ``start_run`` records the run RUNNING and locks every (asset, partition) it targets (a second request is told
+   which run holds them);
+2. a heartbeat thread refreshes the run while papermill executes the notebook, with the partition and the run
+   context injected as parameters (never secrets);
+3. success: the materializations the kernel published (read from the run's manifest) and the run's SUCCESS are
+   committed in one transaction; failure: the run is FAILED with the exception, the failing cell's index and
+   source, and the output notebook's path. A killed worker stops heartbeating and is reaped by the next command.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from notebook_orch.errors import PartitionLocked
+
+FRESH_MODE, WARM_MODE = "fresh", "warm"
+_STORES: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything a worker process needs for one planned run (picklable)."""
+
+    project_root: str
+    store_url: str
+    notebook: str  # relative to the project root
+    partition: str
+    assets: tuple[str, ...]
+    code_versions: dict[str, str]
+    kind: str = "manual"
+    mode: str = WARM_MODE
+    retries: int = 0
+    backoff_s: float = 1.0
+    heartbeat_s: float = 10.0
+    execution_timeout_s: float | None = None
+    partition_date: str | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    notebook: str
+    partition: str
+    assets: tuple[str, ...]
+    status: str  # SUCCESS, FAILED, LOCKED, SKIPPED
+    run_id: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    error_cell: int | None = None
+    output_path: str | None = None
+    duration_s: float = 0.0
+    run_ids: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _store(url: str) -> Any:
+    from notebook_orch.store import open_store
+
+    store = _STORES.get(url)
+    if store is None:
+        store = _STORES[url] = open_store(url)
+    return store
+
+
+def die_with_parent() -> None:
+    """Worker initializer: on Linux, get SIGKILLed when the runner dies, so no run outlives its runner."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: runs are still reaped by heartbeat timeout
+        pass
+
+
+def execute_run(req: RunRequest) -> RunOutcome:
+    """Run one planned run, retrying a failed attempt up to ``req.retries`` times with exponential backoff."""
+    started = time.perf_counter()
+    run_ids: list[str] = []
+    outcome: RunOutcome | None = None
+    for attempt in range(1, req.retries + 2):
+        outcome = _attempt(req, attempt)
+        if outcome.run_id:
+            run_ids.append(outcome.run_id)
+        if outcome.status != "FAILED" or attempt > req.retries:
+            break
+        time.sleep(min(req.backoff_s * 2 ** (attempt - 1), 60.0))
+    assert outcome is not None
+    return RunOutcome(**{**outcome.__dict__, "attempts": len(run_ids) or 1, "run_ids": tuple(run_ids),
+                         "duration_s": time.perf_counter() - started})
+
+
+def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
+    store = _store(req.store_url)
+    targets = [(a, req.partition) for a in req.assets]
+    try:
+        run = store.start_run(notebook=req.notebook, targets=targets, kind=req.kind, attempt=attempt)
+    except PartitionLocked as exc:
+        return RunOutcome(req.notebook, req.partition, req.assets, "LOCKED", error=str(exc))
+    root = Path(req.project_root)
+    run_dir = root / ".notebook_orch" / "runs" / run.run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    source = root / req.notebook
+    output = run_dir / Path(req.notebook).name
+    manifest = run_dir / "manifest.jsonl"
+    beat = _Heartbeat(store, run.run_id, req.heartbeat_s)
+    error: tuple[str, int | None, str | None] | None = None
+    beat.start()
+    try:
+        if not source.is_file():
+            raise FileNotFoundError(
+                f"Notebook {req.notebook} no longer exists (deleted after the plan was made); restore it or "
+                "validate the project again (nbo validate)."
+            )
+        _papermill(req, run.run_id, source, output, manifest)
+    except Exception as exc:  # the one boundary around a notebook run
+        error = _describe_failure(exc, source, output)
+    finally:
+        beat.stop()
+    from notebook_orch.runtime import read_manifest
+
+    mats, checks = read_manifest(manifest)
+    out_path = str(output) if output.exists() else None
+    if error is None:
+        missing = sorted(set(req.assets) - {m.asset for m in mats})
+        if missing:
+            error = (f"The notebook ran but asset cell(s) {missing} did not materialize; is each %%asset cell "
+                     "in the notebook and does it run the notebook_orch extension (%load_ext notebook_orch)?",
+                     None, None)
+    if error is None:
+        store.finalize_success(run.run_id, mats, output_path=out_path)
+        return RunOutcome(req.notebook, req.partition, req.assets, "SUCCESS", run.run_id, attempt,
+                          output_path=out_path)
+    message, cell, cell_source = error
+    store.finalize_failure(run.run_id, error=message, error_cell=cell, error_source=cell_source, checks=checks,
+                           output_path=out_path)
+    return RunOutcome(req.notebook, req.partition, req.assets, "FAILED", run.run_id, attempt, error=message,
+                      error_cell=cell, output_path=out_path)
+
+
+def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifest: Path) -> None:
+    import logging
+
+    import papermill as pm
+
+    # Our parameters are injected whether or not the notebook's parameters cell names them: not worth a warning.
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+
+    from notebook_orch.execution.warm_engine import ENGINE_NAME, register
+
+    register()
+    parameters: dict[str, Any] = {"partition_key": req.partition}
+    if req.partition_date:
+        parameters["partition_date"] = req.partition_date
+    parameters["nbo_run"] = {
+        "run_id": run_id,
+        "project_root": req.project_root,
+        "notebook": req.notebook,
+        "partition_key": req.partition,
+        "assets": list(req.assets),
+        "code_versions": req.code_versions,
+        "manifest": str(manifest),
+    }
+    pm.execute_notebook(
+        str(source),
+        str(output),
+        parameters=parameters,
+        engine_name=ENGINE_NAME if req.mode == WARM_MODE else None,
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(source.parent),
+        execution_timeout=req.execution_timeout_s,
+        shutdown_kernel="immediate",
+    )
+
+
+def _describe_failure(exc: Exception, source: Path, output: Path) -> tuple[str, int | None, str | None]:
+    """(message, cell index in the SOURCE notebook, cell source) for a failed notebook run."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        cell = _source_index(output, exc.cell_index, source)
+        return f"{exc.ename}: {exc.evalue}", cell, exc.source
+    name = type(exc).__name__
+    message = f"{name}: {exc}"
+    if name == "DeadKernelError":
+        message = f"The kernel died while running the notebook ({exc}); see the output notebook for the last cell."
+    elif name == "CellTimeoutError":
+        message = f"A cell ran past the execution timeout and was stopped ({exc})."
+    cell, cell_source = _running_cell(output, source)
+    return message, cell, cell_source
+
+
+def _source_index(output: Path, out_index: int, source: Path) -> int | None:
+    """Map a cell index of the executed notebook (with papermill's injected cells) back to the source notebook."""
+    try:
+        out_cells = json.loads(output.read_text(encoding="utf-8"))["cells"]
+        src_cells = json.loads(source.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return out_index
+    if not 0 <= out_index < len(out_cells):
+        return None
+    wanted = out_cells[out_index]
+    ids = [c.get("id") for c in src_cells]
+    if wanted.get("id") in ids:
+        return ids.index(wanted.get("id"))
+    injected = sum(1 for c in out_cells[:out_index] if _is_injected(c))
+    return out_index - injected
+
+
+def _is_injected(cell: dict) -> bool:
+    tags = cell.get("metadata", {}).get("tags", [])
+    return "injected-parameters" in tags or "papermill-error-cell-tag" in tags
+
+
+def _running_cell(output: Path, source: Path) -> tuple[int | None, str | None]:
+    """The cell papermill marked as running or failed when the kernel died or timed out."""
+    try:
+        cells = json.loads(output.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return None, None
+    for i, cell in enumerate(cells):
+        pm = cell.get("metadata", {}).get("papermill", {})
+        if pm.get("exception") or pm.get("status") == "running":
+            text = cell.get("source")
+            text = "".join(text) if isinstance(text, list) else text
+            return _source_index(output, i, source), text
+    return None, None
+
+
+class _Heartbeat:
+    """Refreshes the run's heartbeat from a thread while papermill blocks this one."""
+
+    def __init__(self, store: Any, run_id: str, every_s: float) -> None:
+        self._store, self._run_id, self._every = store, run_id, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self._store.heartbeat(self._run_id)
+            except Exception:  # reaped or store briefly busy: the finalize step reports what matters
+                if os.environ.get("NBO_DEBUG"):
+                    raise
