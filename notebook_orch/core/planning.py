@@ -434,16 +434,13 @@ def _group_runs(
     edges: dict[str, list[_Edge]],
     skipped: list[tuple[str, str, str]],
 ) -> RunPlan:
-    split: set[tuple[str, str]] = set()
-    while True:
-        units, deps = _unit_graph(graph, report, kept, edges, split)
-        try:
-            order = _toposort(graph, report, units, deps)
-        except graphlib.CycleError as exc:
-            # Notebooks feeding each other at one key: run those groups asset by asset.
-            split.update((u[0], u[1]) for u in exc.args[1])
-            continue
-        break
+    units, deps = _unit_graph(graph, report, kept, edges, set())
+    cyclic = _on_cycles(deps)
+    if cyclic:
+        # Notebooks feeding each other at one key: run those groups asset by asset. One pass is enough: a cycle
+        # left afterwards would have to pass through a group that was on no cycle before.
+        units, deps = _unit_graph(graph, report, kept, edges, {(u[0], u[1]) for u in cyclic})
+    order = _toposort(graph, report, units, deps)
     position = {u: i for i, u in enumerate(order)}
     runs = tuple(
         PlannedRun(u[0], u[1], tuple(units[u]), tuple(sorted(position[d] for d in deps[u]))) for u in order
@@ -487,6 +484,50 @@ def _unit_graph(
     for u, before in deps.items():
         before.discard(u)  # upstream cells earlier in the same run
     return units, deps
+
+
+def _on_cycles(deps: dict[_Unit, set[_Unit]]) -> set[_Unit]:
+    """Every unit on some cycle: the members of strongly connected components larger than one (Tarjan, iterative,
+    so that thousands of runs do not hit the recursion limit)."""
+    index: dict[_Unit, int] = {}
+    low: dict[_Unit, int] = {}
+    stack: list[_Unit] = []
+    on_stack: set[_Unit] = set()
+    out: set[_Unit] = set()
+    for root in deps:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(deps[root]))]
+        while work:
+            v, successors = work[-1]
+            for w in successors:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(deps[w])))
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[v])
+                if low[v] == index[v]:
+                    component = []
+                    while True:
+                        w = stack.pop()
+                        on_stack.discard(w)
+                        component.append(w)
+                        if w == v:
+                            break
+                    if len(component) > 1:
+                        out.update(component)
+    return out
 
 
 def _cell_order(graph: AssetGraph, name: str) -> tuple[bool, int, int]:
