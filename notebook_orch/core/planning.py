@@ -8,10 +8,12 @@ The steps, each a small function below:
    assets take the keys that are theirs (a range does not apply to them: all keys); unpartitioned assets their one
    partition.
 2. downstream closure (optional) — every partition that reads a target through the mappings, transitively.
-3. upstream check — a target reading a partition that has never been materialized, and is not in the plan, cannot
+3. skips — partitions another run holds (RUNNING) always, FRESH ones with ``only_stale`` (decided after the
+   closure, so a fresh partition still carries its downstream in).
+4. upstream check — a target reading a partition that has no value (never materialized, or failed with no earlier
+   success, or being materialized for the first time by another run) and that this plan does not produce cannot
    run. Every such problem is collected and raised once. Reads through ``[all]`` are exempt: they take whatever
    partitions exist.
-4. skips — partitions another run holds (RUNNING) always, FRESH ones with ``only_stale``.
 5. runs — targets grouped by (notebook, partition key), assets in cell order, ordered by their dependencies. Two
    notebooks feeding each other at one key would make the runs cyclic; those groups are split into one run per
    asset, which cannot cycle because assets do not.
@@ -127,7 +129,7 @@ def plan_materialization(
         targets = _close_downstream(graph, report, targets)
     kept, skipped = _apply_skips(report, targets, only_stale=only_stale)
     edges = {name: _upstream_edges(graph, report, name) for name in kept}
-    problems = _upstream_problems(graph, report, kept, edges)
+    problems = _upstream_problems(report, kept, edges)
     problems += [
         f"Asset {name!r} was declared outside a notebook, so there is no notebook to run for it; "
         "move its %%asset cell into a notebook of the project."
@@ -310,7 +312,26 @@ def _close_downstream(
     return {name: out[name] for name in graph.order if name in out}
 
 
-# -- 3. upstream check ---------------------------------------------------------------------------------------------
+# -- 3. skips ------------------------------------------------------------------------------------------------------
+def _apply_skips(
+    report: StalenessReport, targets: dict[str, np.ndarray], *, only_stale: bool
+) -> tuple[dict[str, np.ndarray], list[tuple[str, str, str]]]:
+    kept: dict[str, np.ndarray] = {}
+    skipped: list[tuple[str, str, str]] = []
+    for name, idx in targets.items():
+        codes = report.status_codes(name)[idx]
+        keys = report.keys(name)
+        drop = codes == _RUNNING
+        if only_stale:
+            drop |= codes == _FRESH
+        for i, code in zip(idx[drop].tolist(), codes[drop].tolist()):
+            skipped.append((name, keys[i], "running" if code == _RUNNING else "fresh"))
+        if (~drop).any():
+            kept[name] = idx[~drop]
+    return kept, skipped
+
+
+# -- 4. upstream check ---------------------------------------------------------------------------------------------
 _Edge = tuple[DepSpec, Any, Any]  # (dependency, lo, hi): partition i reads upstream lo[i] .. hi[i]-1
 
 
@@ -338,7 +359,7 @@ def _no_value(report: StalenessReport, asset: str) -> tuple[np.ndarray, np.ndarr
 
 
 def _upstream_problems(
-    graph: AssetGraph, report: StalenessReport, kept: dict[str, np.ndarray], edges: dict[str, list[_Edge]]
+    report: StalenessReport, kept: dict[str, np.ndarray], edges: dict[str, list[_Edge]]
 ) -> list[str]:
     """Targets reading a partition that has no value and that this plan does not produce."""
     problems: list[str] = []
@@ -402,25 +423,6 @@ def _spans(keys: tuple[str, ...], idx: Any) -> str:
                 parts.extend(keys[i] for i in run)
             start = pos
     return ", ".join(parts)
-
-
-# -- 4. skips ------------------------------------------------------------------------------------------------------
-def _apply_skips(
-    report: StalenessReport, targets: dict[str, np.ndarray], *, only_stale: bool
-) -> tuple[dict[str, np.ndarray], list[tuple[str, str, str]]]:
-    kept: dict[str, np.ndarray] = {}
-    skipped: list[tuple[str, str, str]] = []
-    for name, idx in targets.items():
-        codes = report.status_codes(name)[idx]
-        keys = report.keys(name)
-        drop = codes == _RUNNING
-        if only_stale:
-            drop |= codes == _FRESH
-        for i, code in zip(idx[drop].tolist(), codes[drop].tolist()):
-            skipped.append((name, keys[i], "running" if code == _RUNNING else "fresh"))
-        if (~drop).any():
-            kept[name] = idx[~drop]
-    return kept, skipped
 
 
 # -- 5. runs -------------------------------------------------------------------------------------------------------
@@ -538,7 +540,8 @@ def _cell_order(graph: AssetGraph, name: str) -> tuple[bool, int, int]:
 def _toposort(
     graph: AssetGraph, report: StalenessReport, units: dict[_Unit, list[str]], deps: dict[_Unit, set[_Unit]]
 ) -> list[_Unit]:
-    """Dependency order; among runs ready together, by the first asset's place in the graph, then partition."""
+    """Dependency order; among runs ready together, by the first asset's place in the graph, then its partition order
+    (time order; a static list in its declared order)."""
     index_cache: dict[str, dict[str, int]] = {}
 
     def rank(u: _Unit) -> tuple[int, int, _Unit]:
