@@ -122,7 +122,7 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
             )
         _papermill(req, run.run_id, source, output, manifest)
     except Exception as exc:  # the one boundary around a notebook run
-        error = _describe_failure(exc, source, output)
+        error = _describe_failure(exc, req, source, output)
     finally:
         beat.stop()
     from notebook_orch.runtime import read_manifest
@@ -182,7 +182,8 @@ def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifes
     )
 
 
-def _describe_failure(exc: Exception, source: Path, output: Path) -> tuple[str, int | None, str | None]:
+def _describe_failure(exc: Exception, req: RunRequest, source: Path, output: Path
+                      ) -> tuple[str, int | None, str | None]:
     """(message, cell index in the SOURCE notebook, cell source) for a failed notebook run."""
     from papermill.exceptions import PapermillExecutionError
 
@@ -190,50 +191,74 @@ def _describe_failure(exc: Exception, source: Path, output: Path) -> tuple[str, 
         cell = _source_index(output, exc.cell_index, source)
         return f"{exc.ename}: {exc.evalue}", cell, exc.source
     name = type(exc).__name__
-    message = f"{name}: {exc}"
+    cell, cell_source = _last_started_cell(output, source)
+    where = f"cell {cell} of {req.notebook}" if cell is not None else req.notebook
     if name == "DeadKernelError":
-        message = f"The kernel died while running the notebook ({exc}); see the output notebook for the last cell."
+        message = (f"The kernel died while running {where} ({exc}): the process exited or was killed (os._exit, a "
+                   "crash, out of memory); see the output notebook for what it printed last.")
     elif name == "CellTimeoutError":
-        message = f"A cell ran past the execution timeout and was stopped ({exc})."
-    cell, cell_source = _running_cell(output, source)
+        limit = f" of {req.execution_timeout_s:g} s" if req.execution_timeout_s else ""
+        message = (f"{where[0].upper()}{where[1:]} ran past the execution timeout{limit} and was stopped; make it "
+                   "faster or raise the timeout (--timeout).")
+    else:
+        message = f"{name}: {exc}"
     return message, cell, cell_source
 
 
-def _source_index(output: Path, out_index: int, source: Path) -> int | None:
-    """Map a cell index of the executed notebook (with papermill's injected cells) back to the source notebook."""
+def _read_cells(path: Path) -> list[dict] | None:
     try:
-        out_cells = json.loads(output.read_text(encoding="utf-8"))["cells"]
-        src_cells = json.loads(source.read_text(encoding="utf-8"))["cells"]
+        return json.loads(path.read_text(encoding="utf-8"))["cells"]
     except (OSError, ValueError, KeyError):
-        return out_index
-    if not 0 <= out_index < len(out_cells):
         return None
-    wanted = out_cells[out_index]
+
+
+def _source_index(output: Path, exec_index: int, source: Path) -> int | None:
+    """Map a cell index of the executed notebook back to the source notebook.
+
+    ``exec_index`` counts the cells papermill executed, injected parameters included; the output file also holds
+    the error banner and anchor papermill inserted after the failure (tagged ``papermill-error-cell-tag``).
+    """
+    out_cells = _read_cells(output)
+    if out_cells is None:
+        return exec_index
+    executed = [c for c in out_cells if not _has_tag(c, "papermill-error-cell-tag")]
+    if not 0 <= exec_index < len(executed):
+        return None
+    return _to_source(executed, exec_index, source)
+
+
+def _to_source(executed: list[dict], index: int, source: Path) -> int:
+    """The source notebook's index of ``executed[index]``: by cell id, else by not counting injected cells."""
+    src_cells = _read_cells(source) or []
     ids = [c.get("id") for c in src_cells]
-    if wanted.get("id") in ids:
-        return ids.index(wanted.get("id"))
-    injected = sum(1 for c in out_cells[:out_index] if _is_injected(c))
-    return out_index - injected
+    wanted = executed[index].get("id")
+    if wanted is not None and wanted in ids:
+        return ids.index(wanted)
+    return index - sum(1 for c in executed[:index] if _has_tag(c, "injected-parameters"))
 
 
-def _is_injected(cell: dict) -> bool:
-    tags = cell.get("metadata", {}).get("tags", [])
-    return "injected-parameters" in tags or "papermill-error-cell-tag" in tags
+def _has_tag(cell: dict, tag: str) -> bool:
+    return tag in cell.get("metadata", {}).get("tags", [])
 
 
-def _running_cell(output: Path, source: Path) -> tuple[int | None, str | None]:
-    """The cell papermill marked as running or failed when the kernel died or timed out."""
-    try:
-        cells = json.loads(output.read_text(encoding="utf-8"))["cells"]
-    except (OSError, ValueError, KeyError):
+def _last_started_cell(output: Path, source: Path) -> tuple[int | None, str | None]:
+    """The cell that was running when the kernel died or the timeout struck: the last one papermill started.
+
+    Papermill marks such a cell "completed" without an exception (only a cell that raised is "failed"); the cells
+    after it were never started, so the last cell with a start time is the one that was running.
+    """
+    cells = _read_cells(output)
+    if cells is None:
         return None, None
-    for i, cell in enumerate(cells):
-        pm = cell.get("metadata", {}).get("papermill", {})
-        if pm.get("exception") or pm.get("status") == "running":
-            text = cell.get("source")
-            text = "".join(text) if isinstance(text, list) else text
-            return _source_index(output, i, source), text
-    return None, None
+    executed = [c for c in cells if not _has_tag(c, "papermill-error-cell-tag")]
+    started = [i for i, c in enumerate(executed)
+               if c.get("cell_type") == "code" and c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started or _has_tag(executed[started[-1]], "injected-parameters"):
+        return None, None
+    i = started[-1]
+    text = executed[i].get("source")
+    text = "".join(text) if isinstance(text, list) else text
+    return _to_source(executed, i, source), text
 
 
 class _Heartbeat:
