@@ -14,8 +14,9 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
+from notebook_orch.core.partitions import Unpartitioned
 from notebook_orch.core.specs import HELP
-from notebook_orch.errors import DeclarationError
+from notebook_orch.errors import DeclarationError, RunFailed
 from notebook_orch.runtime import AssetRuntime
 
 
@@ -43,6 +44,10 @@ class NotebookOrchMagics(Magics):
             result = self.runtime.execute_cell(line, cell, shell.user_ns, run_body)
         except DeclarationError as exc:
             raise UsageError(str(exc)) from None
+        except RunFailed as exc:
+            if getattr(exc, "user_code", False) and exc.__cause__ is not None:
+                _show_user_traceback(shell, exc)
+            raise
         print(result.summary())
 
     asset.__doc__ = _asset_doc()
@@ -65,8 +70,10 @@ class NotebookOrchMagics(Magics):
         root = str(self.runtime.project().config.root)
         try:
             code = main(["-C", root, *argv])
-        except SystemExit as exc:  # argparse: bad arguments
-            raise UsageError(f"%nbo {line}: invalid arguments (see above).") from exc
+        except SystemExit as exc:  # argparse: --help (code 0) or bad arguments (code 2)
+            if exc.code in (0, None):
+                return
+            raise UsageError(f"%nbo {line}: invalid arguments (see above).") from None
         if code != 0:
             from notebook_orch.errors import NotebookOrchError
 
@@ -92,10 +99,41 @@ class NotebookOrchMagics(Magics):
             except PartitionError:
                 continue
         if not fits:
-            raise UsageError(f"Partition key {key!r} is not a partition of any asset in the project.")
+            partitioned = [f"{s.name} ({s.partitions.describe()})" for s in graph.specs
+                           if not isinstance(s.partitions, Unpartitioned)]
+            raise UsageError(
+                f"Partition key {key!r} is not a partition of any asset in the project; "
+                + ("the partitioned assets are " + ", ".join(partitioned[:10])
+                   + (f" and {len(partitioned) - 10} more" if len(partitioned) > 10 else "") + "."
+                   if partitioned else "no asset is partitioned.")
+            )
         self.runtime.active_partition = key
         self.shell.user_ns["partition_key"] = key
         print(f"active partition: {key} (assets with this partition: {', '.join(fits)})")
+
+
+def _show_user_traceback(shell: Any, error: RunFailed) -> None:
+    """Let ``error`` render as the traceback of the user's own code (their frames only) plus its short line.
+
+    The package's errors render as one line, but when the cell's code raised, the user needs to see where.
+    """
+    cause = error.__cause__
+    assert cause is not None
+    tb = cause.__traceback__
+    while tb is not None and _is_ours(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next  # the frames of this package that called the cell
+    try:
+        stb = shell.InteractiveTB.structured_traceback(type(cause), cause, tb)
+    except Exception:  # noqa: BLE001 - a formatter failure must not replace the user's error
+        return
+    line = f"{type(error).__name__}: {error}"
+    error._render_traceback_ = lambda: [*stb, "", line]  # type: ignore[method-assign]
+
+
+def _is_ours(filename: str) -> bool:
+    from pathlib import Path
+
+    return Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent)
 
 
 def _now() -> Any:

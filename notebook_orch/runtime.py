@@ -11,13 +11,27 @@ stages the value, and only when every check passed publishes it. Then:
   manifest, and the executor commits every materialization of the run with its SUCCESS in one transaction when
   the notebook finishes.
 
+Details that matter for correctness:
+
+* the session cache holds a private copy of each value, and hands out copies: user code mutates DataFrames in
+  place all the time, and the cache must keep matching the data version it is filed under;
+* an upstream mapping that names no partition at all (``a[-1]`` of the first partition) binds ``None``;
+* an interactive run takes heartbeats from a background thread while the cell runs, so a long cell is not
+  reaped as dead by another process (``nbo status`` reaps runs whose heartbeat stopped);
+* an edited cell that is not saved yet runs as written, versioned with the saved notebook's helper cells, so
+  saving it afterwards does not make the asset look code-changed;
+* error messages pass through ``secrets.redact`` before they are recorded or shown.
+
 The module imports no IPython: the magic hands in a callable that runs the body.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import asdict, dataclass, field
@@ -26,8 +40,9 @@ from typing import Any
 
 from notebook_orch.core.partitions import UNPARTITIONED_KEY, TimeWindowPartitions, Unpartitioned, partition_date
 from notebook_orch.core.specs import AllPartitions, AssetSpec, Window, parse_declaration
-from notebook_orch.errors import NotebookOrchError, PartitionError, RunFailed
-from notebook_orch.store.records import CheckResult, ConsumedInput, NewMaterialization
+from notebook_orch.errors import NotebookOrchError, PartitionError, RunFailed, close_matches
+from notebook_orch.secrets import redact
+from notebook_orch.store.records import CANCELED, FAILED, CheckResult, ConsumedInput, NewMaterialization
 
 RUN_CONTEXT = "nbo_run"  # the parameter papermill injects
 
@@ -163,48 +178,97 @@ class AssetRuntime:
 
     def _execute_interactive(self, declared: AssetSpec, body: str, ns: MutableMapping[str, Any],
                              run_body: Callable[[], None]) -> AssetResult:
-        from notebook_orch.core.codeversion import code_version as hash_code
-        from notebook_orch.core.codeversion import normalize_source
-
         graph = self.graph()
-        if declared.name in graph:
-            spec = graph.spec(declared.name)
-            if normalize_source(spec.source) != normalize_source(body) or spec.deps != declared.deps:
-                # The cell was edited and not saved yet: version what runs, declare what the cell says.
-                spec = _with(declared, notebook=spec.notebook, cell_index=spec.cell_index,
-                             code_version=declared.code_version_override or hash_code(body, []))
-        else:
+        if declared.name not in graph:
             raise RunFailed(
                 f"Asset {declared.name!r} is not declared in any saved notebook of the project at "
                 f"{self.project().config.root}; save the notebook (under {self.project().config.notebooks}) and "
-                "run the cell again."
+                "run the cell again." + close_matches(declared.name, graph.names),
+                asset=declared.name,
             )
+        spec = self._as_run(graph.spec(declared.name), declared, body)
         partition = self._interactive_partition(spec, ns)
-        store = self.project().store
+        project = self.project()
+        store = project.store
         run = store.start_run(notebook=spec.notebook, targets=[(spec.name, partition)], kind="interactive")
         try:
-            mat, result, before = self._materialize(spec, partition, ns, run_body, run_id=run.run_id,
-                                                    code_version=spec.code_version, manifest=None)
-        except RunFailed as exc:
-            store.finalize_failure(run.run_id, error=str(exc), error_cell=spec.cell_index,
-                                   checks=getattr(exc, "checks", ()))
-            raise
+            with _Heartbeat(store, run.run_id, interval_s=project.config.heartbeat_timeout_s / 4):
+                mat, result, before = self._materialize(spec, partition, ns, run_body, run_id=run.run_id,
+                                                        code_version=spec.code_version, manifest=None)
+            store.finalize_success(run.run_id, [mat])
         except BaseException as exc:
-            store.finalize_failure(run.run_id, error=f"{type(exc).__name__}: {exc}", error_cell=spec.cell_index)
+            _record_failure(store, run.run_id, spec, exc)
             raise
-        store.finalize_success(run.run_id, [mat])
         changed = before is None or before != mat.data_version
-        stale = _readers(graph, spec, partition) if changed else ()
+        stale = self._now_stale_readers(graph, spec, partition) if changed else ()
         return _replace_result(result, data_changed=changed, stale_downstream=stale, run_id=run.run_id)
+
+    def _as_run(self, saved: AssetSpec, declared: AssetSpec, body: str) -> AssetSpec:
+        """The spec to run: the saved one, or — when the cell was edited and not saved yet — what the cell says,
+        versioned as discovery will version it once saved (the body plus the saved notebook's helper cells)."""
+        from notebook_orch.core.codeversion import normalize_source
+
+        same_body = normalize_source(saved.source) == normalize_source(body)
+        if same_body and _declaration(saved) == _declaration(declared):
+            return saved
+        if declared.code_version_override:
+            version = declared.code_version_override
+        elif same_body:
+            version = saved.code_version
+        else:
+            version = self._code_version_with_saved_helpers(saved, body)
+        if (declared.deps, declared.partitions) != (saved.deps, saved.partitions):
+            self._check_edited_deps(saved, declared)
+        return _with(declared, notebook=saved.notebook, cell_index=saved.cell_index, source=body,
+                     code_version=version)
+
+    def _check_edited_deps(self, saved: AssetSpec, declared: AssetSpec) -> None:
+        """Discovery validated the saved declaration; an edited one gets the same dependency checks here."""
+        from notebook_orch.core.mappings import mapping_problem
+
+        graph = self.graph()
+        for dep in declared.deps:
+            if dep.asset not in graph:
+                problem = (f"now reads {dep.asset!r}, which is not declared in any saved notebook; save the notebook "
+                           "that declares it, or fix --deps." + close_matches(dep.asset, graph.names))
+            elif declared.name in graph.ancestors([dep.asset]) or dep.asset == declared.name:
+                problem = f"now reads {dep.asset!r}, which reads {declared.name!r}: that is a cycle; fix --deps."
+            else:
+                why = mapping_problem(declared.partitions, graph.spec(dep.asset).partitions, dep.mapping)
+                problem = f"cannot read {dep.describe()}: {why}." if why else None
+            if problem:
+                raise RunFailed(f"Asset {declared.name!r} ({saved.location}) {problem}",
+                                asset=declared.name, cell=saved.cell_index)
+
+    def _code_version_with_saved_helpers(self, saved: AssetSpec, body: str) -> str:
+        from notebook_orch.core.codeversion import code_version, select_helpers
+        from notebook_orch.core.specs import split_asset_cell
+        from notebook_orch.discovery import read_cells
+
+        helpers: list[str] = []
+        try:
+            cells = read_cells(self.project().config.root / str(saved.notebook))
+            other = [(i, src) for i, (kind, src) in enumerate(cells)
+                     if kind == "code" and split_asset_cell(src) is None]
+            sources = dict(other)
+            helpers = [sources[i] for i in select_helpers(body, other, before=saved.cell_index)]
+        except Exception:  # noqa: BLE001 - the notebook vanished or broke since discovery: version the body alone
+            helpers = []
+        return code_version(body, helpers)
 
     def _interactive_partition(self, spec: AssetSpec, ns: Mapping[str, Any]) -> str:
         if isinstance(spec.partitions, Unpartitioned):
             return UNPARTITIONED_KEY
         key = self.active_partition or ns.get("partition_key")
+        if key == UNPARTITIONED_KEY:  # left in the namespace by an unpartitioned asset's cell: not a choice
+            key = None
         if not key:
+            keys = spec.partitions.keys(now=_now())
+            example = f", e.g. %nbo partition {keys[0]}" if keys else ""
             raise RunFailed(
                 f"Asset {spec.name!r} is partitioned ({spec.partitions.describe()}); choose the partition first "
-                f"with '%nbo partition KEY', e.g. %nbo partition {spec.partitions.keys(now=_now())[0]}"
+                f"with '%nbo partition KEY'{example}",
+                asset=spec.name,
             )
         return self._check_key(spec, str(key))
 
@@ -230,14 +294,18 @@ class AssetRuntime:
         date = partition_date(spec.partitions, partition)
         if date is not None:
             ns["partition_date"] = date
+        else:  # a date left by an earlier time-partitioned cell would be a lie here
+            ns.pop("partition_date", None)
         ns.pop(spec.name, None)  # a value left from an earlier run must not pass for this one's
         try:
             run_body()
         except Exception as exc:
-            raise RunFailed(
-                f"Asset {spec.name}[{partition}] failed in {spec.location}: {type(exc).__name__}: {exc}",
+            error = RunFailed(
+                redact(f"Asset {spec.name}[{partition}] failed in {spec.location}: {type(exc).__name__}: {exc}"),
                 asset=spec.name, partition=partition, run_id=run_id, cell=spec.cell_index,
-            ) from exc
+            )
+            error.user_code = True  # type: ignore[attr-defined]  # the cause is the user's: show its traceback
+            raise error from exc
         if spec.name not in ns:
             raise RunFailed(
                 f"The cell of asset {spec.name!r} ({spec.location}) did not assign a variable named {spec.name!r}; "
@@ -247,23 +315,26 @@ class AssetRuntime:
         value = ns[spec.name]
         values = self.values()
         staged = values.stage(spec.name, partition, value, io=spec.io, run_id=run_id)
-        checks = _run_checks(spec, value, ns)
-        failed = [c for c in checks if not c.passed]
-        if failed:
-            values.discard(staged)
-            if manifest:
-                _append_manifest(manifest, {"failed": spec.name, "checks": [asdict(c) for c in checks]})
-            error = RunFailed(
-                f"Asset {spec.name}[{partition}]: {len(failed)} of {len(checks)} check(s) failed: "
-                + "; ".join(f"{c.expr!r} ({c.detail})" if c.detail else repr(c.expr) for c in failed)
-                + ". Nothing was published.",
-                asset=spec.name, partition=partition, run_id=run_id, cell=spec.cell_index,
-            )
-            error.checks = tuple(checks)  # type: ignore[attr-defined]
-            raise error
-        before = self._previous_data_version(spec.name, partition)
+        try:
+            checks = _run_checks(spec, value, ns)
+            failed = [c for c in checks if not c.passed]
+            if failed:
+                if manifest:
+                    _append_manifest(manifest, {"failed": spec.name, "checks": [asdict(c) for c in checks]})
+                error = RunFailed(
+                    f"Asset {spec.name}[{partition}]: {len(failed)} of {len(checks)} check(s) failed: "
+                    + "; ".join(f"{c.expr!r} ({c.detail})" if c.detail else repr(c.expr) for c in failed)
+                    + ". Nothing was published.",
+                    asset=spec.name, partition=partition, run_id=run_id, cell=spec.cell_index,
+                )
+                error.checks = tuple(checks)  # type: ignore[attr-defined]
+                raise error
+            before = self._previous_data_version(spec.name, partition)
+        except BaseException:
+            values.discard(staged)  # a failed check, an interrupt, a store read error: nothing half-done stays
+            raise
         published = values.commit(staged)
-        self.cache[(spec.name, partition)] = (published.data_version, value)
+        self._remember(spec.name, partition, published.data_version, value)
         meta = published.metadata
         duration = time.perf_counter() - started
         mat = NewMaterialization(
@@ -291,9 +362,17 @@ class AssetRuntime:
             return None
         return rows.data_version[0]
 
+    # -- the session cache ------------------------------------------------------------------------------------
+    def _remember(self, asset: str, partition: str, data_version: str, value: Any) -> None:
+        """File a private copy of ``value`` under its data version; values that cannot be copied are not cached
+        (they are loaded from storage each time, which gives a fresh object too)."""
+        try:
+            self.cache[(asset, partition)] = (data_version, _private_copy(value))
+        except Exception:  # noqa: BLE001 - uncopyable (a lock, a connection): just do not cache it
+            self.cache.pop((asset, partition), None)
+
     def _load_dependency(self, spec: AssetSpec, dep: Any, partition: str, run_id: str) -> _Upstream:
         from notebook_orch.core.mappings import upstream_ranges
-        from notebook_orch.storage import combine_partitions
 
         graph = self.graph()
         up_spec = graph.spec(dep.asset)
@@ -324,16 +403,18 @@ class AssetRuntime:
         present = [k for k in wanted if k in state]
         need = [state[k][0] for k in present if self.cache.get((dep.asset, k), ("",))[0] != state[k][1]]
         records = store.materializations_by_id(need) if need else {}
-        values: dict[str, Any] = {}
+        found: dict[str, Any] = {}
+        shared: set[str] = set()  # keys whose object is the cache's own: hand out copies of those
         consumed = []
         for key in present:
             mat_id, data_version, data_seq = state[key]
             cached = self.cache.get((dep.asset, key))
             if cached is not None and cached[0] == data_version:
-                values[key] = cached[1]
+                found[key] = cached[1]
+                shared.add(key)
             else:
-                values[key] = self.values().load(records[mat_id].storage_path)
-                self.cache[(dep.asset, key)] = (data_version, values[key])
+                found[key] = self.values().load(records[mat_id].storage_path)
+                self._remember(dep.asset, key, data_version, found[key])
             consumed.append(ConsumedInput(dep.asset, key, mat_id, data_version, data_seq))
         several = not isinstance(up_spec.partitions, Unpartitioned) and (
             isinstance(dep.mapping, (Window, AllPartitions))
@@ -343,8 +424,97 @@ class AssetRuntime:
                 and _coarser(spec.partitions.grain, up_spec.partitions.grain)
             )
         )
-        value = combine_partitions(values) if several else next(iter(values.values()))
-        return _Upstream(value, consumed)
+        return _Upstream(_hand_out(found, shared, several=several), consumed)
+
+    def _now_stale_readers(self, graph: Any, spec: AssetSpec, partition: str) -> tuple[str, ...]:
+        """Direct downstream partitions that read ``spec[partition]`` and were materialized: they just went stale
+        (the ones never materialized were MISSING before and still are)."""
+        readers = _readers(graph, spec, partition)
+        if not readers:
+            return ()
+        snap = self.project().store.snapshot(keys=[(a, k) for a, keys in readers for k in keys])
+        out = []
+        for asset, keys in readers:
+            rows = snap.assets.get(asset)
+            built = set() if rows is None else {
+                k for k, m in zip(rows.partitions, rows.materialization_id) if m is not None}
+            hits = [k for k in keys if k in built]
+            if hits:
+                out.append(f"{asset}[{', '.join(hits[:3])}{f' +{len(hits) - 3}' if len(hits) > 3 else ''}]")
+        return tuple(out)
+
+
+class _Heartbeat:
+    """Heartbeats for an interactive run from a daemon thread while its cell runs.
+
+    Without them a cell that runs longer than the heartbeat timeout would be reaped as dead by the next
+    ``nbo status`` in a terminal, and its own finalize would then fail.
+    """
+
+    def __init__(self, store: Any, run_id: str, *, interval_s: float) -> None:
+        self._store, self._run_id = store, run_id
+        self._interval = min(max(interval_s, 0.05), 30.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"nbo-heartbeat-{run_id}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._store.heartbeat(self._run_id)
+            except Exception:  # noqa: BLE001 - the run ended or was reaped: finalize reports it, not this thread
+                return
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _record_failure(store: Any, run_id: str, spec: AssetSpec, exc: BaseException) -> None:
+    """Finalize a failed interactive run; never let the bookkeeping hide the error the user must see."""
+    error = redact(str(exc) if isinstance(exc, RunFailed) else f"{type(exc).__name__}: {exc}".removesuffix(": "))
+    try:
+        store.finalize_failure(
+            run_id, error=error, error_cell=spec.cell_index, checks=getattr(exc, "checks", ()),
+            status=CANCELED if isinstance(exc, KeyboardInterrupt) else FAILED,
+        )
+    except Exception:  # noqa: BLE001 - e.g. already reaped: the original exception is what matters
+        pass
+
+
+def _declaration(spec: AssetSpec) -> tuple:
+    """What of a declaration decides how the cell runs (inputs, partitions, checks, storage)."""
+    return (spec.deps, spec.partitions, spec.checks, spec.io, spec.code_version_override)
+
+
+def _private_copy(value: Any) -> Any:
+    frame_types = _pandas_types()
+    if frame_types and isinstance(value, frame_types):
+        return value.copy(deep=True)
+    return copy.deepcopy(value)
+
+
+def _pandas_types() -> tuple[type, ...]:
+    pd = sys.modules.get("pandas")  # a value can only be a DataFrame if pandas is already imported
+    return (pd.DataFrame, pd.Series) if pd is not None else ()
+
+
+def _hand_out(found: dict[str, Any], shared: set[str], *, several: bool) -> Any:
+    """What the cell gets for one dependency: never an object the session cache itself holds."""
+    from notebook_orch.storage import combine_partitions
+
+    if not several:
+        if not found:  # e.g. a[-1] of the first partition: there is no upstream partition to read
+            return None
+        (key, value), = found.items()
+        return _private_copy(value) if key in shared else value
+    combined = combine_partitions(found)
+    if isinstance(combined, dict):
+        return {k: _private_copy(v) if k in shared else v for k, v in combined.items()}
+    return combined  # pd.concat builds a new frame (or, under copy-on-write, one that copies before mutating)
 
 
 _GRAIN_ORDER = {"hourly": 0, "daily": 1, "weekly": 2, "monthly": 3}
@@ -363,12 +533,12 @@ def _run_checks(spec: AssetSpec, value: Any, ns: Mapping[str, Any]) -> list[Chec
             ok = bool(eval(expr, scope))  # noqa: S307 - the user's own declared check
             out.append(CheckResult(expr, ok, None if ok else "evaluated to False"))
         except Exception as exc:  # a check that raises has failed; say how
-            out.append(CheckResult(expr, False, f"raised {type(exc).__name__}: {exc}"))
+            out.append(CheckResult(expr, False, redact(f"raised {type(exc).__name__}: {exc}")))
     return out
 
 
-def _readers(graph: Any, spec: AssetSpec, partition: str) -> tuple[str, ...]:
-    """Direct downstream partitions that read ``spec[partition]`` (they just became stale)."""
+def _readers(graph: Any, spec: AssetSpec, partition: str) -> list[tuple[str, list[str]]]:
+    """Direct downstream assets and their partitions that read ``spec[partition]``."""
     import numpy as np
 
     from notebook_orch.core.mappings import readers_of, upstream_ranges
@@ -377,7 +547,7 @@ def _readers(graph: Any, spec: AssetSpec, partition: str) -> tuple[str, ...]:
     up_keys = spec.partitions.keys(now=now)
     q = up_keys.index(partition) if partition in up_keys else None
     if q is None:
-        return ()
+        return []
     out = []
     for edge in graph.downstream_edges(spec.name):
         down = graph.spec(edge.downstream)
@@ -385,9 +555,8 @@ def _readers(graph: Any, spec: AssetSpec, partition: str) -> tuple[str, ...]:
         lo, hi = upstream_ranges(down.partitions, spec.partitions, edge.dep.mapping, len(down_keys), len(up_keys))
         hits = readers_of(lo, hi, np.array([q], dtype=np.int64)).tolist()
         if hits:
-            shown = ", ".join(down_keys[j] for j in hits[:3]) + (f" +{len(hits) - 3}" if len(hits) > 3 else "")
-            out.append(f"{down.name}[{shown}]")
-    return tuple(out)
+            out.append((down.name, [down_keys[j] for j in hits]))
+    return out
 
 
 def _append_manifest(path: str, entry: dict) -> None:
