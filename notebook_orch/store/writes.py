@@ -16,11 +16,9 @@ from sqlalchemy.engine import Connection
 
 from notebook_orch.errors import PartitionLocked, StoreError
 from notebook_orch.store import codec
-from notebook_orch.store.dialect import json_object, upsert
 from notebook_orch.store.ids import posix
 from notebook_orch.store.records import (
     CANCELED,
-    EV_MATERIALIZED,
     EV_PARTITION_FAILED,
     EV_RUN_CANCELED,
     EV_RUN_FAILED,
@@ -35,7 +33,8 @@ from notebook_orch.store.records import (
     NewMaterialization,
     RunRecord,
 )
-from notebook_orch.store.schema import events, materializations, partition_locks, partition_state, runs
+from notebook_orch.store.schema import runs
+from notebook_orch.store.statements import statements
 
 # Keep IN lists and multi-row statements well below SQLite's 32,766 bound-parameter limit.
 _CHUNK = 2_000
@@ -80,24 +79,21 @@ def start_run(
     )
     # The run row goes first: on SQLite the transaction already holds the write lock (BEGIN IMMEDIATE), so the
     # lock check below cannot race; on PostgreSQL a racing insert of the same lock fails on the primary key.
+    st = statements(conn)
     conn.execute(
-        runs.insert().values(
-            run_id=run_id,
-            notebook=notebook,
-            assets=codec.dumps(record.assets),
-            partition_keys=codec.dumps(record.partition_keys),
-            status=RUNNING,
-            kind=kind,
-            started_at=now,
-            attempt=attempt,
-        )
+        st.insert_run,
+        {
+            "run_id": run_id, "notebook": notebook, "assets": codec.dumps(record.assets),
+            "partition_keys": codec.dumps(record.partition_keys), "status": RUNNING, "kind": kind,
+            "started_at": now, "attempt": attempt,
+        },
     )
     held = lock_holders(conn, targets)
     if held:
         (asset, partition), holder = next(iter(held.items()))
         raise PartitionLocked(asset, partition, holder)
     if targets:
-        conn.execute(partition_locks.insert(), [{"asset": a, "partition": p, "run_id": run_id} for a, p in targets])
+        conn.execute(st.insert_locks, [{"asset": a, "partition": p, "run_id": run_id} for a, p in targets])
     append_event(
         conn, EV_RUN_STARTED, run_id=run_id, now=now,
         payload={"notebook": notebook, "kind": kind, "attempt": attempt, "targets": [list(t) for t in targets]},
@@ -108,29 +104,21 @@ def start_run(
 def lock_holders(conn: Connection, targets: Sequence[Target]) -> dict[Target, str]:
     """Which of ``targets`` are locked, by which run."""
     held: dict[Target, str] = {}
-    key = sa.tuple_(partition_locks.c.asset, partition_locks.c.partition)
     for i in range(0, len(targets), _CHUNK):
-        chunk = targets[i : i + _CHUNK]
-        rows = conn.execute(
-            sa.select(partition_locks.c.asset, partition_locks.c.partition, partition_locks.c.run_id)
-            .where(key.in_(chunk))
-            .order_by(partition_locks.c.asset, partition_locks.c.partition)
-        )
+        rows = conn.execute(statements(conn).lock_holders, {"keys": list(targets[i : i + _CHUNK])})
         held.update(((a, p), r) for a, p, r in rows)
     return held
 
 
 def heartbeat(conn: Connection, run_id: str, *, now: datetime) -> None:
-    result = conn.execute(
-        runs.update().where(runs.c.run_id == run_id, runs.c.status == RUNNING).values(heartbeat_at=now)
-    )
+    result = conn.execute(statements(conn).update_running, {"rid": run_id, "heartbeat_at": now})
     if result.rowcount != 1:
         raise _not_running(conn, run_id, "take a heartbeat")
 
 
-def _end_run(conn: Connection, run_id: str, action: str, **values: Any) -> None:
+def _end_run(conn: Connection, stmt: Any, run_id: str, action: str, values: dict[str, Any]) -> None:
     """Move a RUNNING run to its final status, or raise (and so roll the whole transaction back)."""
-    result = conn.execute(runs.update().where(runs.c.run_id == run_id, runs.c.status == RUNNING).values(**values))
+    result = conn.execute(stmt, {"rid": run_id, **values})
     if result.rowcount != 1:
         raise _not_running(conn, run_id, action)
 
@@ -147,15 +135,11 @@ def _not_running(conn: Connection, run_id: str, action: str) -> StoreError:
 
 
 def _release_locks(conn: Connection, run_id: str) -> None:
-    conn.execute(partition_locks.delete().where(partition_locks.c.run_id == run_id))
+    conn.execute(statements(conn).release_locks, {"run_id": run_id})
 
 
 def run_targets(conn: Connection, run_id: str) -> list[Target]:
-    rows = conn.execute(
-        sa.select(partition_locks.c.asset, partition_locks.c.partition)
-        .where(partition_locks.c.run_id == run_id)
-        .order_by(partition_locks.c.asset, partition_locks.c.partition)
-    )
+    rows = conn.execute(statements(conn).run_targets, {"run_id": run_id})
     return [(a, p) for a, p in rows]
 
 
@@ -170,7 +154,10 @@ def finalize_success(
     output_path: str | None,
     now: datetime,
 ) -> list[MaterializationRecord]:
-    _end_run(conn, run_id, "be finalized", status=SUCCESS, ended_at=now, output_path=output_path)
+    _end_run(
+        conn, statements(conn).update_running, run_id, "be finalized",
+        {"status": SUCCESS, "ended_at": now, "output_path": output_path},
+    )
     ids = record_materializations(conn, run_id, new, now=now)
     _release_locks(conn, run_id)
     append_event(conn, EV_RUN_SUCCESS, run_id=run_id, now=now, payload={"materializations": len(ids)})
@@ -181,17 +168,20 @@ def record_materializations(
     conn: Connection, run_id: str, new: Sequence[NewMaterialization], *, now: datetime
 ) -> list[int]:
     """Insert ``new``, upsert partition_state and append MATERIALIZED events; returns the ids in input order."""
+    st = statements(conn)
     rows = [codec.materialization_row(m, i) for i, m in enumerate(new)]
     ids: list[int] = []
+    derive = {"run_id": run_id, "status": SUCCESS, "materialized_at": posix(now)}
     for chunk in _unique_key_chunks(rows):
         for row in chunk:
             row["run_id"] = run_id
             row["created_at"] = now
-        chunk_ids = _insert_materializations(conn, chunk)
+        chunk_ids = sorted(conn.execute(st.insert_materializations, chunk).scalars())
         ids.extend(chunk_ids)
-        # Derive from "this run's rows in this id range": exactly the rows just inserted (on SQLite the write lock
-        # makes the range ours alone; on PostgreSQL another transaction's rows in it carry another run id).
-        _derive_state_and_events(conn, run_id, min(chunk_ids), max(chunk_ids), now)
+        # partition_state and the MATERIALIZED events derive set-based from the rows just inserted.
+        derive.update(first=min(chunk_ids), last=max(chunk_ids))
+        conn.execute(st.upsert_state, derive)
+        conn.execute(st.materialized_events, derive)
     return ids
 
 
@@ -211,64 +201,6 @@ def _unique_key_chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]
         seen.add(key)
         chunks[-1].append(row)
     return [c for c in chunks if c]
-
-
-def _insert_materializations(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert rows; return their ids in parameter order."""
-    # RETURNING through SQLAlchemy's "insertmanyvalues" (multi-row VALUES batches) keeps parameter order on both
-    # SQLite and PostgreSQL.
-    result = conn.execute(
-        materializations.insert().returning(materializations.c.id, sort_by_parameter_order=True), rows
-    )
-    return list(result.scalars())
-
-
-def _derive_state_and_events(conn: Connection, run_id: str, first: int, last: int, now: datetime) -> None:
-    m = materializations
-    ps = partition_state
-    just_inserted = sa.and_(m.c.id.between(first, last), m.c.run_id == run_id)
-    state_cols = [
-        ps.c.asset, ps.c.partition, ps.c.materialization_id, ps.c.code_version, ps.c.deps_signature,
-        ps.c.data_version, ps.c.data_seq, ps.c.inputs_seq, ps.c.last_status, ps.c.last_run_id, ps.c.materialized_at,
-    ]
-    source = (
-        sa.select(
-            m.c.asset, m.c.partition, m.c.id, m.c.code_version, m.c.deps_signature, m.c.data_version, m.c.id,
-            m.c.inputs_seq, sa.literal(SUCCESS), m.c.run_id, sa.literal(posix(now), sa.Float),
-        )
-        .where(just_inserted)  # a WHERE is required anyway: SQLite's INSERT ... SELECT ... ON CONFLICT
-        .order_by(m.c.id)
-    )
-    stmt = upsert(conn, ps).from_select(state_cols, source)
-    new = stmt.excluded
-    # data_seq: where the current data version first appeared. Identical data keeps it, so downstream stays fresh.
-    same_data = sa.and_(ps.c.materialization_id.is_not(None), ps.c.data_version == new.data_version)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[ps.c.asset, ps.c.partition],
-        set_={
-            "materialization_id": new.materialization_id,
-            "code_version": new.code_version,
-            "deps_signature": new.deps_signature,
-            "data_version": new.data_version,
-            "data_seq": sa.case((same_data, ps.c.data_seq), else_=new.data_seq),
-            "inputs_seq": new.inputs_seq,
-            "last_status": new.last_status,
-            "last_run_id": new.last_run_id,
-            "materialized_at": new.materialized_at,
-        },
-    )
-    conn.execute(stmt)
-    payload = json_object(
-        conn, ("materialization_id", m.c.id), ("data_version", m.c.data_version), ("row_count", m.c.row_count)
-    )
-    conn.execute(
-        events.insert().from_select(
-            [events.c.kind, events.c.run_id, events.c.asset, events.c.partition, events.c.timestamp, events.c.payload],
-            sa.select(sa.literal(EV_MATERIALIZED), m.c.run_id, m.c.asset, m.c.partition, m.c.created_at, payload)
-            .where(just_inserted)
-            .order_by(m.c.id),
-        )
-    )
 
 
 def _record_of(mid: int, run_id: str, m: NewMaterialization, now: datetime) -> MaterializationRecord:
@@ -300,8 +232,11 @@ def finalize_failure(
         raise StoreError(f"finalize_failure takes status FAILED or CANCELED, not {status!r}.")
     targets = run_targets(conn, run_id) if failed_targets is None else unique_targets(failed_targets)
     _end_run(
-        conn, run_id, "be finalized", status=status, ended_at=now, error=error, error_cell=error_cell,
-        error_source=error_source, output_path=output_path, checks=codec.checks_json(checks),
+        conn, statements(conn).update_running, run_id, "be finalized",
+        {
+            "status": status, "ended_at": now, "error": error, "error_cell": error_cell, "error_source": error_source,
+            "output_path": output_path, "checks": codec.checks_json(checks),
+        },
     )
     _mark_failed(conn, run_id, targets, error=error, checks=checks, now=now)
     _release_locks(conn, run_id)
@@ -326,16 +261,9 @@ def _mark_failed(
 ) -> None:
     if not targets:
         return
-    ps = partition_state
-    stmt = upsert(conn, ps)
-    # A partition that was never materialized gets a state row with no materialization: "attempted, failed".
-    # One that was keeps its materialization fields: its last good data is still there.
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[ps.c.asset, ps.c.partition],
-        set_={"last_status": stmt.excluded.last_status, "last_run_id": stmt.excluded.last_run_id},
-    )
+    st = statements(conn)
     conn.execute(
-        stmt,
+        st.mark_failed,
         [
             {"asset": a, "partition": p, "materialization_id": None, "code_version": None, "deps_signature": None,
              "data_version": None, "data_seq": 0, "inputs_seq": 0, "last_status": FAILED, "last_run_id": run_id,
@@ -345,7 +273,7 @@ def _mark_failed(
     )
     payload = codec.dumps({"error": _summary(error), "checks": [[c.expr, c.passed, c.detail] for c in checks]})
     conn.execute(
-        events.insert(),
+        st.insert_event,
         [
             {"kind": EV_PARTITION_FAILED, "run_id": run_id, "asset": a, "partition": p, "timestamp": now,
              "payload": payload}
@@ -390,7 +318,7 @@ def append_event(
     partition: str | None = None,
 ) -> None:
     conn.execute(
-        events.insert().values(
-            kind=kind, run_id=run_id, asset=asset, partition=partition, timestamp=now, payload=codec.dumps(payload)
-        )
+        statements(conn).insert_event,
+        {"kind": kind, "run_id": run_id, "asset": asset, "partition": partition, "timestamp": now,
+         "payload": codec.dumps(payload)},
     )
