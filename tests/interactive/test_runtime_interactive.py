@@ -518,3 +518,33 @@ def test_long_cell_keeps_its_run_alive(session: Session, project: ProjectDir, mo
     assert reaped == []
     assert project.store().list_runs()[0].status == RUN_SUCCESS
     assert [t.name for t in threading.enumerate() if t.name.startswith("nbo-heartbeat")] == []
+
+
+# -- the same engine inside a papermill run (the executor injected nbo_run) -----------------------------------------
+def run_context(project: ProjectDir, tmp_dir, *, assets: tuple[str, ...], partition: str) -> dict:
+    return {"run_id": "run-in-kernel-1", "project_root": str(project.root), "notebook": "notebooks/pipeline.ipynb",
+            "partition_key": partition, "assets": list(assets), "code_versions": {},
+            "manifest": str(tmp_dir / "manifest.jsonl")}
+
+
+def test_in_a_run_the_cell_publishes_to_the_manifest_not_the_store(session: Session, project: ProjectDir,
+                                                                   tmp_path) -> None:
+    from notebook_orch.runtime import read_manifest
+
+    session.ns["nbo_run"] = run_context(project, tmp_path, assets=("raw",), partition="2013-01-04")
+    assert session.ok(CELLS["raw"]).startswith("raw[2013-01-04]: 3 rows x 3 columns")
+    assert session.ok(CELLS["config"]).strip() == "config: skipped (not selected in this run)"
+    mats, checks = read_manifest(tmp_path / "manifest.jsonl")
+    assert [(m.asset, m.partition, m.row_count) for m in mats] == [("raw", "2013-01-04", 3)]
+    assert checks == []
+    assert_frame_equal(project.values().load(mats[0].storage_path), raw_frame("2013-01-04"))
+    assert project.store().list_runs() == []  # the executor finalizes, not the kernel
+
+    session.ok("N_ROWS = 2")
+    session.ns["nbo_run"] = run_context(project, tmp_path, assets=("raw",), partition="2013-01-05")
+    result = session.cell("raw")
+    assert not result.success and type(result.error_in_exec) is RunFailed
+    mats, checks = read_manifest(tmp_path / "manifest.jsonl")
+    assert len(mats) == 1 and [(c.expr, c.passed) for c in checks] == [("len(raw) == 3", False),
+                                                                      ("raw.x.min() >= 0", True)]
+    assert published(project, "raw") == ["raw/2013-01-04/run-in-kernel-1/_SUCCESS"] and debris(project) == []
