@@ -178,3 +178,20 @@ def printed(cell: dict) -> str:
     """What a cell of an output notebook printed (its stream outputs)."""
     return "".join(cell_text({"source": o.get("text", "")}) for o in cell.get("outputs", [])
                    if o.get("output_type") == "stream")
+
+
+def source_cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def main_cli(root: Path, *args: str) -> tuple[int, str, str]:
+    """``nbo -C root ARGS`` in this process: (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from notebook_orch.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["-C", str(root), *args])
+    return code, out.getvalue(), err.getvalue()
