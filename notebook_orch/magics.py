@@ -123,7 +123,10 @@ def _show_user_traceback(shell: Any, error: RunFailed) -> None:
     while tb is not None and _is_ours(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next  # the frames of this package that called the cell
     try:
-        stb = shell.InteractiveTB.structured_traceback(type(cause), cause, tb)
+        if isinstance(cause, SyntaxError):  # the cell did not compile: show the line, not the compiler's frames
+            stb = shell.SyntaxTB.structured_traceback(type(cause), cause, None)
+        else:
+            stb = shell.InteractiveTB.structured_traceback(type(cause), cause, tb)
     except Exception:  # noqa: BLE001 - a formatter failure must not replace the user's error
         return
     line = f"{type(error).__name__}: {error}"

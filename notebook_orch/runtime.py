@@ -169,9 +169,10 @@ class AssetRuntime:
         if declared.name not in ctx.get("assets", ()):
             return AssetResult(declared.name, partition, "skipped")
         self.project(ctx["project_root"])
-        spec = self.graph().spec(declared.name)
+        graph = self.graph()
+        spec = graph.spec(declared.name)
         code_version = ctx.get("code_versions", {}).get(declared.name) or spec.code_version
-        mat, result, _ = self._materialize(spec, partition, ns, run_body, run_id=ctx["run_id"],
+        mat, result, _ = self._materialize(graph, spec, partition, ns, run_body, run_id=ctx["run_id"],
                                            code_version=code_version, manifest=ctx.get("manifest"))
         _append_manifest(ctx["manifest"], {"materialization": _mat_to_json(mat)})
         return result
@@ -193,7 +194,7 @@ class AssetRuntime:
         run = store.start_run(notebook=spec.notebook, targets=[(spec.name, partition)], kind="interactive")
         try:
             with _Heartbeat(store, run.run_id, interval_s=project.config.heartbeat_timeout_s / 4):
-                mat, result, before = self._materialize(spec, partition, ns, run_body, run_id=run.run_id,
+                mat, result, before = self._materialize(graph, spec, partition, ns, run_body, run_id=run.run_id,
                                                         code_version=spec.code_version, manifest=None)
             store.finalize_success(run.run_id, [mat])
         except BaseException as exc:
@@ -280,14 +281,14 @@ class AssetRuntime:
         return key
 
     # -- the shared middle: inputs, body, checks, value ---------------------------------------------------
-    def _materialize(self, spec: AssetSpec, partition: str, ns: MutableMapping[str, Any],
+    def _materialize(self, graph: Any, spec: AssetSpec, partition: str, ns: MutableMapping[str, Any],
                      run_body: Callable[[], None], *, run_id: str, code_version: str,
                      manifest: str | None) -> tuple[NewMaterialization, AssetResult, str | None]:
         self._check_key(spec, partition)
         started = time.perf_counter()
         consumed: list[ConsumedInput] = []
         for dep in spec.deps:
-            upstream = self._load_dependency(spec, dep, partition, run_id)
+            upstream = self._load_dependency(graph, spec, dep, partition, run_id)
             ns[dep.asset] = upstream.value
             consumed.extend(upstream.consumed)
         ns["partition_key"] = partition
@@ -300,8 +301,9 @@ class AssetRuntime:
         try:
             run_body()
         except Exception as exc:
+            detail = f"{exc.msg} (line {exc.lineno} of the cell)" if isinstance(exc, SyntaxError) else str(exc)
             error = RunFailed(
-                redact(f"Asset {spec.name}[{partition}] failed in {spec.location}: {type(exc).__name__}: {exc}"),
+                redact(f"Asset {spec.name}[{partition}] failed in {spec.location}: {type(exc).__name__}: {detail}"),
                 asset=spec.name, partition=partition, run_id=run_id, cell=spec.cell_index,
             )
             error.user_code = True  # type: ignore[attr-defined]  # the cause is the user's: show its traceback
@@ -371,10 +373,9 @@ class AssetRuntime:
         except Exception:  # noqa: BLE001 - uncopyable (a lock, a connection): just do not cache it
             self.cache.pop((asset, partition), None)
 
-    def _load_dependency(self, spec: AssetSpec, dep: Any, partition: str, run_id: str) -> _Upstream:
+    def _load_dependency(self, graph: Any, spec: AssetSpec, dep: Any, partition: str, run_id: str) -> _Upstream:
         from notebook_orch.core.mappings import upstream_ranges
 
-        graph = self.graph()
         up_spec = graph.spec(dep.asset)
         now = _now()
         down_keys = spec.partitions.keys(now=now)
@@ -461,8 +462,8 @@ class _Heartbeat:
         while not self._stop.wait(self._interval):
             try:
                 self._store.heartbeat(self._run_id)
-            except Exception:  # noqa: BLE001 - the run ended or was reaped: finalize reports it, not this thread
-                return
+            except Exception:  # noqa: BLE001 - a busy store is retried next beat; a reaped run is finalize's to report
+                continue
 
     def __enter__(self) -> _Heartbeat:
         self._thread.start()

@@ -294,6 +294,15 @@ def test_body_that_raises_fails_the_run_and_chains_the_cause(session: Session, p
     assert "fragile" not in session.ns
 
 
+def test_body_with_a_syntax_error_shows_the_line(session: Session, project: ProjectDir) -> None:
+    result = session.run("%%asset config\nscale = 10\nconfig = = {'scale': scale}")  # edited, unsaved, broken
+    assert not result.success and type(result.error_in_exec) is RunFailed
+    assert isinstance(result.error_in_exec.__cause__, SyntaxError)
+    assert str(result.error_in_exec).endswith("SyntaxError: invalid syntax (line 2 of the cell)")
+    assert "config = = {'scale': scale}" in session.stdout and "codeop" not in session.stdout
+    assert project.store().list_runs()[0].status == FAILED
+
+
 def test_failed_check_publishes_nothing_and_records_the_results(session: Session, project: ProjectDir) -> None:
     session.asset("raw", "2013-01-02")
     session.asset("clean", "2013-01-02")
