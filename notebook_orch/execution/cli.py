@@ -46,8 +46,8 @@ def run_command(project: Any, args: argparse.Namespace) -> int:
             return 2
         selection = PartitionSelection(keys=tuple(args.partition), start=args.start, end=args.end)
     only_stale = backfill or args.only_stale
-    plan = project.plan(args.selection, partitions=selection, downstream=args.downstream, only_stale=only_stale)
     if args.dry_run:
+        plan = project.plan(args.selection, partitions=selection, downstream=args.downstream, only_stale=only_stale)
         if args.json:
             print(json.dumps({"runs": [{"notebook": r.notebook, "partition": r.partition, "assets": list(r.assets),
                                         "after": list(r.after)} for r in plan.runs],
@@ -55,17 +55,22 @@ def run_command(project: Any, args: argparse.Namespace) -> int:
         else:
             print(plan.describe())
         return 0
+    # The plan is made once, inside materialize: a second plan made here could disagree with the one that runs
+    # (another command may start in between), and its skips are what the report says was left to other runs.
     progress = None if args.json else RichProgress(live=sys.stdout.isatty())
     report = project.materialize(
         args.selection, partitions=selection, downstream=args.downstream, only_stale=only_stale,
         workers=args.workers, retries=args.retries, mode=args.mode, kind="backfill" if backfill else "manual",
         execution_timeout_s=args.timeout, progress=progress,
     )
+    elsewhere = _holders(project, report)
     if args.json:
         from notebook_orch.cli import _jsonable
 
-        print(json.dumps(_jsonable({"ok": report.ok, "duration_s": report.duration_s,
-                                    "outcomes": list(report.outcomes)}), indent=2))
+        print(json.dumps(_jsonable({
+            "ok": report.ok, "duration_s": report.duration_s, "outcomes": list(report.outcomes),
+            "running_elsewhere": [{"asset": a, "partition": p, "run_id": r} for (a, p), r in elsewhere.items()],
+        }), indent=2))
     else:
         print(report.summary())
         for o in report.outcomes:
@@ -73,4 +78,25 @@ def run_command(project: Any, args: argparse.Namespace) -> int:
                 where = f" (cell {o.error_cell})" if o.error_cell is not None else ""
                 out = f"; output notebook {o.output_path}" if o.output_path else ""
                 print(f"  {o.status} {o.notebook} [{o.partition}]{where}: {o.error}{out}")
+        for (asset, partition), holder in elsewhere.items():
+            by = f"run {holder}" if holder else "another run"
+            print(f"  NOT RUN {asset}[{partition}]: {by} was already materializing it when this command planned; "
+                  "wait for it to finish (nbo runs) and materialize again if it failed.")
     return 0 if report.ok else 1
+
+
+def _holders(project: Any, report: Any) -> dict[tuple[str, str], str | None]:
+    """Which run holds (or held) each partition the plan left to another run; None when it cannot be told."""
+    wanted = report.running_elsewhere
+    if not wanted:
+        return {}
+    holders: dict[tuple[str, str], str | None] = dict.fromkeys(wanted)
+    running = project.store.running()
+    ours = {r for o in report.outcomes for r in o.run_ids}
+    for asset, partition in wanted:
+        holder = running.get((asset, partition))
+        if holder is None:  # finished since the plan was made: the newest other run of that partition
+            holder = next((r.run_id for r in project.store.list_runs(limit=50, asset=asset)
+                           if partition in r.partition_keys and r.run_id not in ours), None)
+        holders[(asset, partition)] = holder
+    return holders

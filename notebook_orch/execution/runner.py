@@ -31,16 +31,25 @@ class Progress(Protocol):
 class RunPlanReport:
     outcomes: tuple[RunOutcome, ...]
     duration_s: float
+    skipped: tuple[tuple[str, str, str], ...] = ()  # the plan's (asset, partition, "fresh" | "running")
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
 
     @property
+    def running_elsewhere(self) -> tuple[tuple[str, str], ...]:
+        """Requested (asset, partition) pairs not run because another run held them when the plan was made."""
+        return tuple((a, p) for a, p, why in self.skipped if why == "running")
+
+    @property
     def ok(self) -> bool:
-        return all(o.status == "SUCCESS" for o in self.outcomes)
+        """Every run succeeded and nothing asked for was left to another run (that is the LOCKED case, found early)."""
+        return all(o.status == "SUCCESS" for o in self.outcomes) and not self.running_elsewhere
 
     def summary(self) -> str:
         parts = [f"{self.count(s)} {s.lower()}" for s in ("SUCCESS", "FAILED", "LOCKED", "SKIPPED") if self.count(s)]
+        if self.running_elsewhere:
+            parts.append(f"{len(self.running_elsewhere)} partition(s) not run: another run is materializing them")
         return f"{len(self.outcomes)} run(s) in {self.duration_s:.1f} s: " + (", ".join(parts) or "nothing to do")
 
 
@@ -83,7 +92,7 @@ def run_plan(plan: RunPlan, requests: list[RunRequest], *, workers: int = 2,
     if not plan.runs:
         if progress:
             progress.finish()
-        return RunPlanReport((), 0.0)
+        return RunPlanReport((), 0.0, tuple(plan.skipped))
     ctx = multiprocessing.get_context("spawn")  # no forked zmq/SQLite state in workers
     pending = set(range(len(plan.runs)))
     running: dict[Future, int] = {}
@@ -119,7 +128,8 @@ def run_plan(plan: RunPlan, requests: list[RunRequest], *, workers: int = 2,
                     progress.advance(outcomes[i])
     if progress:
         progress.finish()
-    return RunPlanReport(tuple(outcomes[i] for i in range(len(plan.runs))), time.perf_counter() - started)
+    return RunPlanReport(tuple(outcomes[i] for i in range(len(plan.runs))), time.perf_counter() - started,
+                         tuple(plan.skipped))
 
 
 class RichProgress:

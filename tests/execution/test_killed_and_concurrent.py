@@ -1,0 +1,120 @@
+"""Processes that die or compete: the runner SIGKILLed mid-run, and two materialize commands at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from execution_helpers import (
+    alive,
+    asset_cell,
+    descendants,
+    make_project,
+    nbo,
+    nbo_popen,
+    open_project,
+    published_versions,
+    read_value,
+    runs_of,
+    wait_for,
+)
+
+pytestmark = pytest.mark.kernel
+
+DAY = "2013-01-01"
+HEARTBEAT_TIMEOUT = 6.0  # runs beat every 1.5 s (a quarter of it)
+
+
+def test_a_runner_killed_mid_run_takes_its_workers_along_and_its_run_is_reaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started_pids: list[int]
+) -> None:
+    monkeypatch.setenv("NBO_HEARTBEAT_TIMEOUT", str(HEARTBEAT_TIMEOUT))
+    started, slow = tmp_path / "started", tmp_path / "slow"
+    make_project(tmp_path, {"sleeper": [asset_cell("slow_value", f"""
+        import pathlib, time
+        pathlib.Path({str(started)!r}).write_text(partition_key)
+        if pathlib.Path({str(slow)!r}).exists():
+            time.sleep(30)
+        slow_value = {{"day": partition_key}}
+    """)]})
+    slow.write_text("sleep in the asset cell")
+    runner = nbo_popen(tmp_path, "materialize", "slow_value", "--partition", DAY)
+    started_pids.append(runner.pid)
+    wait_for(started.exists, timeout=90, what="the asset cell to start")
+    [run] = runs_of(tmp_path)
+    assert run.status == "RUNNING"
+    below = descendants(runner.pid)  # the pool's workers (and its resource tracker) and the kernel
+    started_pids.extend(below)
+    assert any("ipykernel_launcher" in Path(f"/proc/{p}/cmdline").read_text() for p in below)
+
+    os.kill(runner.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    runner.communicate(timeout=10)
+    with open_project(tmp_path) as project:
+        assert project.reap() == []  # within the heartbeat timeout nothing is reaped ...
+        assert project.status().status("slow_value", DAY) == "RUNNING"
+    assert time.monotonic() - killed_at < HEARTBEAT_TIMEOUT - 1.5, "too slow to observe the RUNNING window"
+    [still] = runs_of(tmp_path)
+    assert (still.run_id, still.status) == (run.run_id, "RUNNING")
+
+    wait_for(lambda: not any(alive(p) for p in below), timeout=15, what="workers and kernel to die with the runner")
+    assert published_versions(tmp_path, "slow_value", DAY) == []
+
+    # ... after it, the next command reaps the run as FAILED.
+    wait_for(lambda: time.monotonic() - killed_at > HEARTBEAT_TIMEOUT + 0.5, timeout=30, what="the heartbeat timeout")
+    listed = nbo(tmp_path, "runs", "--json", check=True)
+    [reaped] = json.loads(listed.stdout)
+    assert (reaped["run_id"], reaped["status"]) == (run.run_id, "FAILED")
+    assert reaped["error"].startswith("heartbeat lost: no heartbeat since ")
+    assert f"(timeout {HEARTBEAT_TIMEOUT:g} s); the process running it probably died" in reaped["error"]
+    with open_project(tmp_path) as project:
+        assert project.status().status("slow_value", DAY) == "FAILED"
+
+    # A retry after the cause is gone succeeds.
+    slow.unlink()
+    retry = nbo(tmp_path, "materialize", "slow_value", "--partition", DAY)
+    assert retry.returncode == 0, retry.stdout + retry.stderr
+    assert [r.status for r in runs_of(tmp_path)] == ["FAILED", "SUCCESS"]
+    assert read_value(tmp_path, "slow_value", DAY) == {"day": DAY}
+    assert len(published_versions(tmp_path, "slow_value", DAY)) == 1
+
+
+def test_two_commands_on_the_same_partition_one_runs_the_other_is_told_who_holds_it(
+    tmp_path: Path, started_pids: list[int]
+) -> None:
+    started = tmp_path / "started"
+    make_project(tmp_path, {"contended": [asset_cell("contended_value", f"""
+        import pathlib, time
+        pathlib.Path({str(started)!r}).write_text(partition_key)
+        time.sleep(4)
+        contended_value = {{"day": partition_key}}
+    """)]})
+    args = ("materialize", "contended_value", "--partition", DAY)
+    racers = [nbo_popen(tmp_path, *args), nbo_popen(tmp_path, *args)]
+    started_pids.extend(p.pid for p in racers)
+    # A third command starts once a run surely holds the partition: it must be turned away at plan time.
+    wait_for(started.exists, timeout=90, what="a run to start its asset cell")
+    late = nbo(tmp_path, *args)
+    outputs = [p.communicate(timeout=120) for p in racers]
+    results = [(p.returncode, out, err) for p, (out, err) in zip(racers, outputs)]
+
+    [winner] = runs_of(tmp_path)  # the losers never created a run
+    assert winner.status == "SUCCESS"
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 1], results
+    loser_out = next(out for code, out, _ in results if code == 1)
+    locked = (f"LOCKED notebooks/contended.ipynb [{DAY}]: contended_value[{DAY}] is already being materialized by "
+              f"run {winner.run_id}")
+    not_run = (f"NOT RUN contended_value[{DAY}]: run {winner.run_id} was already materializing it when this "
+               "command planned")
+    assert locked in loser_out or not_run in loser_out, loser_out
+
+    assert late.returncode == 1, late.stdout + late.stderr
+    assert late.stdout.splitlines()[0] == (
+        "0 run(s) in 0.0 s: 1 partition(s) not run: another run is materializing them")
+    assert not_run in late.stdout
+    assert read_value(tmp_path, "contended_value", DAY) == {"day": DAY}
