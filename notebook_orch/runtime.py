@@ -14,7 +14,8 @@ stages the value, and only when every check passed publishes it. Then:
 Details that matter for correctness:
 
 * the session cache holds a private copy of each value, and hands out copies: user code mutates DataFrames in
-  place all the time, and the cache must keep matching the data version it is filed under;
+  place all the time, and the cache must keep matching the data version it is filed under (with pandas
+  copy-on-write those copies share memory until someone writes; pickled objects are not cached at all);
 * an upstream mapping that names no partition at all (``a[-1]`` of the first partition) binds ``None``;
 * an interactive run takes heartbeats from a background thread while the cell runs, so a long cell is not
   reaped as dead by another process (``nbo status`` reaps runs whose heartbeat stopped);
@@ -336,7 +337,7 @@ class AssetRuntime:
             values.discard(staged)  # a failed check, an interrupt, a store read error: nothing half-done stays
             raise
         published = values.commit(staged)
-        self._remember(spec.name, partition, published.data_version, value)
+        self._remember(spec.name, partition, published.data_version, value, handler=published.handler)
         meta = published.metadata
         duration = time.perf_counter() - started
         mat = NewMaterialization(
@@ -365,9 +366,15 @@ class AssetRuntime:
         return rows.data_version[0]
 
     # -- the session cache ------------------------------------------------------------------------------------
-    def _remember(self, asset: str, partition: str, data_version: str, value: Any) -> None:
-        """File a private copy of ``value`` under its data version; values that cannot be copied are not cached
-        (they are loaded from storage each time, which gives a fresh object too)."""
+    def _remember(self, asset: str, partition: str, data_version: str, value: Any, *, handler: str | None) -> None:
+        """File a private copy of ``value`` under its data version.
+
+        Pickled objects are not cached: they can be anything (a model, a connection), copying them may be costly
+        or impossible, and loading them from storage gives a fresh object anyway. Nor is whatever fails to copy.
+        """
+        if handler == "pickle":
+            self.cache.pop((asset, partition), None)
+            return
         try:
             self.cache[(asset, partition)] = (data_version, _private_copy(value))
         except Exception:  # noqa: BLE001 - uncopyable (a lock, a connection): just do not cache it
@@ -414,8 +421,9 @@ class AssetRuntime:
                 found[key] = cached[1]
                 shared.add(key)
             else:
-                found[key] = self.values().load(records[mat_id].storage_path)
-                self._remember(dep.asset, key, data_version, found[key])
+                record = records[mat_id]
+                found[key] = self.values().load(record.storage_path)
+                self._remember(dep.asset, key, data_version, found[key], handler=record.io)
             consumed.append(ConsumedInput(dep.asset, key, mat_id, data_version, data_seq))
         several = not isinstance(up_spec.partitions, Unpartitioned) and (
             isinstance(dep.mapping, (Window, AllPartitions))
@@ -492,15 +500,18 @@ def _declaration(spec: AssetSpec) -> tuple:
 
 
 def _private_copy(value: Any) -> Any:
-    frame_types = _pandas_types()
-    if frame_types and isinstance(value, frame_types):
-        return value.copy(deep=True)
+    """A copy that shares nothing mutable with ``value``. With pandas copy-on-write (always on from pandas 3) a
+    shallow copy is that — writes through either object copy first — and costs no memory; without it, a deep copy."""
+    pd = sys.modules.get("pandas")  # a value can only be a DataFrame if pandas is already imported
+    if pd is not None and isinstance(value, (pd.DataFrame, pd.Series)):
+        return value.copy(deep=not _copy_on_write(pd))
     return copy.deepcopy(value)
 
 
-def _pandas_types() -> tuple[type, ...]:
-    pd = sys.modules.get("pandas")  # a value can only be a DataFrame if pandas is already imported
-    return (pd.DataFrame, pd.Series) if pd is not None else ()
+def _copy_on_write(pd: Any) -> bool:
+    if int(pd.__version__.split(".")[0]) >= 3:
+        return True
+    return pd.get_option("mode.copy_on_write") is True
 
 
 def _hand_out(found: dict[str, Any], shared: set[str], *, several: bool) -> Any:
