@@ -18,6 +18,7 @@ from notebook_orch.core.partitions import Unpartitioned
 from notebook_orch.core.specs import HELP
 from notebook_orch.errors import DeclarationError, RunFailed
 from notebook_orch.runtime import AssetRuntime
+from notebook_orch.secrets import redact
 
 
 def _asset_doc() -> str:
@@ -129,8 +130,9 @@ def _show_user_traceback(shell: Any, error: RunFailed) -> None:
             stb = shell.InteractiveTB.structured_traceback(type(cause), cause, tb)
     except Exception:  # noqa: BLE001 - a formatter failure must not replace the user's error
         return
-    line = f"{type(error).__name__}: {error}"
-    error._render_traceback_ = lambda: [*stb, "", line]  # type: ignore[method-assign]
+    # The cause's message may quote a secret (f"login failed for {token}"); output notebooks keep what is shown.
+    lines = [*(redact(s) for s in stb), "", f"{type(error).__name__}: {error}"]
+    error._render_traceback_ = lambda: lines  # type: ignore[method-assign]
 
 
 def _is_ours(filename: str) -> bool:
