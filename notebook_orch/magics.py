@@ -14,7 +14,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from notebook_orch.core.partitions import Unpartitioned
+from notebook_orch.core.partitions import Unpartitioned, partition_date
 from notebook_orch.core.specs import HELP
 from notebook_orch.errors import DeclarationError, RunFailed
 from notebook_orch.runtime import AssetRuntime
@@ -92,13 +92,17 @@ class NotebookOrchMagics(Magics):
         except PartitionError as exc:
             raise UsageError(str(exc)) from None
         graph = self.runtime.graph()
-        fits = []
+        fits, date = [], None
+        now = _now()
         for spec in graph.specs:
+            if isinstance(spec.partitions, Unpartitioned):
+                continue
             try:
-                spec.partitions.index_of(key, now=_now())
-                fits.append(spec.name)
+                spec.partitions.index_of(key, now=now)
             except PartitionError:
                 continue
+            fits.append(spec.name)
+            date = date or partition_date(spec.partitions, key)
         if not fits:
             partitioned = [f"{s.name} ({s.partitions.describe()})" for s in graph.specs
                            if not isinstance(s.partitions, Unpartitioned)]
@@ -109,7 +113,12 @@ class NotebookOrchMagics(Magics):
                    if partitioned else "no asset is partitioned.")
             )
         self.runtime.active_partition = key
+        # Helper cells run before the asset cell see the partition too, and never an earlier one's date.
         self.shell.user_ns["partition_key"] = key
+        if date is None:
+            self.shell.user_ns.pop("partition_date", None)
+        else:
+            self.shell.user_ns["partition_date"] = date
         print(f"active partition: {key} (assets with this partition: {', '.join(fits)})")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import date
 
 import pytest
 from interactive_helpers import CELLS, DAILY, ProjectDir, Session, write_notebook
@@ -70,10 +71,12 @@ def test_nbo_partition_sets_the_active_partition(session: Session) -> None:
     assert sorted(names.rstrip(")").split(", ")) == sorted(
         ["raw", "clean", "rolling", "prev", "scaled", "counts", "count_window", "seen_day"])
     assert session.ns["partition_key"] == "2013-01-05" and session.runtime.active_partition == "2013-01-05"
+    assert session.ns["partition_date"] == date(2013, 1, 5)  # helper cells before the asset cell see it too
     session.ok("%nbo partition us")
+    assert session.ns["partition_key"] == "us" and "partition_date" not in session.ns
     assert session.asset("seen").startswith("seen[us]")
     session.ok("%nbo partition 2013-01")
-    assert session.runtime.active_partition == "2013-01"
+    assert session.runtime.active_partition == "2013-01" and session.ns["partition_date"] == date(2013, 1, 1)
 
 
 @pytest.mark.parametrize("args, says", [
@@ -82,6 +85,7 @@ def test_nbo_partition_sets_the_active_partition(session: Session) -> None:
     ("2014-02-01", "monthly (monthly:2013-01..2013-01)"),
     ("../../etc/passwd", "path-like"),
     ("..", "path-like"),
+    ("unpartitioned", "is not a partition of any asset"),
     (".hidden", "path-like"),
     ("", "takes one KEY"),
     ("2013-01-01 2013-01-02", "takes one KEY"),
