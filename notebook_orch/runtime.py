@@ -139,7 +139,9 @@ class AssetRuntime:
         stamp = tuple(sorted((str(p), p.stat().st_mtime_ns) for p in folder.rglob("*.ipynb")
                              if ".ipynb_checkpoints" not in p.parts)) if folder.is_dir() else ()
         if stamp != self._graph_stamp:
-            project.discover()
+            # Dropping the graph is enough: Project.graph rediscovers (project.discover() first would read every
+            # notebook twice).
+            project._graph = None
             self._graph_stamp = stamp
         return project.graph
 

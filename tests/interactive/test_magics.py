@@ -175,14 +175,24 @@ def test_runtime_uses_nbo_project_from_anywhere(new_session: Callable[[], Sessio
     assert project.store().latest_materialization("config", "unpartitioned") is not None
 
 
-def test_a_newly_saved_asset_is_found_without_restarting(session: Session, project: ProjectDir) -> None:
+def test_a_newly_saved_asset_is_found_without_restarting(session: Session, project: ProjectDir,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import notebook_orch.discovery as discovery
+
+    session.asset("config")  # the session's first cell reads the notebooks
+    reads: list[str] = []
+    original = discovery.discover
+    monkeypatch.setattr(discovery, "discover", lambda *a, **k: reads.append("read") or original(*a, **k))
     source = "%%asset extra --deps config\nextra = config['scale'] + 1"
     result = session.run(source)
     assert not result.success and "not declared in any saved notebook" in str(result.error_in_exec)
+    session.asset("config")
+    assert reads == []  # nothing changed on disk since the session started: no notebook read again
     project.save({**CELLS, "extra": source})
     session.asset("config")
     assert session.ok(source).startswith("extra[unpartitioned]")
     assert session.ns["extra"] == 11
+    assert reads == ["read"]  # the save was seen once
 
 
 def test_unloading_the_extension_closes_the_runtime(session: Session) -> None:
