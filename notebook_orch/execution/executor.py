@@ -15,10 +15,11 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,7 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
     manifest = run_dir / "manifest.jsonl"
     beat = _Heartbeat(store, run.run_id, req.heartbeat_s)
     error: tuple[str, int | None, str | None] | None = None
+    secrets: dict[str, str] = {}
     beat.start()
     try:
         if not source.is_file():
@@ -120,6 +122,7 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
                 f"Notebook {req.notebook} no longer exists (deleted after the plan was made); restore it or "
                 "validate the project again (nbo validate)."
             )
+        secrets = _secret_values(source)
         _papermill(req, run.run_id, source, output, manifest)
     except Exception as exc:  # the one boundary around a notebook run
         error = _describe_failure(exc, req, source, output)
@@ -129,6 +132,12 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
 
     mats, checks = read_manifest(manifest)
     out_path = str(output) if output.exists() else None
+    if secrets:
+        if out_path:
+            _scrub_notebook(output, secrets)
+        if error is not None:
+            error = (_scrub(error[0], secrets), error[1], error[2] and _scrub(error[2], secrets))
+        checks = [replace(c, detail=_scrub(c.detail, secrets)) if c.detail else c for c in checks]
     if error is None:
         missing = sorted(set(req.assets) - {m.asset for m in mats})
         if missing:
@@ -144,6 +153,60 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
                            output_path=out_path)
     return RunOutcome(req.notebook, req.partition, req.assets, "FAILED", run.run_id, attempt, error=message,
                       error_cell=cell, output_path=out_path)
+
+
+# secret("NAME") / notebook_orch.secret(name="NAME") with a literal name: what the kernel can read as a secret.
+_SECRET_CALL = re.compile(r"""\bsecret\(\s*(?:name\s*=\s*)?["']([A-Za-z_][A-Za-z0-9_]*)["']""")
+_MIN_SECRET_LENGTH = 4  # shorter values would garble every message and protect nothing
+
+
+def _secret_values(source: Path) -> dict[str, str]:
+    """Value -> name of each environment variable the notebook reads with ``secret("NAME")``.
+
+    The kernel redacts secrets in the errors of ``%%asset`` cells, but a plain cell that raises with a secret in
+    its message puts it in papermill's error and the output notebook; what this run keeps (the run's error, check
+    details, the output notebook) is scrubbed of these values as a second line of defence. Names built at run time
+    are not found here.
+    """
+    names = {m.group(1) for cell in _read_cells(source) or [] for m in _SECRET_CALL.finditer(_text(cell))}
+    values = {os.environ.get(name, ""): name for name in sorted(names)}
+    return {v: n for v, n in values.items() if len(v) >= _MIN_SECRET_LENGTH}
+
+
+def _scrub(text: str, secrets: dict[str, str]) -> str:
+    for value in sorted(secrets, key=len, reverse=True):
+        text = text.replace(value, f"<secret {secrets[value]}>")
+    return text
+
+
+def _scrub_notebook(path: Path, secrets: dict[str, str]) -> None:
+    """Rewrite the output notebook (atomically) if any string in it holds a secret value."""
+    raw = path.read_text(encoding="utf-8")
+    nb = json.loads(raw)
+    found = False
+
+    def walk(node: Any) -> Any:
+        nonlocal found
+        if isinstance(node, str):
+            clean = _scrub(node, secrets)
+            found |= clean != node
+            return clean
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        return node
+
+    nb = walk(nb)
+    if found:
+        tmp = path.with_name(path.name + ".scrubbed")
+        tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def _text(cell: dict) -> str:
+    text = cell.get("source", "")
+    return "".join(text) if isinstance(text, list) else text
 
 
 def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifest: Path) -> None:
@@ -256,9 +319,7 @@ def _last_started_cell(output: Path, source: Path) -> tuple[int | None, str | No
     if not started or _has_tag(executed[started[-1]], "injected-parameters"):
         return None, None
     i = started[-1]
-    text = executed[i].get("source")
-    text = "".join(text) if isinstance(text, list) else text
-    return _to_source(executed, i, source), text
+    return _to_source(executed, i, source), _text(executed[i])
 
 
 class _Heartbeat:
