@@ -411,6 +411,13 @@ class AssetRuntime:
                 asset=spec.name, partition=partition, run_id=run_id, cell=spec.cell_index,
             )
         present = [k for k in wanted if k in state]
+        if reads_existing and wanted and not present:
+            raise RunFailed(
+                f"Asset {spec.name}[{partition}] reads {dep.describe()}, but no partition of {dep.asset!r} is "
+                f"materialized yet, so there is nothing to read; materialize some first (nbo materialize "
+                f"{dep.asset} ...).",
+                asset=spec.name, partition=partition, run_id=run_id, cell=spec.cell_index,
+            )
         need = [state[k][0] for k in present if self.cache.get((dep.asset, k), ("",))[0] != state[k][1]]
         records = store.materializations_by_id(need) if need else {}
         found: dict[str, Any] = {}

@@ -143,6 +143,13 @@ def test_all_over_daily_concatenates_the_materialized_partitions(session: Sessio
     assert [i.partition for i in mat.inputs] == ["2013-01-02", "2013-01-05"]
 
 
+def test_all_with_nothing_materialized_says_so(session: Session, project: ProjectDir) -> None:
+    result = session.cell("summary")
+    assert not result.success and type(result.error_in_exec) is RunFailed
+    assert "reads raw[all], but no partition of 'raw' is materialized yet" in str(result.error_in_exec)
+    assert published(project, "summary") == []
+
+
 def test_monthly_over_daily_reads_every_day_of_the_month(session: Session, project: ProjectDir) -> None:
     days = [f"2013-01-{d:02d}" for d in range(1, 32)]
     for day in days:
