@@ -474,6 +474,9 @@ class _Heartbeat:
         self._interval = min(max(interval_s, 0.05), 30.0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"nbo-heartbeat-{run_id}", daemon=True)
+        # An in-memory SQLite store is one connection shared by every thread (and no other process can see it to
+        # reap the run): a second thread's transactions would collide with the cell's.
+        self._enabled = not _in_memory(getattr(store, "url", ""))
 
     def _beat(self) -> None:
         while not self._stop.wait(self._interval):
@@ -483,12 +486,24 @@ class _Heartbeat:
                 continue
 
     def __enter__(self) -> _Heartbeat:
-        self._thread.start()
+        if self._enabled:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._enabled:
+            self._thread.join(timeout=10)
+
+
+def _in_memory(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - not a URL we can read: assume a real database
+        return False
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
 def _record_failure(store: Any, run_id: str, spec: AssetSpec, exc: BaseException) -> None:

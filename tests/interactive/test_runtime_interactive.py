@@ -565,3 +565,22 @@ def test_in_a_run_the_cell_publishes_to_the_manifest_not_the_store(session: Sess
     assert len(mats) == 1 and [(c.expr, c.passed) for c in checks] == [("len(raw) == 3", False),
                                                                       ("raw.x.min() >= 0", True)]
     assert published(project, "raw") == ["raw/2013-01-04/run-in-kernel-1/_SUCCESS"] and debris(project) == []
+
+
+def test_in_memory_store_takes_no_heartbeats_from_another_thread(session: Session,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """sqlite:// is one connection shared by all threads: a heartbeat thread would collide with the cell."""
+    monkeypatch.setenv("NBO_STORE_URL", "sqlite://")
+    monkeypatch.setenv("NBO_HEARTBEAT_TIMEOUT", "0.2")
+    session.runtime.close()
+    threads: list[str] = []
+
+    def cell() -> int:
+        time.sleep(0.15)
+        threads.extend(t.name for t in threading.enumerate() if t.name.startswith("nbo-heartbeat"))
+        return 1
+
+    session.ns["HOOK"] = cell
+    assert session.asset("hooked").startswith("hooked[unpartitioned]")
+    assert threads == []
+    assert session.runtime.project().store.list_runs()[0].status == RUN_SUCCESS
