@@ -17,6 +17,7 @@ Details that matter for correctness:
   place all the time, and the cache must keep matching the data version it is filed under (with pandas
   copy-on-write those copies share memory until someone writes; pickled objects are not cached at all);
 * an upstream mapping that names no partition at all (``a[-1]`` of the first partition) binds ``None``;
+  ``a[all]`` reads the partitions materialized so far, and fails when there are none;
 * an interactive run takes heartbeats from a background thread while the cell runs, so a long cell is not
   reaped as dead by another process (``nbo status`` reaps runs whose heartbeat stopped);
 * an edited cell that is not saved yet runs as written, versioned with the saved notebook's helper cells, so
@@ -108,7 +109,8 @@ class AssetRuntime:
         self._project: Any = None
         self._values: Any = None
         self._graph_stamp: tuple | None = None
-        # (asset, partition) -> (data_version, value): content-addressed, so always safe to reuse.
+        # (asset, partition) -> (data_version, private copy): content-addressed, and nobody else holds the objects,
+        # so always safe to reuse (see _remember / _hand_out).
         self.cache: dict[tuple[str, str], tuple[str, Any]] = {}
         self.active_partition: str | None = None
 
