@@ -107,6 +107,7 @@ class _AssetState:
     built_deps: Any
     last_run: list
     base: Any = None
+    prop: Any = None
     causes: Any = None
     edges: list = field(default_factory=list)
     _index: dict[str, int] | None = None
@@ -138,6 +139,7 @@ def _empty_state(keys: tuple[str, ...], code_version: str, deps_signature: str) 
         built_deps=np.full(n, None, dtype=object),
         last_run=[None] * n,
         base=np.full(n, _M, dtype=np.int8),
+        prop=np.full(n, _M, dtype=np.int8),
         causes=np.zeros(n, dtype=np.int16),
     )
 
@@ -202,12 +204,15 @@ class StalenessReport:
             lo_i, hi_i = lo[idx], hi[idx]
             newest = range_max(up.data_seq, lo_i, hi_i, -1)
             direct |= np.where(present & (newest > inputs_seq), UPSTREAM_DATA_CHANGED, 0).astype(np.int16)
-            bad = _bad_bits(up.base)
+            bad = _bad_bits(up.prop)
             inherited |= _range_or(bad, lo_i, hi_i)
         causes = direct | inherited
-        base = np.where(present, np.where(causes != 0, _S, _F), _M).astype(np.int8)
-        base = np.where(st.failed[idx], _X, base).astype(np.int8)
-        st.base[idx] = base
+        underlying = np.where(present, np.where(causes != 0, _S, _F), _M).astype(np.int8)
+        failed = st.failed[idx]
+        st.base[idx] = np.where(failed, _X, underlying).astype(np.int8)
+        # What downstream sees: a failed attempt over an existing value leaves that value (fresh or stale) in
+        # place, so only a partition that failed with nothing materialized counts as "upstream failed".
+        st.prop[idx] = np.where(failed & ~present, _X, underlying).astype(np.int8)
         st.causes[idx] = causes
 
     # -- reading -----------------------------------------------------------------------------------------
@@ -327,7 +332,7 @@ class StalenessReport:
                     ))
             for code, bit in _BAD_BITS.items():
                 if bits & bit:
-                    hit = [q for q in span if up.base[q] == code]
+                    hit = [q for q in span if up.prop[q] == code]
                     if hit:
                         word = STATUSES[code].lower()
                         causes.append(StaleCause(
@@ -359,14 +364,14 @@ class StalenessReport:
             for upstream, lo, hi in st.edges:
                 up = self._states[upstream]
                 for q in range(int(lo[j]), int(hi[j])):
-                    if up.base[q] == _F or (upstream, q) in seen:
+                    if up.prop[q] == _F or (upstream, q) in seen:
                         continue
                     seen.add((upstream, q))
                     own = int(up.causes[q]) & _DIRECT
-                    if up.base[q] in (_M, _X) or own:
+                    if up.prop[q] in (_M, _X) or own:
                         kinds = tuple(CAUSE_NAMES[b] for b in (CODE_CHANGED, DEPS_CHANGED, UPSTREAM_DATA_CHANGED)
                                       if own & b)
-                        roots.append(RootCause(upstream, up.keys[q], STATUSES[int(up.base[q])], kinds))
+                        roots.append(RootCause(upstream, up.keys[q], STATUSES[int(up.prop[q])], kinds))
                     if int(up.causes[q]) & ~_DIRECT:
                         todo.append((upstream, q))
         return sorted(roots, key=lambda r: (self.graph.position[r.asset], r.partition))
@@ -416,11 +421,11 @@ class StalenessReport:
             _, name = heapq.heappop(heap)
             st = self._states[name]
             idx = np.array(sorted(pending.pop(name)), dtype=np.int64)
-            old_base, old_causes = st.base[idx].copy(), st.causes[idx].copy()
+            old_base, old_causes, old_prop = st.base[idx].copy(), st.causes[idx].copy(), st.prop[idx].copy()
             self._compute(name, idx)
             differs = (st.base[idx] != old_base) | (st.causes[idx] != old_causes)
             result.update((name, st.keys[j]) for j in idx[differs].tolist())
-            emit = np.union1d(idx[st.base[idx] != old_base], touched_data.get(name, np.empty(0, np.int64)))
+            emit = np.union1d(idx[st.prop[idx] != old_prop], touched_data.get(name, np.empty(0, np.int64)))
             if len(emit) == 0:
                 continue
             for edge_down, lo, hi in self._down_edges(name):

@@ -89,14 +89,27 @@ def test_code_change_and_dependency_change():
 
 
 def test_failed_running_and_upstream_failed():
-    g, h, _, keys = pipeline()
-    h.fail("a", keys[0])
+    g, h, (a, b, w, r), keys = pipeline()
+    h.fail("a", keys[0])  # a[0] keeps its earlier value: downstream read that and stays fresh
     h.running[("a", keys[1])] = "run-x"
     rep = resolve_staleness(g, h.snapshot(), now=NOW)
     assert rep.status("a", keys[0]) == "FAILED" and rep.status("a", keys[1]) == "RUNNING"
     assert rep.explain("a", keys[1]).running_run_id == "run-x"
-    assert kinds(rep, "b", keys[0]) == ["upstream_failed"]
-    assert rep.explain("w", keys[1]).root_causes[0].status == "FAILED"
+    assert rep.status("b", keys[0]) == "FRESH"
+    # A partition that failed with nothing materialized is what downstream sees as "upstream failed".
+    h2 = MemoryHistory()
+    for k in keys[1:]:
+        h2.materialize(a, k)
+    h2.fail("a", keys[0])
+    for k in keys[1:]:
+        h2.materialize(b, k, inputs=[("a", k)])
+    h2.materialize(w, keys[1], inputs=[("b", keys[1])])
+    rep2 = resolve_staleness(g, h2.snapshot(), now=NOW)
+    assert rep2.status("a", keys[0]) == "FAILED" and rep2.status("b", keys[0]) == "MISSING"
+    assert kinds(rep2, "b", keys[0]) == ["upstream_failed"]
+    assert kinds(rep2, "w", keys[1]) == ["upstream_missing"]
+    assert [(x.asset, x.partition, x.status) for x in rep2.explain("w", keys[1]).root_causes] == [
+        ("a", keys[0], "FAILED"), ("b", keys[0], "MISSING")]
 
 
 def test_missing_upstream_window_partition_reported():
