@@ -46,6 +46,9 @@ class RunRequest:
     heartbeat_s: float = 10.0
     execution_timeout_s: float | None = None
     partition_date: str | None = None
+    # Ids for attempts 1, 2, ... chosen by the runner, so it can tell a run that started from one that did not
+    # if the worker dies; a fresh id is drawn for any attempt beyond them.
+    run_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,9 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
     store = _store(req.store_url)
     targets = [(a, req.partition) for a in req.assets]
     try:
-        run = store.start_run(notebook=req.notebook, targets=targets, kind=req.kind, attempt=attempt)
+        run_id = req.run_ids[attempt - 1] if attempt <= len(req.run_ids) else None
+        run = store.start_run(notebook=req.notebook, targets=targets, kind=req.kind, attempt=attempt,
+                              run_id=run_id)
     except PartitionLocked as exc:
         return RunOutcome(req.notebook, req.partition, req.assets, "LOCKED", error=str(exc))
     root = Path(req.project_root)
@@ -149,10 +154,34 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
         return RunOutcome(req.notebook, req.partition, req.assets, "SUCCESS", run.run_id, attempt,
                           output_path=out_path)
     message, cell, cell_source = error
+    _unpublish(mats, run.run_id)
     store.finalize_failure(run.run_id, error=message, error_cell=cell, error_source=cell_source, checks=checks,
                            output_path=out_path)
     return RunOutcome(req.notebook, req.partition, req.assets, "FAILED", run.run_id, attempt, error=message,
                       error_cell=cell, output_path=out_path)
+
+
+def _unpublish(mats: list[Any], run_id: str) -> None:
+    """A failed run commits nothing: withdraw the values its kernel already published for its other assets.
+
+    In a run of several assets the kernel publishes each value (``_SUCCESS`` written) as its cell finishes; when a
+    later cell fails, no materialization row will ever point at those versions. Only versions whose marker names
+    this run are touched: the marker goes first, so readers never see a half-removed version as published.
+    """
+    import shutil
+
+    for mat in mats:
+        if not mat.storage_path:
+            continue
+        version = Path(mat.storage_path).parent
+        marker = version / "_SUCCESS"
+        try:
+            if json.loads(marker.read_text(encoding="utf-8")).get("run_id") != run_id:
+                continue
+            marker.unlink()
+        except (OSError, ValueError, AttributeError):
+            continue
+        shutil.rmtree(version, ignore_errors=True)
 
 
 # secret("NAME") / notebook_orch.secret(name="NAME") with a literal name: what the kernel can read as a secret.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -94,9 +95,13 @@ def run_plan(plan: RunPlan, requests: list[RunRequest], *, workers: int = 2,
             progress.finish()
         return RunPlanReport((), 0.0, tuple(plan.skipped))
     ctx = multiprocessing.get_context("spawn")  # no forked zmq/SQLite state in workers
+    slots = max(1, workers)
     pending = set(range(len(plan.runs)))
     running: dict[Future, int] = {}
-    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx, initializer=die_with_parent) as pool:
+    sent: dict[int, RunRequest] = {}
+    resubmitted: dict[int, int] = {}
+    pool = _new_pool(slots, ctx)
+    try:
         while pending or running:
             for i in sorted(pending):
                 after = plan.runs[i].after
@@ -110,26 +115,101 @@ def run_plan(plan: RunPlan, requests: list[RunRequest], *, workers: int = 2,
                     pending.discard(i)
                     if progress:
                         progress.advance(outcomes[i])
-                elif all(a in outcomes for a in after):
-                    running[pool.submit(executor, requests[i])] = i
+                elif all(a in outcomes for a in after) and len(running) < slots:
+                    # No more in flight than workers: whatever was submitted is running, so when a worker dies
+                    # the runs it took down are the ones with a record in the store.
+                    sent[i] = sent.get(i) or _with_run_ids(requests[i])
+                    running[pool.submit(executor, sent[i])] = i
                     pending.discard(i)
             if not running:
                 continue
             done, _ = wait(running, return_when=FIRST_COMPLETED)
+            if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                # A worker died and the pool stopped every other worker with it: settle all runs in flight, then
+                # carry on with a new pool.
+                done, _ = wait(running)
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = _new_pool(slots, ctx)
             for fut in done:
                 i = running.pop(fut)
-                try:
-                    outcomes[i] = fut.result()
-                except Exception as exc:  # the worker itself died: report it, keep the rest going
-                    run = plan.runs[i]
-                    outcomes[i] = RunOutcome(run.notebook, run.partition, tuple(run.assets), "FAILED",
-                                             error=f"worker failed: {type(exc).__name__}: {exc}")
+                outcome = _outcome_of(fut, plan.runs[i], sent[i])
+                if outcome is None and resubmitted.get(i, 0) < _MAX_RESUBMITS:
+                    resubmitted[i] = resubmitted.get(i, 0) + 1
+                    pending.add(i)  # it never started: run it on the new pool
+                    continue
+                outcomes[i] = outcome or _failed(plan.runs[i], "worker failed: the worker pool broke again and "
+                                                                "again before this run could start")
                 if progress:
                     progress.advance(outcomes[i])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     if progress:
         progress.finish()
     return RunPlanReport(tuple(outcomes[i] for i in range(len(plan.runs))), time.perf_counter() - started,
                          tuple(plan.skipped))
+
+
+_MAX_RESUBMITS = 2
+WORKER_DIED = ("The worker process running it died (a worker or its kernel was killed, e.g. out of memory; when one "
+               "worker dies, every run in flight is stopped with it); run it again.")
+
+
+def _new_pool(slots: int, ctx: Any) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=slots, mp_context=ctx, initializer=die_with_parent)
+
+
+def _with_run_ids(req: RunRequest) -> RunRequest:
+    from dataclasses import replace
+
+    from notebook_orch.store.ids import new_run_id
+
+    if req.run_ids:
+        return req
+    return replace(req, run_ids=tuple(new_run_id() for _ in range(req.retries + 1)))
+
+
+def _failed(run: Any, error: str) -> RunOutcome:
+    return RunOutcome(run.notebook, run.partition, tuple(run.assets), "FAILED", error=error)
+
+
+def _outcome_of(fut: Future, run: Any, req: RunRequest) -> RunOutcome | None:
+    """The outcome of a finished future; None when its worker died before the run started."""
+    exc = fut.exception()
+    if exc is None:
+        return fut.result()
+    if not isinstance(exc, BrokenProcessPool):
+        return _failed(run, f"worker failed: {type(exc).__name__}: {exc}")
+    return _settle_dead_worker_run(run, req)
+
+
+def _settle_dead_worker_run(run: Any, req: RunRequest) -> RunOutcome | None:
+    """After its worker died: fail the run it left RUNNING (rather than wait for the heartbeat timeout), withdraw
+    what its kernel published, and report it; None if no attempt of it ever started."""
+    from pathlib import Path
+
+    from notebook_orch.errors import StoreError
+    from notebook_orch.execution.executor import _store, _unpublish
+    from notebook_orch.runtime import read_manifest
+
+    store = _store(req.store_url)
+    records = [r for r in (store.get_run(run_id) for run_id in req.run_ids) if r is not None]
+    if not records:
+        return None
+    last = records[-1]
+    run_dir = Path(req.project_root, ".notebook_orch", "runs", last.run_id)
+    output = run_dir / Path(req.notebook).name
+    if last.status == "RUNNING":
+        mats, _ = read_manifest(run_dir / "manifest.jsonl")
+        _unpublish(mats, last.run_id)
+        try:
+            last = store.finalize_failure(last.run_id, error=WORKER_DIED,
+                                          output_path=str(output) if output.exists() else None)
+        except StoreError:  # finalized meanwhile (reaped): report it as stored
+            last = store.get_run(last.run_id) or last
+    ok = last.status == "SUCCESS"
+    return RunOutcome(run.notebook, run.partition, tuple(run.assets), "SUCCESS" if ok else "FAILED", last.run_id,
+                      len(records), error=None if ok else last.error, error_cell=last.error_cell,
+                      output_path=last.output_path, run_ids=tuple(r.run_id for r in records))
 
 
 class RichProgress:

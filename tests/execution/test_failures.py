@@ -56,10 +56,12 @@ def failed(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "checked": [asset_cell("checked_value", 'checked_value = {"n": 3}',
                                options="--check \"checked_value['n'] > 100\" --check \"'n' in checked_value\"")],
         "after_checked": [asset_cell("after_checked", "after_checked = dict(checked_value)", deps="checked_value")],
+        # One run of two assets: the first is published by the kernel before the second fails.
+        "pair": [asset_cell("pair_ok", 'pair_ok = {"fine": True}'), asset_cell("pair_bad", "pair_bad = [][0]")],
     })
     with open_project(root) as project:
-        report = project.materialize("broken_value,after_broken,checked_value,after_checked", partitions=ONE_DAY,
-                                     workers=2)
+        report = project.materialize("broken_value,after_broken,checked_value,after_checked,pair_ok,pair_bad",
+                                     partitions=ONE_DAY, workers=2)
         status = project.status()
     return {"root": root, "report": report, "status": status,
             "outcomes": {o.assets[0]: o for o in report.outcomes}, "runs": {r.assets[0]: r for r in runs_of(root)}}
@@ -104,8 +106,8 @@ def test_downstream_of_a_failure_is_skipped_and_never_started(failed: dict) -> N
         assert asset not in failed["runs"]  # no run record: it never started
         assert failed["status"].status(asset, DAY) == "MISSING"
         assert_nothing_published(failed["root"], asset, DAY)
-    assert sorted(failed["runs"]) == ["broken_value", "checked_value"]
-    assert failed["report"].summary().endswith("2 failed, 2 skipped")
+    assert sorted(failed["runs"]) == ["broken_value", "checked_value", "pair_ok"]
+    assert failed["report"].summary().endswith("3 failed, 2 skipped")
 
 
 def test_a_failing_check_fails_the_run_with_every_check_result_recorded(failed: dict) -> None:
@@ -122,8 +124,25 @@ def test_a_failing_check_fails_the_run_with_every_check_result_recorded(failed: 
     assert_nothing_published(root, "checked_value", DAY)
 
 
+def test_a_run_of_several_assets_that_fails_publishes_none_of_them(failed: dict) -> None:
+    run = failed["runs"]["pair_ok"]
+    assert (run.status, run.assets, run.error_cell) == ("FAILED", ("pair_ok", "pair_bad"), FIRST_ASSET_CELL + 1)
+    assert run.error.endswith("IndexError: list index out of range")
+    # pair_ok's cell succeeded and its kernel published the value; the failed run withdrew it.
+    manifest = Path(run.output_path).parent / "manifest.jsonl"
+    [entry] = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert entry["materialization"]["asset"] == "pair_ok"
+    assert not Path(entry["materialization"]["storage_path"]).exists()
+    for asset in ("pair_ok", "pair_bad"):
+        assert_nothing_published(failed["root"], asset, DAY)
+        assert failed["status"].status(asset, DAY) == "FAILED"
+
+
 # -- a kernel that dies -------------------------------------------------------------------------------------------
-def test_a_dead_kernel_fails_its_run_and_the_next_run_on_that_worker_gets_a_new_kernel(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["warm", "fresh"])
+def test_a_dead_kernel_fails_its_run_and_the_next_run_on_that_worker_gets_a_new_kernel(
+    tmp_path: Path, mode: str
+) -> None:
     pids = tmp_path / "pids"
     pids.mkdir()
     make_project(tmp_path, {"dies": [asset_cell("dies_value", f"""
@@ -135,7 +154,7 @@ def test_a_dead_kernel_fails_its_run_and_the_next_run_on_that_worker_gets_a_new_
     """)]})
     with open_project(tmp_path) as project:  # one worker: the second run goes to the worker whose kernel died
         report = project.materialize("dies_value", partitions=PartitionSelection(start=DAY, end="2013-01-02"),
-                                     workers=1, mode="warm")
+                                     workers=1, mode=mode)
         status = project.status()
     dead, ok = runs_of(tmp_path)
     assert (dead.partition_keys, dead.status, dead.error_cell) == ((DAY,), "FAILED", FIRST_ASSET_CELL)
@@ -152,6 +171,28 @@ def test_a_dead_kernel_fails_its_run_and_the_next_run_on_that_worker_gets_a_new_
     new_kernel, new_worker = json.loads((pids / "2013-01-02").read_text())
     assert new_worker == dead_worker  # the same worker process ...
     assert new_kernel != dead_kernel  # ... with a new kernel
+
+
+# -- a worker process that dies --------------------------------------------------------------------------------------
+def test_a_dead_worker_fails_its_run_at_once_and_the_runs_after_it_still_run(tmp_path: Path) -> None:
+    make_project(tmp_path, {"killer": [asset_cell("kills_worker", """
+        import os, signal, time
+        if partition_key == "2013-01-01":
+            os.kill(os.getppid(), signal.SIGKILL)  # the kernel's parent: the pool's worker process
+            time.sleep(30)
+        kills_worker = {"day": partition_key}
+    """)]})
+    with open_project(tmp_path) as project:  # heartbeat timeout 120 s: nothing here waits for the reaper
+        report = project.materialize("kills_worker", partitions=PartitionSelection(start=DAY, end="2013-01-03"),
+                                     workers=1)
+    dead, *rest = runs_of(tmp_path)
+    assert (dead.partition_keys, dead.status) == ((DAY,), "FAILED")
+    assert dead.error.startswith("The worker process running it died (")
+    assert [(r.partition_keys, r.status) for r in rest] == [(("2013-01-02",), "SUCCESS"), (("2013-01-03",), "SUCCESS")]
+    assert [(o.status, o.run_id) for o in report.outcomes] == [
+        ("FAILED", dead.run_id), ("SUCCESS", rest[0].run_id), ("SUCCESS", rest[1].run_id)]
+    assert_nothing_published(tmp_path, "kills_worker", DAY)
+    assert read_value(tmp_path, "kills_worker", "2013-01-03") == {"day": "2013-01-03"}
 
 
 # -- a cell that hangs --------------------------------------------------------------------------------------------
