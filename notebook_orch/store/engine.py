@@ -159,8 +159,15 @@ def _install_sqlite_tuning(engine: Engine, *, file_based: bool) -> None:
             cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if file_based:
                 cursor.execute("PRAGMA journal_mode = WAL")
+                # Checkpoint every ~40 MB of WAL instead of ~4 MB: a bulk batch dirties pages all over the
+                # indexes, and checkpointing after nearly every batch cost ~25% of ingest throughput.
+                cursor.execute("PRAGMA wal_autocheckpoint = 10000")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
+            # Up to 64 MB of page cache per connection (the default is 2 MB), allocated only as pages are used:
+            # upserts land all over partition_state and the materializations index, and with the default cache
+            # each one re-read and spilled pages (state upserts went from 26 to 7 us per row at 100,000 rows).
+            cursor.execute("PRAGMA cache_size = -65536")
         finally:
             cursor.close()
 

@@ -8,6 +8,7 @@ materialization rows just inserted, so the database does that work instead of Py
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,11 +30,12 @@ from notebook_orch.store.records import (
     RUNNING,
     SUCCESS,
     CheckResult,
+    ConsumedInput,
     MaterializationRecord,
     NewMaterialization,
     RunRecord,
 )
-from notebook_orch.store.schema import runs
+from notebook_orch.store.schema import partition_state, runs
 from notebook_orch.store.statements import statements
 
 # Keep IN lists and multi-row statements well below SQLite's 32,766 bound-parameter limit.
@@ -158,10 +160,39 @@ def finalize_success(
         conn, statements(conn).update_running, run_id, "be finalized",
         {"status": SUCCESS, "ended_at": now, "output_path": output_path},
     )
-    ids = record_materializations(conn, run_id, new, now=now)
+    new = list(new)
+    ids: list[int] = []
+    start = 0
+    # An input with materialization id SAME_RUN (0) was published earlier in this run: record what precedes it,
+    # then point the input at that materialization and its data_seq, all inside this one transaction.
+    for i, m in enumerate(new):
+        if any(c.materialization_id == SAME_RUN for c in m.inputs):
+            ids += record_materializations(conn, run_id, new[start:i], now=now)
+            new[i] = replace(m, inputs=tuple(_resolve_same_run(conn, run_id, c) for c in m.inputs))
+            start = i
+    ids += record_materializations(conn, run_id, new[start:], now=now)
     _release_locks(conn, run_id)
     append_event(conn, EV_RUN_SUCCESS, run_id=run_id, now=now, payload={"materializations": len(ids)})
     return [_record_of(mid, run_id, m, now) for mid, m in zip(ids, new)]
+
+
+SAME_RUN = 0
+
+
+def _resolve_same_run(conn: Connection, run_id: str, c: ConsumedInput) -> ConsumedInput:
+    if c.materialization_id != SAME_RUN:
+        return c
+    ps = partition_state
+    row = conn.execute(
+        sa.select(ps.c.materialization_id, ps.c.data_version, ps.c.data_seq, ps.c.last_run_id)
+        .where(ps.c.asset == c.asset, ps.c.partition == c.partition)
+    ).first()
+    if row is None or row.last_run_id != run_id or row.data_version != c.data_version:
+        raise StoreError(
+            f"Run {run_id} says it read {c.asset}[{c.partition}] from earlier in the same run, but this run "
+            "recorded no such materialization before it; list a run's materializations in the order they ran."
+        )
+    return ConsumedInput(c.asset, c.partition, row.materialization_id, row.data_version, row.data_seq)
 
 
 def record_materializations(
@@ -169,32 +200,39 @@ def record_materializations(
 ) -> list[int]:
     """Insert ``new``, upsert partition_state and append MATERIALIZED events; returns the ids in input order."""
     st = statements(conn)
-    rows = [codec.materialization_row(m, i) for i, m in enumerate(new)]
+    insert = st.insert_materializations
+    created_at = insert.bind("created_at", now)
+    rows = [codec.materialization_values(m, i, run_id, created_at) for i, m in enumerate(new)]
     ids: list[int] = []
     derive = {"run_id": run_id, "status": SUCCESS, "materialized_at": posix(now)}
     for chunk in _unique_key_chunks(rows):
-        for row in chunk:
-            row["run_id"] = run_id
-            row["created_at"] = now
-        chunk_ids = sorted(conn.execute(st.insert_materializations, chunk).scalars())
+        after = conn.execute(st.max_materialization_id).scalar_one()
+        insert.execute(conn, chunk)
+        chunk_ids = list(conn.execute(st.materialization_ids_since, {"after": after, "run_id": run_id}).scalars())
+        if len(chunk_ids) != len(chunk):
+            raise StoreError(
+                f"Recording materializations of run {run_id}: expected {len(chunk)} new rows, found "
+                f"{len(chunk_ids)}. Is another process recording materializations for the same run id?"
+            )
+        # Ids grow in insertion order, so they pair with the rows in order.
         ids.extend(chunk_ids)
         # partition_state and the MATERIALIZED events derive set-based from the rows just inserted.
-        derive.update(first=min(chunk_ids), last=max(chunk_ids))
+        derive["after"] = after
         conn.execute(st.upsert_state, derive)
         conn.execute(st.materialized_events, derive)
     return ids
 
 
-def _unique_key_chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def _unique_key_chunks(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
     """Split so no (asset, partition) repeats within a chunk.
 
     One upsert statement may not touch a row twice on PostgreSQL, and data_seq must compare each
     materialization with the one just before it; rows stay in input order.
     """
-    chunks: list[list[dict[str, Any]]] = [[]]
+    chunks: list[list[tuple[Any, ...]]] = [[]]
     seen: set[Target] = set()
     for row in rows:
-        key = (row["asset"], row["partition"])
+        key = (row[0], row[1])  # asset, partition: the first two columns
         if key in seen or len(chunks[-1]) >= _CHUNK:
             chunks.append([])
             seen = set()
