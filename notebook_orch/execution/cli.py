@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -33,7 +37,7 @@ def add_run_commands(sub: Any, add: Any) -> None:
 
 def run_command(project: Any, args: argparse.Namespace) -> int:
     from notebook_orch.core.planning import PartitionSelection
-    from notebook_orch.execution.runner import RichProgress
+    from notebook_orch.execution.runner import PlanInterrupted, RichProgress
 
     backfill = args.command == "backfill"
     if args.workers < 1:
@@ -58,11 +62,19 @@ def run_command(project: Any, args: argparse.Namespace) -> int:
     # The plan is made once, inside materialize: a second plan made here could disagree with the one that runs
     # (another command may start in between), and its skips are what the report says was left to other runs.
     progress = None if args.json else RichProgress(live=sys.stdout.isatty())
-    report = project.materialize(
-        args.selection, partitions=selection, downstream=args.downstream, only_stale=only_stale,
-        workers=args.workers, retries=args.retries, mode=args.mode, kind="backfill" if backfill else "manual",
-        execution_timeout_s=args.timeout, progress=progress,
-    )
+    try:
+        with _sigterm_as_interrupt():
+            report = project.materialize(
+                args.selection, partitions=selection, downstream=args.downstream, only_stale=only_stale,
+                workers=args.workers, retries=args.retries, mode=args.mode, kind="backfill" if backfill else "manual",
+                execution_timeout_s=args.timeout, progress=progress,
+            )
+    except PlanInterrupted as exc:
+        print(f"interrupted: {exc.report.summary()}", file=sys.stderr)
+        for o in exc.report.outcomes:
+            if o.status == "CANCELED":
+                print(f"  CANCELED {o.notebook} [{o.partition}] run {o.run_id}", file=sys.stderr)
+        return 130
     elsewhere = _holders(project, report)
     if args.json:
         from notebook_orch.cli import _jsonable
@@ -83,6 +95,26 @@ def run_command(project: Any, args: argparse.Namespace) -> int:
             print(f"  NOT RUN {asset}[{partition}]: {by} was already materializing it when this command planned; "
                   "wait for it to finish (nbo runs) and materialize again if it failed.")
     return 0 if report.ok else 1
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """In the ``nbo`` process, SIGTERM (a supervisor stopping it) cancels the runs in flight like Ctrl-C does.
+
+    Left alone inside IPython (``%nbo materialize``): a kernel's signals are its own business.
+    """
+    if threading.current_thread() is not threading.main_thread() or "ipykernel" in sys.modules:
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _holders(project: Any, report: Any) -> dict[tuple[str, str], str | None]:

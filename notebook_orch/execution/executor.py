@@ -56,7 +56,7 @@ class RunOutcome:
     notebook: str
     partition: str
     assets: tuple[str, ...]
-    status: str  # SUCCESS, FAILED, LOCKED, SKIPPED
+    status: str  # SUCCESS, FAILED, CANCELED (interrupted), LOCKED, SKIPPED
     run_id: str | None = None
     attempts: int = 0
     error: str | None = None

@@ -1,7 +1,13 @@
 """Run a ``RunPlan``: worker processes, dependency order, parallel where independent, progress as runs finish.
 
 The runner only schedules; each worker executes whole runs (``executor.execute_run``). A run whose prerequisite
-failed is not started (SKIPPED) — nothing downstream of a failure runs.
+failed is not started (SKIPPED) — nothing downstream of a failure runs. No more runs are in flight than workers,
+and the runner picks each attempt's run id, so it always knows which runs a failure touched:
+
+* a worker that dies (its kernel or the worker killed, e.g. out of memory) takes the pool's other workers with it:
+  the runs that had started are FAILED at once (not after the heartbeat timeout), the rest go to a new pool;
+* an interrupt (Ctrl-C; ``nbo`` maps SIGTERM to it) kills the workers, marks their runs CANCELED and raises
+  ``PlanInterrupted`` (a ``KeyboardInterrupt``) carrying the report.
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ class RunPlanReport:
         return all(o.status == "SUCCESS" for o in self.outcomes) and not self.running_elsewhere
 
     def summary(self) -> str:
-        parts = [f"{self.count(s)} {s.lower()}" for s in ("SUCCESS", "FAILED", "LOCKED", "SKIPPED") if self.count(s)]
+        parts = [f"{self.count(s)} {s.lower()}" for s in ("SUCCESS", "FAILED", "CANCELED", "LOCKED", "SKIPPED")
+                 if self.count(s)]
         if self.running_elsewhere:
             parts.append(f"{len(self.running_elsewhere)} partition(s) not run: another run is materializing them")
         return f"{len(self.outcomes)} run(s) in {self.duration_s:.1f} s: " + (", ".join(parts) or "nothing to do")
@@ -101,6 +108,7 @@ def run_plan(plan: RunPlan, requests: list[RunRequest], *, workers: int = 2,
     sent: dict[int, RunRequest] = {}
     resubmitted: dict[int, int] = {}
     pool = _new_pool(slots, ctx)
+    interrupted = False
     try:
         while pending or running:
             for i in sorted(pending):
@@ -141,12 +149,92 @@ def run_plan(plan: RunPlan, requests: list[RunRequest], *, workers: int = 2,
                                                                 "again before this run could start")
                 if progress:
                     progress.advance(outcomes[i])
+    except KeyboardInterrupt:
+        interrupted = True
+        _kill_workers(pool)
+        _cancel_all(plan, running, sent, outcomes)
+        report = RunPlanReport(tuple(outcomes[i] for i in range(len(plan.runs))), time.perf_counter() - started,
+                               tuple(plan.skipped))
+        raise PlanInterrupted(report) from None
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    if progress:
-        progress.finish()
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
+        if progress:
+            progress.finish()
     return RunPlanReport(tuple(outcomes[i] for i in range(len(plan.runs))), time.perf_counter() - started,
                          tuple(plan.skipped))
+
+
+class PlanInterrupted(KeyboardInterrupt):
+    """``run_plan`` was interrupted; the runs in flight were CANCELED. ``report`` says what happened to each run
+    (a ``KeyboardInterrupt``, so code that handles Ctrl-C keeps handling it)."""
+
+    def __init__(self, report: RunPlanReport) -> None:
+        super().__init__(f"interrupted: {report.summary()}")
+        self.report = report
+
+
+CANCELED_BY_INTERRUPT = ("Canceled: the command running it was interrupted (Ctrl-C or SIGINT/SIGTERM); nothing was "
+                         "published. Materialize it again.")
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGKILL this pool's worker processes (their kernels follow: ipykernel exits when its parent is gone)."""
+    # ProcessPoolExecutor has no public way to stop running workers before Python 3.14 (kill_workers).
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.kill()
+        except (OSError, ValueError, AttributeError):  # already gone
+            pass
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.join(timeout=5)
+        except (OSError, ValueError, AttributeError, AssertionError):
+            pass
+
+
+def _cancel_all(plan: RunPlan, running: dict[Future, int], sent: dict[int, RunRequest],
+                outcomes: dict[int, RunOutcome]) -> None:
+    """Ctrl-C (or SIGINT/SIGTERM from a supervisor): the runs in flight become CANCELED now, rather than RUNNING
+    until the heartbeat timeout, so a rerun can take their partitions at once; the rest were not started."""
+    for fut, i in running.items():
+        outcomes[i] = _cancel(plan.runs[i], sent[i], fut)
+    for i, run in enumerate(plan.runs):
+        if i not in outcomes:  # pending, or caught between two steps of the loop
+            outcomes[i] = _cancel(run, sent[i], None) if i in sent else RunOutcome(
+                run.notebook, run.partition, tuple(run.assets), "SKIPPED",
+                error="not started: the command was interrupted")
+
+
+def _cancel(run: Any, req: RunRequest, fut: Future | None) -> RunOutcome:
+    """The outcome of a run in flight when the runner was interrupted; a RUNNING record is marked CANCELED."""
+    if fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None:
+        return fut.result()  # it finished just before the interrupt
+    from pathlib import Path
+
+    from notebook_orch.errors import StoreError
+    from notebook_orch.execution.executor import _store, _unpublish
+    from notebook_orch.runtime import read_manifest
+
+    store = _store(req.store_url)
+    records = [r for r in (store.get_run(run_id) for run_id in req.run_ids) if r is not None]
+    if not records:
+        return RunOutcome(run.notebook, run.partition, tuple(run.assets), "SKIPPED",
+                          error="not started: the command was interrupted")
+    last = records[-1]
+    if last.status == "RUNNING":
+        run_dir = Path(req.project_root, ".notebook_orch", "runs", last.run_id)
+        mats, _ = read_manifest(run_dir / "manifest.jsonl")
+        _unpublish(mats, last.run_id)
+        output = run_dir / Path(req.notebook).name
+        try:
+            last = store.finalize_failure(last.run_id, error=CANCELED_BY_INTERRUPT, status="CANCELED",
+                                          output_path=str(output) if output.exists() else None)
+        except StoreError:  # finalized meanwhile: report it as stored
+            last = store.get_run(last.run_id) or last
+    status = {"SUCCESS": "SUCCESS", "CANCELED": "CANCELED"}.get(last.status, "FAILED")
+    return RunOutcome(run.notebook, run.partition, tuple(run.assets), status, last.run_id, len(records),
+                      error=last.error, error_cell=last.error_cell, output_path=last.output_path,
+                      run_ids=tuple(r.run_id for r in records))
 
 
 _MAX_RESUBMITS = 2

@@ -127,10 +127,14 @@ def nbo(root: Path, *args: str, env: dict[str, str] | None = None, timeout: floa
     return proc
 
 
-def nbo_popen(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+def nbo_popen(root: Path, *args: str, env: dict[str, str] | None = None, new_session: bool = False
+              ) -> subprocess.Popen:
+    """``nbo -C root ARGS`` started in the background; ``new_session`` makes it a process group of its own, so a
+    test can send it Ctrl-C the way a terminal does (to the whole group)."""
     return subprocess.Popen(
         [sys.executable, "-m", "notebook_orch.cli", "-C", str(root), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+        start_new_session=new_session,
     )
 
 

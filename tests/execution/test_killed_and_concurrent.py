@@ -118,3 +118,55 @@ def test_two_commands_on_the_same_partition_one_runs_the_other_is_told_who_holds
         "0 run(s) in 0.0 s: 1 partition(s) not run: another run is materializing them")
     assert not_run in late.stdout
     assert read_value(tmp_path, "contended_value", DAY) == {"day": DAY}
+
+
+def test_an_interrupted_backfill_cancels_its_runs_and_the_rerun_does_only_what_is_left(
+    tmp_path: Path, started_pids: list[int]
+) -> None:
+    started, slow = tmp_path / "started", tmp_path / "slow"
+    make_project(tmp_path, {"sleeper": [asset_cell("slow_value", f"""
+        import pathlib, time
+        if pathlib.Path({str(slow)!r}).exists():
+            pathlib.Path({str(started)!r}).write_text(partition_key)
+            time.sleep(30)
+        slow_value = {{"day": partition_key}}
+    """)]})
+    span = ("--from", "2013-01-01", "--to", "2013-01-04")
+    nbo(tmp_path, "materialize", "slow_value", "--partition", "2013-01-01", check=True)
+
+    slow.write_text("sleep in the asset cell")
+    backfill = nbo_popen(tmp_path, "backfill", "slow_value", *span, "--workers", "2", new_session=True)
+    started_pids.append(backfill.pid)
+    wait_for(started.exists, timeout=90, what="a backfill run to start its asset cell")
+    wait_for(lambda: len([r for r in runs_of(tmp_path) if r.status == "RUNNING"]) == 2, timeout=30,
+             what="both workers to be running")
+    below = descendants(backfill.pid)
+    started_pids.extend(below)
+    os.killpg(backfill.pid, signal.SIGINT)  # Ctrl-C in the terminal
+    out, err = backfill.communicate(timeout=30)
+    assert backfill.returncode == 130, out + err
+    assert "Traceback" not in err
+    [summary] = [line for line in err.splitlines() if line.startswith("interrupted: ")]  # kernels log there too
+    assert summary.startswith("interrupted: 3 run(s) in ") and summary.endswith(": 2 canceled, 1 skipped")
+    wait_for(lambda: not any(alive(p) for p in below), timeout=15, what="workers and kernels to stop")
+
+    first, *canceled = runs_of(tmp_path)
+    assert first.status == "SUCCESS"
+    assert [(r.partition_keys, r.status, r.kind) for r in canceled] == [
+        (("2013-01-02",), "CANCELED", "backfill"), (("2013-01-03",), "CANCELED", "backfill")]
+    assert all(r.error.startswith("Canceled: the command running it was interrupted") for r in canceled)
+    assert all(f"CANCELED notebooks/sleeper.ipynb [{r.partition_keys[0]}] run {r.run_id}" in err for r in canceled)
+    for day in ("2013-01-02", "2013-01-03", "2013-01-04"):
+        assert published_versions(tmp_path, "slow_value", day) == []
+
+    # At once (no heartbeat timeout to wait for), the rerun does exactly what is left: the two canceled partitions
+    # and the one never started, not the one already materialized.
+    slow.unlink()
+    rerun = nbo(tmp_path, "backfill", "slow_value", *span, "--json")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert [(o["partition"], o["status"]) for o in json.loads(rerun.stdout)["outcomes"]] == [
+        ("2013-01-02", "SUCCESS"), ("2013-01-03", "SUCCESS"), ("2013-01-04", "SUCCESS")]
+    assert len(runs_of(tmp_path)) == 6
+    with open_project(tmp_path) as project:
+        assert project.status().partitions_with("slow_value", "FRESH") == [
+            "2013-01-01", "2013-01-02", "2013-01-03", "2013-01-04"]
