@@ -47,6 +47,8 @@ from notebook_orch.secrets import redact
 from notebook_orch.store.records import CANCELED, FAILED, CheckResult, ConsumedInput, NewMaterialization
 
 RUN_CONTEXT = "nbo_run"  # the parameter papermill injects
+# An input published earlier in the same run has no materialization id yet: the store resolves it at finalize.
+SAME_RUN = 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class AssetRuntime:
         # (asset, partition) -> (data_version, private copy): content-addressed, and nobody else holds the objects,
         # so always safe to reuse (see _remember / _hand_out).
         self.cache: dict[tuple[str, str], tuple[str, Any]] = {}
+        self._run_outputs: dict[str, Any] = {}
         self.active_partition: str | None = None
 
     # -- the project as seen from the kernel -------------------------------------------------------------
@@ -180,7 +183,15 @@ class AssetRuntime:
         mat, result, _ = self._materialize(graph, spec, partition, ns, run_body, run_id=ctx["run_id"],
                                            code_version=code_version, manifest=ctx.get("manifest"))
         _append_manifest(ctx["manifest"], {"materialization": _mat_to_json(mat)})
+        # Later cells of this run read this value although the store records it only when the run finishes.
+        self._produced(ctx["run_id"])[(mat.asset, mat.partition)] = (mat.data_version, mat.storage_path)
         return result
+
+    def _produced(self, run_id: str) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """Values published earlier in run ``run_id`` (only the current run is kept)."""
+        if self._run_outputs.get("run_id") != run_id:
+            self._run_outputs = {"run_id": run_id, "values": {}}
+        return self._run_outputs["values"]
 
     def _execute_interactive(self, declared: AssetSpec, body: str, ns: MutableMapping[str, Any],
                              run_body: Callable[[], None]) -> AssetResult:
@@ -401,6 +412,10 @@ class AssetRuntime:
             for j, key in enumerate(rows.partitions):
                 if rows.materialization_id[j] is not None:
                     state[key] = (rows.materialization_id[j], rows.data_version[j], rows.data_seq[j])
+        produced = self._produced(run_id)
+        for key in wanted:
+            if (dep.asset, key) in produced:  # this run's own output wins over what the store held before
+                state[key] = (SAME_RUN, produced[(dep.asset, key)][0], SAME_RUN)
         missing = [k for k in wanted if k not in state]
         reads_existing = isinstance(dep.mapping, AllPartitions)
         if missing and not reads_existing:
@@ -420,7 +435,8 @@ class AssetRuntime:
                 f"{dep.asset} ...).",
                 asset=spec.name, partition=partition, run_id=run_id, cell=spec.cell_index,
             )
-        need = [state[k][0] for k in present if self.cache.get((dep.asset, k), ("",))[0] != state[k][1]]
+        need = [state[k][0] for k in present
+                if state[k][0] != SAME_RUN and self.cache.get((dep.asset, k), ("",))[0] != state[k][1]]
         records = store.materializations_by_id(need) if need else {}
         found: dict[str, Any] = {}
         shared: set[str] = set()  # keys whose object is the cache's own: hand out copies of those
@@ -431,6 +447,8 @@ class AssetRuntime:
             if cached is not None and cached[0] == data_version:
                 found[key] = cached[1]
                 shared.add(key)
+            elif mat_id == SAME_RUN:
+                found[key] = self.values().load(produced[(dep.asset, key)][1])
             else:
                 record = records[mat_id]
                 found[key] = self.values().load(record.storage_path)
