@@ -267,6 +267,7 @@ def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifes
         parameters=parameters,
         engine_name=ENGINE_NAME if req.mode == WARM_MODE else None,
         kernel_name="python3",
+        language="python",  # runs always use the python3 kernel; notebooks written by tools may lack metadata
         progress_bar=False,
         cwd=str(source.parent),
         execution_timeout=req.execution_timeout_s,
@@ -281,7 +282,15 @@ def _describe_failure(exc: Exception, req: RunRequest, source: Path, output: Pat
 
     if isinstance(exc, PapermillExecutionError):
         cell = _source_index(output, exc.cell_index, source)
-        return f"{exc.ename}: {exc.evalue}", cell, exc.source
+        message = f"{exc.ename}: {exc.evalue}"
+        if not exc.evalue:
+            # IPython reports a UsageError (an unknown magic, bad magic arguments) on stderr, not as an error
+            # output, so papermill knows only that the cell failed: what the cell printed there is the message.
+            message = _stderr_of(output, exc.cell_index) or message
+            if "%%asset` not found" in message:
+                message += (" The notebook does not load the extension: add a cell with '%load_ext notebook_orch' "
+                            "before its first %%asset cell.")
+        return message, cell, exc.source
     name = type(exc).__name__
     cell, cell_source = _last_started_cell(output, source)
     where = f"cell {cell} of {req.notebook}" if cell is not None else req.notebook
@@ -327,6 +336,16 @@ def _to_source(executed: list[dict], index: int, source: Path) -> int:
     if wanted is not None and wanted in ids:
         return ids.index(wanted)
     return index - sum(1 for c in executed[:index] if _has_tag(c, "injected-parameters"))
+
+
+def _stderr_of(output: Path, exec_index: int) -> str:
+    cells = _read_cells(output) or []
+    executed = [c for c in cells if not _has_tag(c, "papermill-error-cell-tag")]
+    if not 0 <= exec_index < len(executed):
+        return ""
+    text = "".join(_text({"source": o.get("text", "")}) for o in executed[exec_index].get("outputs", [])
+                   if o.get("output_type") == "stream" and o.get("name") == "stderr")
+    return re.sub(r"\x1b\[[0-9;]*m", "", text).strip()[-2000:]
 
 
 def _has_tag(cell: dict, tag: str) -> bool:

@@ -216,6 +216,24 @@ def test_a_cell_past_the_timeout_is_stopped_and_fails_the_run(tmp_path: Path) ->
     assert_nothing_published(tmp_path, "hangs_value", DAY)
 
 
+# -- a notebook that does not load the extension ----------------------------------------------------------------------
+def test_a_notebook_without_the_extension_fails_saying_how_to_load_it(tmp_path: Path) -> None:
+    import nbformat
+
+    make_project(tmp_path, {})
+    (tmp_path / "notebooks").mkdir()
+    nb = nbformat.v4.new_notebook()  # as a script or jupytext writes it: no kernelspec, no language_info
+    nb.cells = [nbformat.v4.new_code_cell(asset_cell("plain_value", "plain_value = 1"))]
+    nbformat.write(nb, str(tmp_path / "notebooks" / "bare.ipynb"))
+    with open_project(tmp_path) as project:
+        [outcome] = project.materialize("plain_value", partitions=ONE_DAY, workers=1).outcomes
+    [run] = runs_of(tmp_path)
+    assert (outcome.status, run.status, run.error_cell) == ("FAILED", "FAILED", 0)
+    assert run.error == ("UsageError: Cell magic `%%asset` not found. The notebook does not load the extension: add "
+                         "a cell with '%load_ext notebook_orch' before its first %%asset cell.")
+    assert_nothing_published(tmp_path, "plain_value", DAY)
+
+
 # -- a notebook deleted after the plan was made --------------------------------------------------------------------
 def test_a_notebook_deleted_after_planning_fails_its_run_naming_it(tmp_path: Path) -> None:
     make_project(tmp_path, {"gone": [asset_cell("gone_value", "gone_value = 1")]})

@@ -83,6 +83,36 @@ def test_a_runner_killed_mid_run_takes_its_workers_along_and_its_run_is_reaped(
     assert len(published_versions(tmp_path, "slow_value", DAY)) == 1
 
 
+def test_a_run_longer_than_the_heartbeat_timeout_keeps_beating_and_is_not_reaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started_pids: list[int]
+) -> None:
+    monkeypatch.setenv("NBO_HEARTBEAT_TIMEOUT", "2")  # beats every 0.5 s
+    started = tmp_path / "started"
+    make_project(tmp_path, {"long": [asset_cell("long_value", f"""
+        import pathlib, time
+        pathlib.Path({str(started)!r}).write_text(partition_key)
+        time.sleep(5)
+        long_value = {{"day": partition_key}}
+    """)]})
+    runner = nbo_popen(tmp_path, "materialize", "long_value", "--partition", DAY)
+    started_pids.append(runner.pid)
+    wait_for(started.exists, timeout=90, what="the asset cell to start")
+    beats = set()
+    while runner.poll() is None:  # every command reaps: none may take a live run for a dead one
+        with open_project(tmp_path) as project:
+            reaped = project.reap()
+        assert reaped == []
+        [run] = runs_of(tmp_path)
+        if run.status == "RUNNING":
+            beats.add(run.heartbeat_at)
+        time.sleep(0.3)
+    out, err = runner.communicate()
+    assert runner.returncode == 0, out + err
+    [run] = runs_of(tmp_path)
+    assert run.status == "SUCCESS"
+    assert len(beats - {None}) >= 4  # ~10 beats in 5 s; a few are enough to show the thread kept going
+
+
 def test_two_commands_on_the_same_partition_one_runs_the_other_is_told_who_holds_it(
     tmp_path: Path, started_pids: list[int]
 ) -> None:
