@@ -202,3 +202,18 @@ def test_the_manifest_of_each_run_lists_exactly_what_was_committed(happy: dict) 
             assert [(e["materialization"]["asset"], e["materialization"]["partition"]) for e in entries] == [
                 (asset, day)]
             assert len(published_versions(root, asset, day)) >= 1
+
+
+def test_a_warm_kernel_gives_each_run_a_clean_namespace(tmp_path: Path) -> None:
+    make_project(tmp_path, {"leaky": [
+        "try:\n    leftover\n    saw_leftover = True\nexcept NameError:\n    saw_leftover = False\n"
+        "leftover = partition_key\nimport os\nkernel_pid = os.getpid()",
+        asset_cell("namespace_probe", 'namespace_probe = {"saw_leftover": saw_leftover, "kernel": kernel_pid}'),
+    ]})
+    with open_project(tmp_path) as project:  # one worker, so both runs use the same warm kernel
+        report = project.materialize("namespace_probe", partitions=PartitionSelection(start=DAYS[0], end=DAYS[1]),
+                                     workers=1, mode="warm")
+    assert report.ok, report.summary()
+    first, second = (read_value(tmp_path, "namespace_probe", day) for day in DAYS)
+    assert first["kernel"] == second["kernel"]  # the same kernel ...
+    assert (first["saw_leftover"], second["saw_leftover"]) == (False, False)  # ... and no names left over
