@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from notebook_orch.errors import PartitionLocked, StoreError
 from notebook_orch.store import engine as engine_mod
 from notebook_orch.store import reads, writes
+from notebook_orch.store import snapshot as snapshot_mod
 from notebook_orch.store.ids import new_run_id, utc_naive
 from notebook_orch.store.records import (
     FAILED,
@@ -23,6 +24,9 @@ from notebook_orch.store.records import (
     RunRecord,
     StoreSnapshot,
 )
+
+# How long a snapshot waits for the write lock to refresh its cache before giving up on that refresh.
+_CACHE_WAIT_MS = 200
 
 
 def open_store(url: str) -> MetadataStore:
@@ -235,11 +239,20 @@ class MetadataStore:
         with self._read() as conn:
             return reads.running(conn)
 
-    def snapshot(self, *, keys: Iterable[tuple[str, str]] | None = None) -> StoreSnapshot:
+    def snapshot(self, *, keys: Iterable[tuple[str, str]] | None = None, use_cache: bool = True) -> StoreSnapshot:
         """One consistent read of every partition's latest state, the running locks and the last event id.
 
         ``keys`` limits the states to those (asset, partition) pairs (incremental refresh after events);
-        ``running`` always lists every lock.
+        ``running`` always lists every lock. ``use_cache=False`` reads every row from partition_state instead of
+        reusing packed unchanged assets (same result, slower; see snapshot.py).
         """
         with self._read(consistent=True) as conn:
-            return reads.snapshot(conn, None if keys is None else list(keys))
+            result, update = snapshot_mod.take(conn, keys=None if keys is None else list(keys), use_cache=use_cache)
+        if update is not None:
+            try:
+                # Best effort and brief: a busy database just means the next snapshot rereads those assets.
+                with engine_mod.write_txn(self._live_engine(), wait_ms=_CACHE_WAIT_MS) as conn:
+                    snapshot_mod.write_cache(conn, update)
+            except sa.exc.DBAPIError:
+                pass
+        return result

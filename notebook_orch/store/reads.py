@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from itertools import groupby
-from operator import itemgetter
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from notebook_orch.store import codec
 from notebook_orch.store.records import (
-    AssetStates,
     EventRecord,
     MaterializationRecord,
     RunRecord,
-    StoreSnapshot,
 )
-from notebook_orch.store.schema import events, materializations, partition_locks, partition_state, runs
+from notebook_orch.store.schema import events, materializations, partition_locks, runs
 
 _CHUNK = 2_000
-
-# The snapshot's one query, as portable SQL run straight through the driver: 365,000 rows must become column
-# tuples in well under 0.5 s, so no per-row type processing. The column order is AssetStates' field order.
-_STATE_COLUMNS = (
-    "partition", "materialization_id", "code_version", "deps_signature", "data_version", "data_seq", "inputs_seq",
-    "last_status", "last_run_id", "materialized_at",
-)
-_STATE_FIELDS = ("partitions", *_STATE_COLUMNS[1:])  # AssetStates' names for the same columns
-_SNAPSHOT_SQL = (
-    'SELECT asset, "partition", materialization_id, code_version, deps_signature, data_version, data_seq, '
-    'inputs_seq, last_status, last_run_id, materialized_at FROM partition_state ORDER BY asset, "partition"'
-)
-
 
 def get_run(conn: Connection, run_id: str) -> RunRecord | None:
     row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
@@ -104,34 +87,3 @@ def last_event_id(conn: Connection) -> int:
 def running(conn: Connection) -> dict[tuple[str, str], str]:
     rows = conn.execute(sa.select(partition_locks.c.asset, partition_locks.c.partition, partition_locks.c.run_id))
     return {(a, p): r for a, p, r in rows}
-
-
-def snapshot(conn: Connection, keys: Sequence[tuple[str, str]] | None = None) -> StoreSnapshot:
-    """Every (asset, partition)'s latest state, who holds which lock, and the last event id — one read."""
-    # Event mark first: anything committed later is both after the mark and (in a consistent read) not in the
-    # rows, so a follower replaying from the mark misses nothing.
-    mark = last_event_id(conn)
-    if keys is None:
-        rows = conn.exec_driver_sql(_SNAPSHOT_SQL).fetchall()
-    else:
-        rows = _state_rows(conn, keys)
-    assets: dict[str, AssetStates] = {}
-    for asset, group in groupby(rows, key=itemgetter(0)):
-        columns = list(zip(*group))
-        if asset in assets:  # only if the database collates names unlike a byte-wise sort: merge, keep its order
-            before = assets[asset]
-            columns = [(), *(getattr(before, f) + columns[i + 1] for i, f in enumerate(_STATE_FIELDS))]
-        assets[asset] = AssetStates(**dict(zip(_STATE_FIELDS, columns[1:])))
-    return StoreSnapshot(event_id=mark, assets=assets, running=running(conn))
-
-
-def _state_rows(conn: Connection, keys: Sequence[tuple[str, str]]) -> list[sa.Row]:
-    ps = partition_state
-    wanted = sorted(set(keys))
-    key = sa.tuple_(ps.c.asset, ps.c.partition)
-    cols = [ps.c.asset, *(ps.c[name] for name in _STATE_COLUMNS)]
-    rows: list[sa.Row] = []
-    for i in range(0, len(wanted), _CHUNK):
-        query = sa.select(*cols).where(key.in_(wanted[i : i + _CHUNK])).order_by(ps.c.asset, ps.c.partition)
-        rows.extend(conn.execute(query))
-    return rows

@@ -138,4 +138,17 @@ events = sa.Table(
     sqlite_autoincrement=True,
 )
 
+state_cache = sa.Table(
+    "state_cache",
+    metadata,
+    # partition_state packed per asset (state_pack.py), current as of event ``event_id``: a snapshot decodes
+    # unchanged assets from here instead of reading 365 rows each. Derived data: deleting rows is always safe.
+    # Correctness rests on every partition_state change appending an event that names its asset - keep it so
+    # (and clear this table if events are ever pruned).
+    sa.Column("asset", sa.String(200), primary_key=True),
+    sa.Column("event_id", sa.Integer, nullable=False),
+    sa.Column("format", sa.String(32), nullable=False),
+    sa.Column("payload", sa.LargeBinary),  # NULL: not packable, read this asset from partition_state
+)
+
 OWN_TABLES = tuple(metadata.sorted_tables)

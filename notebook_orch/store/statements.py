@@ -38,6 +38,8 @@ class Statements:
         self.update_running = runs.update().where(runs.c.run_id == sa.bindparam("rid"), runs.c.status == RUNNING)
         self.insert_event = events.insert()
         self.insert_materializations = DriverInsert(conn, m, MATERIALIZATION_COLUMNS)
+        # One row (a finalize): a single INSERT ... RETURNING beats executemany plus two id lookups.
+        self.insert_materialization = m.insert().returning(m.c.id)
         self.max_materialization_id = sa.select(sa.func.coalesce(sa.func.max(m.c.id), 0))
         self.materialization_ids_since = sa.select(m.c.id).where(_just_inserted()).order_by(m.c.id)
         self.upsert_state = _state_from_materializations(conn)

@@ -36,7 +36,7 @@ from notebook_orch.store.records import (
     RunRecord,
 )
 from notebook_orch.store.schema import partition_state, runs
-from notebook_orch.store.statements import statements
+from notebook_orch.store.statements import MATERIALIZATION_COLUMNS, statements
 
 # Keep IN lists and multi-row statements well below SQLite's 32,766 bound-parameter limit.
 _CHUNK = 2_000
@@ -206,9 +206,14 @@ def record_materializations(
     ids: list[int] = []
     derive = {"run_id": run_id, "status": SUCCESS, "materialized_at": posix(now)}
     for chunk in _unique_key_chunks(rows):
-        after = conn.execute(st.max_materialization_id).scalar_one()
-        insert.execute(conn, chunk)
-        chunk_ids = list(conn.execute(st.materialization_ids_since, {"after": after, "run_id": run_id}).scalars())
+        if len(chunk) == 1:
+            values = dict(zip(MATERIALIZATION_COLUMNS, chunk[0]), created_at=now)  # SQLAlchemy binds the datetime
+            new_id = conn.execute(st.insert_materialization, values).scalar_one()
+            after, chunk_ids = new_id - 1, [new_id]
+        else:
+            after = conn.execute(st.max_materialization_id).scalar_one()
+            insert.execute(conn, chunk)
+            chunk_ids = list(conn.execute(st.materialization_ids_since, {"after": after, "run_id": run_id}).scalars())
         if len(chunk_ids) != len(chunk):
             raise StoreError(
                 f"Recording materializations of run {run_id}: expected {len(chunk)} new rows, found "
