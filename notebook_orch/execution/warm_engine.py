@@ -28,37 +28,41 @@ def _run_sync(coro_fn: Any) -> Any:
     return run_sync(coro_fn)
 
 
-def _start_kernel(kernel_name: str, startup_timeout: float) -> Any:
+def _start_kernel(kernel_name: str, startup_timeout: float) -> tuple[Any, Any]:
+    """Start a kernel and ONE client for it. A new client per run costs a ready-wait (~0.1-0.2 s) each time."""
     from jupyter_client.manager import AsyncKernelManager
 
     km = AsyncKernelManager(kernel_name=kernel_name)
     _run_sync(km.start_kernel)()
-    _execute_quietly(km, "import notebook_orch.runtime as __nbo_rt; __nbo_rt.reset_for_warm_run(get_ipython())",
+    kc = km.client()
+    kc.start_channels()
+
+    async def ready() -> None:
+        await kc.wait_for_ready(timeout=startup_timeout)
+
+    _run_sync(ready)()
+    _execute_quietly(kc, "import notebook_orch.runtime as __nbo_rt; __nbo_rt.reset_for_warm_run(get_ipython())",
                      timeout=startup_timeout)
-    return km
+    return km, kc
 
 
-def _execute_quietly(km: Any, code: str, *, timeout: float) -> None:
+def _execute_quietly(kc: Any, code: str, *, timeout: float) -> None:
     async def go() -> None:
-        kc = km.client()
-        kc.start_channels()
-        try:
-            await kc.wait_for_ready(timeout=timeout)
-            reply = await kc.execute_interactive(code, timeout=timeout, output_hook=lambda msg: None)
-            if reply["content"]["status"] != "ok":
-                content = reply["content"]
-                raise RuntimeError(f"warm kernel setup failed: {content.get('ename')}: {content.get('evalue')}")
-        finally:
-            kc.stop_channels()
+        reply = await kc.execute_interactive(code, timeout=timeout, output_hook=lambda msg: None)
+        if reply["content"]["status"] != "ok":
+            content = reply["content"]
+            raise RuntimeError(f"warm kernel setup failed: {content.get('ename')}: {content.get('evalue')}")
 
     _run_sync(go)()
 
 
 def discard_kernel(kernel_name: str) -> None:
     """Kill this worker's kernel (after a crash or a timeout) so the next run starts a fresh one."""
-    km = _KERNELS.pop(kernel_name, None)
-    if km is not None:
+    pair = _KERNELS.pop(kernel_name, None)
+    if pair is not None:
+        km, kc = pair
         try:
+            kc.stop_channels()
             _run_sync(km.shutdown_kernel)(now=True)
         except Exception:  # already dead: nothing to clean
             pass
@@ -72,14 +76,15 @@ def shutdown_all() -> None:
 atexit.register(shutdown_all)
 
 
-def warm_kernel(kernel_name: str, *, startup_timeout: float = 60) -> Any:
-    km = _KERNELS.get(kernel_name)
-    if km is not None and not _run_sync(km.is_alive)():
+def warm_kernel(kernel_name: str, *, startup_timeout: float = 60) -> tuple[Any, Any]:
+    """This worker's (kernel manager, client) for ``kernel_name``, started on first use or after a death."""
+    pair = _KERNELS.get(kernel_name)
+    if pair is not None and not _run_sync(pair[0].is_alive)():
         discard_kernel(kernel_name)
-        km = None
-    if km is None:
-        km = _KERNELS[kernel_name] = _start_kernel(kernel_name, startup_timeout)
-    return km
+        pair = None
+    if pair is None:
+        pair = _KERNELS[kernel_name] = _start_kernel(kernel_name, startup_timeout)
+    return pair
 
 
 class WarmKernelEngine(Engine):
@@ -96,9 +101,9 @@ class WarmKernelEngine(Engine):
         **kwargs: Any,
     ) -> Any:
         cwd = kwargs.pop("cwd", None) or os.getcwd()
-        km = warm_kernel(kernel_name, startup_timeout=start_timeout)
+        km, kc = warm_kernel(kernel_name, startup_timeout=start_timeout)
         _execute_quietly(
-            km,
+            kc,
             f"import notebook_orch.runtime as __nbo_rt; __nbo_rt.reset_for_warm_run(get_ipython(), cwd={cwd!r})",
             timeout=start_timeout,
         )
@@ -113,6 +118,7 @@ class WarmKernelEngine(Engine):
             stderr_file=stderr_file,
         )
         client = PapermillNotebookClient(nb_man, km=km, **final_kwargs)
+        client.kc = kc  # reuse the ready client: nbclient starts one only when it has none
         try:
             return client.execute(cleanup_kc=False)
         except BaseException:
@@ -125,9 +131,6 @@ class WarmKernelEngine(Engine):
             if not alive or _timed_out():
                 discard_kernel(kernel_name)
             raise
-        finally:
-            if client.kc is not None:
-                client.kc.stop_channels()
 
 
 def _timed_out() -> bool:
