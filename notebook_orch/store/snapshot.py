@@ -114,7 +114,7 @@ def _read_assets(conn: Connection, names: Sequence[str]) -> dict[str, AssetState
             .where(ps.c.asset.in_(wanted[i : i + _CHUNK]))
             .order_by(ps.c.asset, ps.c.partition)
         )
-        _group_into(found, conn.execute(query).tuples())
+        _group_into(found, conn.execute(query))
     return found
 
 
@@ -126,11 +126,11 @@ def _read_keys(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[str, A
     found: dict[str, AssetStates] = {}
     for i in range(0, len(wanted), _CHUNK):
         query = sa.select(ps.c.asset, *cols).where(key.in_(wanted[i : i + _CHUNK])).order_by(ps.c.asset, ps.c.partition)
-        _group_into(found, conn.execute(query).tuples())
+        _group_into(found, conn.execute(query))
     return found
 
 
-def _group_into(found: dict[str, AssetStates], rows: sa.TupleResult) -> None:
+def _group_into(found: dict[str, AssetStates], rows: sa.CursorResult) -> None:
     by_asset: dict[str, list[tuple]] = {}
     for row in rows:
         by_asset.setdefault(row[0], []).append(row[1:])
@@ -159,7 +159,7 @@ def _read_cached(conn: Connection, mark: int) -> tuple[dict[str, AssetStates], C
         sa.select(events.c.asset, sa.func.max(events.c.id))
         .where(events.c.id > verified.event_id, events.c.asset.is_not(None))
         .group_by(events.c.asset)
-    ).tuples()
+    )
     stale = {asset for asset, last in changed if asset not in current or last > current[asset].event_id}
     stale.update(rows.keys() - current.keys())  # written in another format: read and rewrite
     unpackable = {a for a, row in current.items() if row.payload is None} - stale  # valid, but read every time
