@@ -34,8 +34,9 @@ def create_store_engine(url_text: str) -> Engine:
     try:
         url = sa.engine.make_url(url_text)
     except (sa.exc.ArgumentError, ValueError) as exc:
+        hint = f" For a SQLite file there: sqlite:///{Path(url_text).absolute()}." if "://" not in url_text else ""
         raise StoreOpenError(
-            f"Cannot open the metadata store at {url_text!r}: not a database URL. {_URL_FIX}."
+            f"Cannot open the metadata store at {url_text!r}: not a database URL. {_URL_FIX}.{hint}"
         ) from exc
     shown = url.render_as_string(hide_password=True)
     created: list[Path] = []

@@ -144,11 +144,12 @@ state_cache = sa.Table(
     # partition_state packed per asset (state_pack.py), current as of event ``event_id``: a snapshot decodes
     # unchanged assets from here instead of reading 365 rows each. Derived data: deleting rows is always safe.
     # Correctness rests on every partition_state change appending an event that names its asset - keep it so
-    # (and clear this table if events are ever pruned).
+    # (and empty this table if events are ever pruned). Emptying it is always safe.
     sa.Column("asset", sa.String(200), primary_key=True),
     sa.Column("event_id", sa.Integer, nullable=False),
     sa.Column("format", sa.String(32), nullable=False),
     sa.Column("payload", sa.LargeBinary),  # NULL: not packable, read this asset from partition_state
+    sa.Column("entries", sa.Integer),  # on the "verified" row only: how many asset entries it vouched for
 )
 
 OWN_TABLES = tuple(metadata.sorted_tables)

@@ -147,10 +147,12 @@ def _fields() -> tuple[str, ...]:
 
 def _read_cached(conn: Connection, mark: int) -> tuple[dict[str, AssetStates], CacheUpdate | None]:
     c = state_cache.c
-    rows = {row.asset: row for row in conn.execute(sa.select(c.asset, c.event_id, c.format, c.payload))}
+    rows = {row.asset: row for row in conn.execute(sa.select(c.asset, c.event_id, c.format, c.payload, c.entries))}
     verified = rows.pop(_VERIFIED, None)
     current = {a: row for a, row in rows.items() if row.format == state_pack.FORMAT}
-    if verified is None or verified.format != state_pack.FORMAT:
+    if verified is None or verified.format != state_pack.FORMAT or len(rows) < (verified.entries or 0):
+        # No cache, another format, or entries deleted since it was verified (an asset without an entry and
+        # without new events would go unseen): start over from partition_state.
         assets = read_all(conn)
         return assets, _update(mark, assets)
     # Invariant (kept by write_cache): every asset that had state at event ``verified.event_id`` has an entry,
@@ -198,7 +200,7 @@ def write_cache(conn: Connection, update: CacheUpdate) -> None:
     stmt = stmt.on_conflict_do_update(
         index_elements=[state_cache.c.asset],
         set_={"event_id": stmt.excluded.event_id, "format": stmt.excluded.format, "payload": stmt.excluded.payload},
-        where=state_cache.c.event_id < stmt.excluded.event_id,
+        where=state_cache.c.event_id <= stmt.excluded.event_id,  # equal marks: same state (maybe re-packed)
     )
     # The entries written plus those found current make every entry current as of this mark: record it, so the
     # next snapshot scans only later events. (Entries written by a concurrent, older snapshot are older than
@@ -210,3 +212,7 @@ def write_cache(conn: Connection, update: CacheUpdate) -> None:
     ]
     for i in range(0, len(rows), _CHUNK):
         conn.execute(stmt, rows[i : i + _CHUNK])
+    entries = conn.execute(sa.select(sa.func.count()).where(state_cache.c.asset != _VERIFIED)).scalar_one()
+    conn.execute(
+        state_cache.update().where(state_cache.c.asset == _VERIFIED).values(entries=entries)
+    )
