@@ -70,7 +70,8 @@ def _add_run_commands(sub: Any, add: Any) -> None:
     add_run_commands(sub, add)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, progress: Any = None) -> int:
+    """Run ``nbo``; ``progress`` (e.g. a notebook widget) replaces the terminal progress bar of runs."""
     args = build_parser().parse_args(argv)
     from notebook_orch.project import Project
 
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if handler is None:
                 from notebook_orch.execution.cli import run_command
 
-                return run_command(project, args)
+                return run_command(project, args, progress=progress)
             return handler(project, args)
     except ProjectInvalid as exc:
         if getattr(args, "json", False):

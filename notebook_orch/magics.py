@@ -69,8 +69,13 @@ class NotebookOrchMagics(Magics):
         from notebook_orch.cli import main
 
         root = str(self.runtime.project().config.root)
+        progress = None
+        if argv[0] in ("materialize", "backfill") and "--json" not in argv and "--dry-run" not in argv:
+            from notebook_orch.execution.runner import WidgetProgress
+
+            progress = WidgetProgress()
         try:
-            code = main(["-C", root, *argv])
+            code = main(["-C", root, *argv], progress=progress)
         except SystemExit as exc:  # argparse: --help (code 0) or bad arguments (code 2)
             if exc.code in (0, None):
                 return

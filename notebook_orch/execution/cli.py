@@ -35,7 +35,7 @@ def add_run_commands(sub: Any, add: Any) -> None:
                        help="stop a cell that runs longer than this")
 
 
-def run_command(project: Any, args: argparse.Namespace) -> int:
+def run_command(project: Any, args: argparse.Namespace, *, progress: Any = None) -> int:
     from notebook_orch.core.planning import PartitionSelection
     from notebook_orch.execution.runner import PlanInterrupted, RichProgress
 
@@ -61,7 +61,8 @@ def run_command(project: Any, args: argparse.Namespace) -> int:
         return 0
     # The plan is made once, inside materialize: a second plan made here could disagree with the one that runs
     # (another command may start in between), and its skips are what the report says was left to other runs.
-    progress = None if args.json else RichProgress(live=sys.stdout.isatty())
+    if progress is None and not args.json:
+        progress = RichProgress(live=sys.stdout.isatty())
     try:
         with _sigterm_as_interrupt():
             report = project.materialize(

@@ -26,6 +26,9 @@ from typing import Any
 from notebook_orch.errors import PartitionLocked
 
 FRESH_MODE, WARM_MODE = "fresh", "warm"
+# The kernel's own log (e.g. ipykernel's warning about TCP transport on every start) is noise in `nbo` output;
+# cell output and errors are unaffected.
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
 _STORES: dict[str, Any] = {}
 
 
@@ -272,6 +275,7 @@ def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifes
         cwd=str(source.parent),
         execution_timeout=req.execution_timeout_s,
         shutdown_kernel="immediate",
+        extra_arguments=list(KERNEL_ARGUMENTS),
     )
 
 

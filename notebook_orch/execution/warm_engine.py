@@ -32,8 +32,10 @@ def _start_kernel(kernel_name: str, startup_timeout: float) -> tuple[Any, Any]:
     """Start a kernel and ONE client for it. A new client per run costs a ready-wait (~0.1-0.2 s) each time."""
     from jupyter_client.manager import AsyncKernelManager
 
+    from notebook_orch.execution.executor import KERNEL_ARGUMENTS
+
     km = AsyncKernelManager(kernel_name=kernel_name)
-    _run_sync(km.start_kernel)()
+    _run_sync(km.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS))
     kc = km.client()
     kc.start_channels()
 
