@@ -23,6 +23,10 @@ SCHEMA_VERSION = 1
 
 metadata = sa.MetaData()
 
+# 64-bit ids and sequence numbers on PostgreSQL; on SQLite an autoincrement key must be declared INTEGER (which
+# is 64-bit there anyway).
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
@@ -69,7 +73,7 @@ materializations = sa.Table(
     "materializations",
     metadata,
     # AUTOINCREMENT: ids are never reused, so data_seq (a materialization id) only ever grows.
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("asset", sa.String(200), nullable=False),
     sa.Column("partition", sa.String(200), nullable=False),
     sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), nullable=False),
@@ -78,8 +82,8 @@ materializations = sa.Table(
     sa.Column("deps_signature", sa.String(128), nullable=False, server_default=""),
     sa.Column("inputs", sa.Text, nullable=False),  # JSON list of ConsumedInput
     # max(data_seq) of the inputs, kept on the row so partition_state can be derived set-based in SQL.
-    sa.Column("inputs_seq", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("row_count", sa.Integer),
+    sa.Column("inputs_seq", Id, nullable=False, server_default="0"),
+    sa.Column("row_count", sa.BigInteger),
     sa.Column("schema", sa.Text, nullable=False),  # JSON object column -> dtype
     sa.Column("null_rates", sa.Text, nullable=False),  # JSON object column -> rate
     sa.Column("checks", sa.Text, nullable=False),  # JSON list of CheckResult
@@ -100,12 +104,12 @@ partition_state = sa.Table(
     # The latest state of every (asset, partition), kept up to date on every write; the snapshot reads only this.
     sa.Column("asset", sa.String(200), primary_key=True),
     sa.Column("partition", sa.String(200), primary_key=True),
-    sa.Column("materialization_id", sa.Integer, sa.ForeignKey("materializations.id")),
+    sa.Column("materialization_id", Id, sa.ForeignKey("materializations.id")),
     sa.Column("code_version", sa.String(128)),
     sa.Column("deps_signature", sa.String(128)),
     sa.Column("data_version", sa.String(128)),
-    sa.Column("data_seq", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("inputs_seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("data_seq", Id, nullable=False, server_default="0"),
+    sa.Column("inputs_seq", Id, nullable=False, server_default="0"),
     sa.Column("last_status", sa.String(16), nullable=False),
     sa.Column("last_run_id", sa.String(64), sa.ForeignKey("runs.run_id")),
     sa.Column("materialized_at", sa.Float),  # POSIX seconds, UTC (see module docstring)
@@ -128,7 +132,7 @@ events = sa.Table(
     "events",
     metadata,
     # Append-only; followers read by id, so no secondary index slows the append.
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("run_id", sa.String(64)),
     sa.Column("asset", sa.String(200)),
@@ -146,7 +150,7 @@ state_cache = sa.Table(
     # Correctness rests on every partition_state change appending an event that names its asset - keep it so
     # (and empty this table if events are ever pruned). Emptying it is always safe.
     sa.Column("asset", sa.String(200), primary_key=True),
-    sa.Column("event_id", sa.Integer, nullable=False),
+    sa.Column("event_id", Id, nullable=False),
     sa.Column("format", sa.String(32), nullable=False),
     sa.Column("payload", sa.LargeBinary),  # NULL: not packable, read this asset from partition_state
     sa.Column("entries", sa.Integer),  # on the "verified" row only: how many asset entries it vouched for

@@ -509,3 +509,27 @@ def test_snapshot_holds_every_state_the_locks_and_the_event_mark(store: Metadata
     assert partial.assets["a"].materialization_id == (ids["2026-01-01"], ids["2026-01-03"])
     assert partial.running == snap.running and partial.event_id == snap.event_id
     assert store.snapshot(keys=[]).assets == {}
+
+
+def test_timezone_aware_times_are_stored_as_naive_utc(store: MetadataStore) -> None:
+    from datetime import timedelta, timezone
+
+    paris = timezone(timedelta(hours=1))
+    run = store.start_run(notebook="nb", targets=[("a", "p")], kind="manual", now=T0.replace(tzinfo=paris))
+    assert run.started_at == T0 - timedelta(hours=1)
+    assert store.get_run(run.run_id).started_at == T0 - timedelta(hours=1)  # type: ignore[union-attr]
+    store.finalize_success(run.run_id, [mat("a", "p")], now=at(10).replace(tzinfo=timezone.utc))
+    assert store.latest_materialization("a", "p").created_at == at(10)  # type: ignore[union-attr]
+    assert state(store, "a", "p")["materialized_at"] == posix(at(10))  # type: ignore[index]
+    assert posix(at(10)) == at(10).replace(tzinfo=timezone.utc).timestamp()
+
+
+def test_a_run_without_targets_and_the_default_clock(store: MetadataStore) -> None:
+    from datetime import datetime, timezone
+
+    before = datetime.now(timezone.utc).replace(tzinfo=None)
+    run = store.start_run(notebook="nb", targets=[], kind="interactive")
+    assert before <= run.started_at <= datetime.now(timezone.utc).replace(tzinfo=None)
+    assert store.running() == {}
+    assert store.finalize_failure(run.run_id, error="x").status == "FAILED"
+    assert kinds(store) == [EV_RUN_STARTED, EV_RUN_FAILED]
