@@ -35,6 +35,7 @@ import os
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ from notebook_orch.store.records import CANCELED, FAILED, CheckResult, ConsumedI
 RUN_CONTEXT = "nbo_run"  # the parameter papermill injects
 # An input published earlier in the same run has no materialization id yet: the store resolves it at finalize.
 SAME_RUN = 0
+CACHE_ENTRIES = 512  # values kept in a kernel's session cache (a 7-day window of 3 assets needs 21)
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,8 @@ class AssetRuntime:
         self._graph_stamp: tuple | None = None
         # (asset, partition) -> (data_version, private copy): content-addressed, and nobody else holds the objects,
         # so always safe to reuse (see _remember / _hand_out).
-        self.cache: dict[tuple[str, str], tuple[str, Any]] = {}
+        # Least recently used first; bounded so a warm kernel serving a long backfill does not keep every value.
+        self.cache: OrderedDict[tuple[str, str], tuple[str, Any]] = OrderedDict()
         self._run_outputs: dict[str, Any] = {}
         self.active_partition: str | None = None
 
@@ -394,6 +397,10 @@ class AssetRuntime:
             self.cache[(asset, partition)] = (data_version, _private_copy(value))
         except Exception:  # noqa: BLE001 - uncopyable (a lock, a connection): just do not cache it
             self.cache.pop((asset, partition), None)
+            return
+        self.cache.move_to_end((asset, partition))
+        while len(self.cache) > CACHE_ENTRIES:
+            self.cache.popitem(last=False)
 
     def _load_dependency(self, graph: Any, spec: AssetSpec, dep: Any, partition: str, run_id: str) -> _Upstream:
         from notebook_orch.core.mappings import upstream_ranges
@@ -444,6 +451,8 @@ class AssetRuntime:
         for key in present:
             mat_id, data_version, data_seq = state[key]
             cached = self.cache.get((dep.asset, key))
+            if cached is not None:
+                self.cache.move_to_end((dep.asset, key))
             if cached is not None and cached[0] == data_version:
                 found[key] = cached[1]
                 shared.add(key)
