@@ -164,7 +164,7 @@ def test_a_dead_kernel_fails_its_run_and_the_next_run_on_that_worker_gets_a_new_
     assert_nothing_published(tmp_path, "dies_value", DAY)
     assert status.status("dies_value", DAY) == "FAILED"
 
-    assert (ok.partition_keys, ok.status) == (("2013-01-02",), "SUCCESS")
+    assert (ok.partition_keys, ok.status) == (("2013-01-02",), "SUCCESS"), ok.error
     assert read_value(tmp_path, "dies_value", "2013-01-02") == {"survived": "2013-01-02"}
     assert [o.status for o in report.outcomes] == ["FAILED", "SUCCESS"]
     dead_kernel, dead_worker = json.loads((pids / DAY).read_text())
