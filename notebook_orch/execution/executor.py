@@ -7,7 +7,9 @@ Lifecycle of an attempt:
    context injected as parameters (never secrets);
 3. success: the materializations the kernel published (read from the run's manifest) and the run's SUCCESS are
    committed in one transaction; failure: the run is FAILED with the exception, the failing cell's index and
-   source, and the output notebook's path. A killed worker stops heartbeating and is reaped by the next command.
+   source, and the output notebook's path; values the kernel already published for the run's other assets are
+   withdrawn (a failed run publishes nothing). A run whose worker dies is failed by the runner at once; one whose
+   runner dies too stops heartbeating and is reaped by the next command.
 """
 
 from __future__ import annotations
@@ -136,9 +138,21 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
         error = _describe_failure(exc, req, source, output)
     finally:
         beat.stop()
+    return _finish(store, req, run.run_id, attempt, error, output=output, manifest=manifest, secrets=secrets)
+
+
+def _finish(store: Any, req: RunRequest, run_id: str, attempt: int, error: tuple[str, int | None, str | None] | None,
+            *, output: Path, manifest: Path, secrets: dict[str, str]) -> RunOutcome:
+    """Commit what the kernel published with SUCCESS in one transaction, or withdraw it and record the failure."""
+    from notebook_orch.errors import StoreError
     from notebook_orch.runtime import read_manifest
 
-    mats, checks = read_manifest(manifest)
+    try:
+        mats, checks = read_manifest(manifest)
+    except (OSError, ValueError, TypeError) as exc:  # a kernel killed while appending, say
+        mats, checks = [], []
+        error = error or (f"The run's manifest {manifest} could not be read ({type(exc).__name__}: {exc}).",
+                          None, None)
     out_path = str(output) if output.exists() else None
     if secrets:
         if out_path:
@@ -153,14 +167,22 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
                      "in the notebook and does it run the notebook_orch extension (%load_ext notebook_orch)?",
                      None, None)
     if error is None:
-        store.finalize_success(run.run_id, mats, output_path=out_path)
-        return RunOutcome(req.notebook, req.partition, req.assets, "SUCCESS", run.run_id, attempt,
-                          output_path=out_path)
+        try:
+            store.finalize_success(run_id, mats, output_path=out_path)
+            return RunOutcome(req.notebook, req.partition, req.assets, "SUCCESS", run_id, attempt,
+                              output_path=out_path)
+        except StoreError as exc:  # e.g. reaped meanwhile: nothing was committed, so nothing may stay published
+            _unpublish(mats, run_id)
+            return RunOutcome(req.notebook, req.partition, req.assets, "FAILED", run_id, attempt, error=str(exc),
+                              output_path=out_path)
     message, cell, cell_source = error
-    _unpublish(mats, run.run_id)
-    store.finalize_failure(run.run_id, error=message, error_cell=cell, error_source=cell_source, checks=checks,
-                           output_path=out_path)
-    return RunOutcome(req.notebook, req.partition, req.assets, "FAILED", run.run_id, attempt, error=message,
+    _unpublish(mats, run_id)
+    try:
+        store.finalize_failure(run_id, error=message, error_cell=cell, error_source=cell_source, checks=checks,
+                               output_path=out_path)
+    except StoreError as exc:  # reaped meanwhile: the run is already FAILED; keep the real reason in the outcome
+        message = f"{message} (not recorded: {exc})"
+    return RunOutcome(req.notebook, req.partition, req.assets, "FAILED", run_id, attempt, error=message,
                       error_cell=cell, output_path=out_path)
 
 

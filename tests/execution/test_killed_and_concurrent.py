@@ -1,4 +1,5 @@
-"""Processes that die or compete: the runner SIGKILLed mid-run, and two materialize commands at once."""
+"""Processes that die, stall or compete: the runner SIGKILLed or interrupted mid-run, heartbeats of a long run, a run
+reaped while it ran, and two materialize commands at once."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from execution_helpers import (
     runs_of,
     wait_for,
 )
+
+from notebook_orch.core.planning import PartitionSelection
 
 pytestmark = pytest.mark.kernel
 
@@ -200,3 +203,25 @@ def test_an_interrupted_backfill_cancels_its_runs_and_the_rerun_does_only_what_i
     with open_project(tmp_path) as project:
         assert project.status().partitions_with("slow_value", "FRESH") == [
             "2013-01-01", "2013-01-02", "2013-01-03", "2013-01-04"]
+
+
+def test_a_run_reaped_while_it_ran_commits_nothing_and_leaves_nothing_published(tmp_path: Path) -> None:
+    # The notebook reaps its own run first (as another command would after a long stall of its heartbeats), then
+    # its asset cell succeeds and the kernel publishes the value: the run may no longer commit it.
+    make_project(tmp_path, {"stalled": [
+        "from datetime import datetime, timedelta\nfrom notebook_orch.store import open_store\n"
+        f"store = open_store('sqlite:///{tmp_path}/.notebook_orch/store.db')\n"
+        "reaped = store.reap_stale_runs(timeout_s=1, now=datetime.utcnow() + timedelta(hours=1))\n"
+        "assert [r.run_id for r in reaped] == [nbo_run['run_id']]",
+        asset_cell("stalled_value", 'stalled_value = {"day": partition_key}'),
+    ]})
+    with open_project(tmp_path) as project:
+        [outcome] = project.materialize("stalled_value", partitions=PartitionSelection(keys=(DAY,)),
+                                        workers=1).outcomes
+    [run] = runs_of(tmp_path)
+    assert (outcome.status, outcome.run_id, run.status) == ("FAILED", run.run_id, "FAILED")
+    assert run.error.startswith("heartbeat lost: ")
+    assert outcome.error.startswith(f"Run {run.run_id} is FAILED (heartbeat lost: ")
+    assert published_versions(tmp_path, "stalled_value", DAY) == []
+    with open_project(tmp_path) as project:
+        assert project.status().status("stalled_value", DAY) == "FAILED"
