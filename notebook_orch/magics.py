@@ -163,9 +163,29 @@ def _now() -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(NotebookOrchMagics(ipython))
+    if _date_parameter not in ipython.events.callbacks["pre_run_cell"]:
+        ipython.events.register("pre_run_cell", _date_parameter)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     runtime = getattr(ipython, "_nbo_runtime", None)
     if runtime is not None:
         runtime.close()
+    if _date_parameter in ipython.events.callbacks["pre_run_cell"]:
+        ipython.events.unregister("pre_run_cell", _date_parameter)
+
+
+def _date_parameter(*_: Any) -> None:
+    """papermill injects ``partition_date`` as an ISO string; every cell of a run sees a ``datetime.date``, as the
+    asset cells always do."""
+    from datetime import date
+
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    value = shell.user_ns.get("partition_date") if shell is not None else None
+    if isinstance(value, str) and "nbo_run" in shell.user_ns:
+        try:
+            shell.user_ns["partition_date"] = date.fromisoformat(value)
+        except ValueError:
+            pass

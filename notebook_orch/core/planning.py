@@ -125,6 +125,7 @@ def plan_materialization(
     """
     names = _check_names(graph, selection)
     targets = _select_targets(graph, report, names, partitions)
+    targets = _close_upstream(graph, report, targets, set(names))
     if downstream:
         targets = _close_downstream(graph, report, targets)
     kept, skipped = _apply_skips(report, targets, only_stale=only_stale)
@@ -309,6 +310,32 @@ def _close_downstream(
             if len(readers):
                 have = out.get(down)
                 out[down] = readers.astype(np.int64) if have is None else np.union1d(have, readers)
+    return {name: out[name] for name in graph.order if name in out}
+
+
+def _close_upstream(
+    graph: AssetGraph, report: StalenessReport, targets: dict[str, np.ndarray], selected: set[str]
+) -> dict[str, np.ndarray]:
+    """Add the partitions of selected upstream assets that targets read (``+monthly`` for three days also runs
+    every day of the month). ``[all]`` edges add nothing: they read whatever partitions exist."""
+    import numpy as np
+
+    from notebook_orch.core.specs import AllPartitions
+
+    out = dict(targets)
+    for name in reversed(graph.order):  # downstream first, so one pass reaches everything transitively
+        idx = out.get(name)
+        if idx is None or len(idx) == 0:
+            continue
+        mappings = {d.asset: d.mapping for d in graph.spec(name).deps}
+        for upstream, lo, hi in report._states[name].edges:
+            if upstream not in selected or isinstance(mappings[upstream], AllPartitions):
+                continue
+            spans = [np.arange(a, b) for a, b in zip(lo[idx].tolist(), hi[idx].tolist()) if b > a]
+            if spans:
+                need = np.unique(np.concatenate(spans)).astype(np.int64)
+                have = out.get(upstream)
+                out[upstream] = need if have is None else np.union1d(have, need)
     return {name: out[name] for name in graph.order if name in out}
 
 

@@ -490,3 +490,19 @@ def test_runs_respect_every_dependency(project, downstream, only_stale):
             if (up, up_key) in where:
                 j, up_pos = where[(up, up_key)]
                 assert (j == i and up_pos < pos) or j in before[i], (asset, key, up, up_key)
+
+
+def test_selected_upstream_gets_every_partition_its_targets_read():
+    daily = s("daily_x --partitions daily:2013-01-01..2013-02-28")
+    monthly = s("monthly_x --deps daily_x --partitions monthly:2013-01..2013-02", nb="m.ipynb")
+    report_x = s("report_x --deps daily_x[all]", nb="r.ipynb")
+    g, h, rep = setup([daily, monthly, report_x])
+    got = plan_materialization(g, rep, selection=["daily_x", "monthly_x"],
+                               partitions=PartitionSelection(start="2013-01-01", end="2013-01-03"))
+    # Three days asked for, but monthly_x[2013-01] reads all 31 days of January: they are in the plan too.
+    assert [k for a, k in got.targets if a == "daily_x"] == days(1, 31)
+    assert [k for a, k in got.targets if a == "monthly_x"] == ["2013-01"]
+    # An [all] edge reads whatever exists: selecting its upstream adds no partitions beyond those asked for.
+    got = plan_materialization(g, rep, selection=["daily_x", "report_x"],
+                               partitions=PartitionSelection(start="2013-01-01", end="2013-01-03"))
+    assert [k for a, k in got.targets if a == "daily_x"] == days(1, 3)
