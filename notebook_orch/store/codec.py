@@ -68,30 +68,41 @@ def _checks(text: str) -> tuple[CheckResult, ...]:
 
 
 def materialization_values(m: NewMaterialization, index: int, run_id: str, created_at: Any) -> tuple[Any, ...]:
-    """One new materialization as a row tuple in ``statements.MATERIALIZATION_COLUMNS`` order."""
+    """One new materialization as a row tuple in ``statements.MATERIALIZATION_COLUMNS`` order.
+
+    Written for the bulk path (~100,000 calls a second): the empty values skip the encoder, the rest go straight
+    to the C encoder.
+    """
+    if type(m.asset) is not str or type(m.partition) is not str or type(m.code_version) is not str or (
+        type(m.data_version) is not str
+    ):
+        raise StoreError(
+            f"Materialization #{index} ({m.asset!r}[{m.partition!r}]): asset, partition, code_version and "
+            f"data_version must be str (got {type(m.asset).__name__}, {type(m.partition).__name__}, "
+            f"{type(m.code_version).__name__}, {type(m.data_version).__name__}); nothing was written."
+        )
     try:
         inputs = m.inputs
-        schema = m.schema if type(m.schema) is dict else dict(m.schema)
-        null_rates = m.null_rates if type(m.null_rates) is dict else dict(m.null_rates)
-        row = (
-            m.asset, m.partition, run_id, m.code_version, m.data_version, m.deps_signature, inputs_json(inputs),
-            max([c.data_seq for c in inputs]) if inputs else 0, m.row_count, dumps(schema), dumps(null_rates),
-            checks_json(m.checks), m.duration_s, m.storage_path, m.io, created_at,
+        if inputs:
+            inputs_text = _dumps([[c.asset, c.partition, c.materialization_id, c.data_version, c.data_seq]
+                                  for c in inputs])
+            inputs_seq = max([c.data_seq for c in inputs])
+        else:
+            inputs_text, inputs_seq = "[]", 0
+        schema, null_rates, checks = m.schema, m.null_rates, m.checks
+        return (
+            m.asset, m.partition, run_id, m.code_version, m.data_version, m.deps_signature, inputs_text, inputs_seq,
+            m.row_count, _dumps(schema if type(schema) is dict else dict(schema)) if schema else "{}",
+            _dumps(null_rates if type(null_rates) is dict else dict(null_rates)) if null_rates else "{}",
+            _dumps([[c.expr, c.passed, c.detail] for c in checks]) if checks else "[]",
+            m.duration_s, m.storage_path, m.io, created_at,
         )
     except (TypeError, ValueError, AttributeError) as exc:
         raise StoreError(
-            f"Materialization #{index} ({getattr(m, 'asset', '?')}[{getattr(m, 'partition', '?')}]) cannot be "
-            f"recorded: {exc}. Pass a NewMaterialization whose schema, null rates, inputs and checks are plain "
-            "JSON values (no NaN); nothing was written."
+            f"Materialization #{index} ({m.asset}[{m.partition}]) cannot be recorded: {exc}. Pass a "
+            "NewMaterialization whose schema, null rates, inputs and checks are plain JSON values (no NaN); "
+            "nothing was written."
         ) from exc
-    for value, name in ((m.asset, "asset"), (m.partition, "partition"), (m.code_version, "code_version"),
-                        (m.data_version, "data_version")):
-        if type(value) is not str:
-            raise StoreError(
-                f"Materialization #{index}: {name} must be a str, not {type(value).__name__} ({value!r}); "
-                "nothing was written."
-            )
-    return row
 
 
 def materialization_record(row: Sequence[Any] | Any) -> MaterializationRecord:

