@@ -23,6 +23,10 @@ EV_RUN_CANCELED = "RUN_CANCELED"
 EV_MATERIALIZED = "MATERIALIZED"
 EV_PARTITION_FAILED = "PARTITION_FAILED"
 
+# ConsumedInput.materialization_id of an input published earlier in the same run (not yet committed when it was
+# read): finalize_success resolves it to that run's own materialization, in order.
+SAME_RUN = 0
+
 
 @dataclass(frozen=True)
 class ConsumedInput:

@@ -28,6 +28,7 @@ from notebook_orch.store.records import (
     FAILED,
     RUN_KINDS,
     RUNNING,
+    SAME_RUN,
     SUCCESS,
     CheckResult,
     ConsumedInput,
@@ -174,9 +175,6 @@ def finalize_success(
     _release_locks(conn, run_id)
     append_event(conn, EV_RUN_SUCCESS, run_id=run_id, now=now, payload={"materializations": len(ids)})
     return [_record_of(mid, run_id, m, now) for mid, m in zip(ids, new)]
-
-
-SAME_RUN = 0
 
 
 def _resolve_same_run(conn: Connection, run_id: str, c: ConsumedInput) -> ConsumedInput:

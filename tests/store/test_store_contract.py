@@ -533,3 +533,37 @@ def test_a_run_without_targets_and_the_default_clock(store: MetadataStore) -> No
     assert store.running() == {}
     assert store.finalize_failure(run.run_id, error="x").status == "FAILED"
     assert kinds(store) == [EV_RUN_STARTED, EV_RUN_FAILED]
+
+
+def test_inputs_from_earlier_in_the_same_run_are_resolved_at_finalize(store: MetadataStore) -> None:
+    from notebook_orch.store import SAME_RUN
+
+    old = _materialize(store, "a", "p", "old", 1)
+    run = store.start_run(notebook="nb", targets=[("a", "p"), ("b", "p"), ("c", "p")], kind="manual", now=at(2))
+    records = store.finalize_success(
+        run.run_id,
+        [
+            mat("a", "p", "new"),
+            mat("b", "p", "db", inputs=(ConsumedInput("a", "p", SAME_RUN, "new", SAME_RUN),)),
+            mat("c", "p", "dc", inputs=(ConsumedInput("b", "p", SAME_RUN, "db", SAME_RUN),
+                                        ConsumedInput("a", "p", old, "old", old))),
+        ],
+        now=at(3),
+    )
+    a, b, c = (r.id for r in records)
+    assert records[1].inputs == (ConsumedInput("a", "p", a, "new", a),)
+    assert store.latest_materialization("c", "p").inputs == (  # type: ignore[union-attr]
+        ConsumedInput("b", "p", b, "db", b), ConsumedInput("a", "p", old, "old", old)
+    )
+    assert (state(store, "b", "p")["inputs_seq"], state(store, "c", "p")["inputs_seq"]) == (a, b)  # type: ignore[index]
+
+
+def test_a_same_run_input_the_run_did_not_record_first_commits_nothing(store: MetadataStore) -> None:
+    from notebook_orch.store import SAME_RUN
+
+    run = store.start_run(notebook="nb", targets=[("a", "p"), ("b", "p")], kind="manual", now=T0)
+    bad = [mat("b", "p", inputs=(ConsumedInput("a", "p", SAME_RUN, "d1", SAME_RUN),)), mat("a", "p")]
+    with pytest.raises(StoreError, match=r"read a\[p\] from earlier in the same run"):
+        store.finalize_success(run.run_id, bad, now=at(1))
+    assert store.get_run(run.run_id) == run and store.snapshot().assets == {}
+    assert kinds(store) == [EV_RUN_STARTED]
