@@ -21,6 +21,8 @@ from notebook_orch.store import schema
 
 # Execution option marking a connection whose transaction will write (see _install_sqlite_tuning).
 WRITE = "notebook_orch_write"
+# Execution option: wait at most this long for the write lock (best-effort writes such as the snapshot cache).
+WAIT_MS = "notebook_orch_wait_ms"
 BUSY_TIMEOUT_MS = 30_000
 
 _URL_FIX = (
@@ -185,14 +187,17 @@ def _install_sqlite_tuning(engine: Engine, *, file_based: bool) -> None:
         dbapi_connection = pooled.driver_connection
         # Straight to the driver: this runs once per transaction, and SQLAlchemy's statement machinery around
         # a constant BEGIN cost ~50 us, a tenth of a finalize transaction.
-        if pooled.info.get(WAIT_MS, BUSY_TIMEOUT_MS) != wait_ms:  # connection-level: change only on demand
-            dbapi_connection.execute(f"PRAGMA busy_timeout = {wait_ms}")
-            pooled.info[WAIT_MS] = wait_ms
-        dbapi_connection.execute("BEGIN IMMEDIATE" if options.get(WRITE) else "BEGIN")
+        begin = "BEGIN IMMEDIATE" if options.get(WRITE) else "BEGIN"
+        try:
+            if pooled.info.get(WAIT_MS, BUSY_TIMEOUT_MS) != wait_ms:  # connection-level: change only on demand
+                dbapi_connection.execute(f"PRAGMA busy_timeout = {wait_ms}")
+                pooled.info[WAIT_MS] = wait_ms
+            dbapi_connection.execute(begin)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # Raised from an event hook, a driver error would escape unwrapped: give callers SQLAlchemy's usual
+            # exception (e.g. OperationalError "database is locked" after the wait).
+            raise sa.exc.DBAPIError.instance(begin, None, exc, engine.dialect.loaded_dbapi.Error) from exc
 
-
-# Execution option: wait at most this long for the write lock (best-effort writes such as the snapshot cache).
-WAIT_MS = "notebook_orch_wait_ms"
 
 
 @contextmanager
@@ -235,9 +240,27 @@ def ensure_schema(engine: Engine, shown: str) -> None:
         _check_not_newer(found, shown)
         if found is None:
             schema.metadata.create_all(conn)
-        # Migrations from older versions go here, one step per version, when SCHEMA_VERSION grows.
+        else:
+            _migrate(conn, found, shown)
         if found != schema.SCHEMA_VERSION:
             _write_version(conn)
+
+
+# Schema migrations: MIGRATIONS[n] takes a store from version n to n + 1, inside the opening write transaction.
+# Empty while version 1 is the only one.
+MIGRATIONS: dict[int, Any] = {}
+
+
+def _migrate(conn: Connection, found: int, shown: str) -> None:
+    for version in range(found, schema.SCHEMA_VERSION):
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise SchemaVersionError(
+                f"The metadata store at {shown!r} has schema version {found}, which notebook_orch cannot migrate "
+                f"to version {schema.SCHEMA_VERSION}. Open it with the notebook_orch version that wrote it and "
+                "export what you need, or start a new store; nothing was changed."
+            )
+        step(conn)
 
 
 def _read_version(conn: Connection) -> int | None:

@@ -93,6 +93,17 @@ def test_a_store_from_a_newer_schema_version_is_refused_untouched(tmp_path: Path
     assert tree(tmp_path) == before
 
 
+def test_a_store_from_an_older_version_without_a_migration_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    open_store(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE schema_version SET version = 0")
+    before = tree(tmp_path)
+    with pytest.raises(SchemaVersionError, match="has schema version 0, which notebook_orch cannot migrate"):
+        open_store(f"sqlite:///{path}")
+    assert tree(tmp_path) == before
+
+
 def test_two_processes_opening_a_new_store_at_once_both_succeed(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/race.db"
     code = f"from notebook_orch.store import open_store; open_store({url!r}).close()"

@@ -157,3 +157,44 @@ def test_pack_then_unpack_gives_back_the_same_states(rows: list[tuple]) -> None:
 def test_unpacking_junk_raises_value_error(junk: bytes) -> None:
     with pytest.raises(ValueError):
         state_pack.unpack(junk)
+
+
+def test_a_snapshot_does_not_wait_for_a_busy_writer_to_refresh_its_cache(tmp_path: Path) -> None:
+    import time
+
+    import sqlalchemy as sa
+
+    from notebook_orch.store.engine import write_txn
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    with open_store(url) as store:
+        run = store.start_run(notebook="nb", targets=[], kind="backfill", now=T0)
+        store.record_materializations(run.run_id, [mat(a, p) for a in ASSETS for p in PARTS], now=T0)
+        truth = store.snapshot(use_cache=False)
+        blocker = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another process in the middle of a long write
+        try:
+            t0 = time.perf_counter()
+            assert store.snapshot() == truth  # reads fine; the cache refresh gives up after a short wait
+            assert time.perf_counter() - t0 < 5
+            with pytest.raises(sa.exc.OperationalError, match="database is locked"):
+                with write_txn(store._engine, wait_ms=50):  # noqa: SLF001
+                    pass
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert raw_cache_rows(tmp_path / "s.db") == 0
+        assert store.snapshot() == truth
+        assert raw_cache_rows(tmp_path / "s.db") == len(ASSETS)
+        # Every pooled connection is back to the normal 30 s wait once its next transaction begins.
+        engine = store._engine  # noqa: SLF001
+        conns = [engine.connect() for _ in range(3)]
+        assert [c.exec_driver_sql("PRAGMA busy_timeout").scalar() for c in conns] == [30_000] * 3
+        for c in conns:
+            c.close()
+        store.finalize_success(store.start_run(notebook="nb", targets=[("a", "x")], kind="manual").run_id, [])
+
+
+def raw_cache_rows(path: Path) -> int:
+    with sqlite3.connect(path) as raw:
+        return raw.execute("SELECT COUNT(*) FROM state_cache WHERE asset != ''").fetchone()[0]
