@@ -25,7 +25,8 @@ def _not_serializable(value: Any) -> Any:
 
 def _make_dumps() -> Any:
     # JSONEncoder.encode builds a C encoder per call, 3x the cost of encoding a small value (the bulk ingest
-    # encodes two per materialization); build the same C encoder once. Falls back where there is no C speedup.
+    # encodes up to four per materialization); build the same C encoder once (markers=None: no circular-reference
+    # check, whose bookkeeping dict could not be shared between calls). Falls back where there is no C speedup.
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return _encoder.encode
@@ -41,18 +42,10 @@ _dumps = _make_dumps()
 
 
 def dumps(value: Any) -> str:
-    # Most materializations carry empty inputs/schema/checks: skip the encoder for those (bulk-ingest hot path).
+    """Compact JSON, without NaN. No circular-reference check: the store only encodes plain data it built."""
     if not value:
         return "[]" if isinstance(value, (list, tuple)) else "{}" if isinstance(value, Mapping) else _dumps(value)
     return _dumps(value)
-
-
-def loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def inputs_json(inputs: Iterable[ConsumedInput]) -> str:
-    return dumps([[c.asset, c.partition, c.materialization_id, c.data_version, c.data_seq] for c in inputs])
 
 
 def checks_json(checks: Iterable[CheckResult]) -> str:
