@@ -154,12 +154,13 @@ def _mark_failed(conn: Connection) -> Any:
 
 
 def statements(conn: Connection) -> Statements:
-    """The prebuilt statements for ``conn``'s dialect."""
-    found = _STATEMENTS.get(conn.dialect.name)
+    """The prebuilt statements for ``conn``'s dialect and driver (DriverInsert holds driver-level SQL)."""
+    key = (conn.dialect.name, conn.dialect.driver)
+    found = _STATEMENTS.get(key)
     if found is None:
-        found = _STATEMENTS.setdefault(conn.dialect.name, Statements(conn))
+        found = _STATEMENTS.setdefault(key, Statements(conn))
     return found
 
 
 # Filled on first use, never at import (building needs a dialect).
-_STATEMENTS: dict[str, Statements] = {}
+_STATEMENTS: dict[tuple[str, str], Statements] = {}
