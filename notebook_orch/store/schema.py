@@ -1,7 +1,10 @@
 """The store's tables, on the package's own ``MetaData`` so a user's SQLModel/SQLAlchemy tables never collide.
 
-Plain SQLAlchemy Core tables: every hot path (finalize, event append, bulk reads) uses Core statements, and
-measurements on this machine showed ORM object construction dominating those paths. Nothing here is
+The tables are declared as SQLModel models on a base with its own registry (``StoreModel``): that is the
+package's own MetaData, and the models serve ORM-style reads where speed does not matter. Every hot path
+(finalize, event append, bulk reads) uses Core statements on ``Model.__table__`` (exported below as ``runs``,
+``materializations``, ...), because measurements on this machine showed ORM object construction dominating those
+paths. Nothing here is
 SQLite-only: the ``sqlite_*`` table options are ignored by every other dialect.
 
 Column conventions:
@@ -14,14 +17,23 @@ Column conventions:
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
 from notebook_orch.store.records import RUN_KINDS, RUN_STATUSES
 
 # Bump when the tables change; ``open_store`` refuses stores written by a newer version and migrates older ones.
 SCHEMA_VERSION = 1
 
-metadata = sa.MetaData()
+
+class StoreModel(SQLModel, registry=registry()):
+    """Base of the store's models: its own registry and MetaData, so a user's SQLModel tables never collide."""
+
+
+metadata = StoreModel.metadata
 
 # 64-bit ids and sequence numbers on PostgreSQL; on SQLite an autoincrement key must be declared INTEGER (which
 # is 64-bit there anyway).
@@ -32,130 +44,148 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-schema_version = sa.Table(
-    "schema_version",
-    metadata,
-    # A single row (id = 1): the schema version of the tables and which package wrote it.
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("package_version", sa.String(40), nullable=False),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
-)
+def _col(*args: object, **kwargs: object) -> object:
+    """A field backed by exactly this column (types, defaults and keys as the Core statements expect)."""
+    return Field(default=None, sa_column=sa.Column(*args, **kwargs))
 
-runs = sa.Table(
-    "runs",
-    metadata,
+
+class SchemaVersionRow(StoreModel, table=True):
+    """A single row (id = 1): the schema version of the tables and which package wrote it."""
+
+    __tablename__ = "schema_version"
+    id: int = _col("id", sa.Integer, primary_key=True, autoincrement=False)
+    version: int = _col("version", sa.Integer, nullable=False)
+    package_version: str = _col("package_version", sa.String(40), nullable=False)
+    updated_at: datetime = _col("updated_at", sa.DateTime, nullable=False)
+
+
+class RunRow(StoreModel, table=True):
+    __tablename__ = "runs"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", RUN_STATUSES), name="ck_runs_status"),
+        sa.CheckConstraint(_in("kind", RUN_KINDS), name="ck_runs_kind"),
+        sa.CheckConstraint("attempt >= 1", name="ck_runs_attempt"),
+        # list_runs is newest first; the reaper scans RUNNING runs. Runs are few next to materializations.
+        sa.Index("ix_runs_started_at", "started_at"),
+        sa.Index("ix_runs_status", "status"),
+    )
     # Time-ordered ids (see ids.new_run_id): appends land at the right edge of the primary-key b-tree.
-    sa.Column("run_id", sa.String(64), primary_key=True),
-    sa.Column("notebook", sa.Text),
-    sa.Column("assets", sa.Text, nullable=False),  # JSON list, unique, in target order
-    sa.Column("partition_keys", sa.Text, nullable=False),  # JSON list, unique, in target order
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("started_at", sa.DateTime, nullable=False),
-    sa.Column("ended_at", sa.DateTime),
-    sa.Column("heartbeat_at", sa.DateTime),
-    sa.Column("error", sa.Text),
-    sa.Column("error_cell", sa.Integer),
-    sa.Column("error_source", sa.Text),
-    sa.Column("output_path", sa.Text),
-    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
-    sa.Column("checks", sa.Text, nullable=False, server_default="[]"),  # JSON list of failed-run check results
-    sa.CheckConstraint(_in("status", RUN_STATUSES), name="ck_runs_status"),
-    sa.CheckConstraint(_in("kind", RUN_KINDS), name="ck_runs_kind"),
-    sa.CheckConstraint("attempt >= 1", name="ck_runs_attempt"),
-    # list_runs is newest first; the reaper scans RUNNING runs. Runs are few next to materializations.
-    sa.Index("ix_runs_started_at", "started_at"),
-    sa.Index("ix_runs_status", "status"),
-)
+    run_id: str = _col("run_id", sa.String(64), primary_key=True)
+    notebook: str | None = _col("notebook", sa.Text)
+    assets: str = _col("assets", sa.Text, nullable=False)  # JSON list, unique, in target order
+    partition_keys: str = _col("partition_keys", sa.Text, nullable=False)  # JSON list, in target order
+    status: str = _col("status", sa.String(16), nullable=False)
+    kind: str = _col("kind", sa.String(16), nullable=False)
+    started_at: datetime = _col("started_at", sa.DateTime, nullable=False)
+    ended_at: datetime | None = _col("ended_at", sa.DateTime)
+    heartbeat_at: datetime | None = _col("heartbeat_at", sa.DateTime)
+    error: str | None = _col("error", sa.Text)
+    error_cell: int | None = _col("error_cell", sa.Integer)
+    error_source: str | None = _col("error_source", sa.Text)
+    output_path: str | None = _col("output_path", sa.Text)
+    attempt: int = _col("attempt", sa.Integer, nullable=False, server_default="1")
+    checks: str = _col("checks", sa.Text, nullable=False, server_default="[]")  # JSON: failed-run check results
 
-materializations = sa.Table(
-    "materializations",
-    metadata,
+
+class MaterializationRow(StoreModel, table=True):
+    __tablename__ = "materializations"
+    __table_args__ = (
+        sa.CheckConstraint("row_count IS NULL OR row_count >= 0", name="ck_materializations_row_count"),
+        sa.CheckConstraint("duration_s IS NULL OR duration_s >= 0", name="ck_materializations_duration"),
+        # The one secondary index: history and latest-of-one-partition lookups (82 ms -> 1 ms measured).
+        sa.Index("ix_materializations_asset_partition_id", "asset", "partition", "id"),
+        {"sqlite_autoincrement": True},
+    )
     # AUTOINCREMENT: ids are never reused, so data_seq (a materialization id) only ever grows.
-    sa.Column("id", Id, primary_key=True, autoincrement=True),
-    sa.Column("asset", sa.String(200), nullable=False),
-    sa.Column("partition", sa.String(200), nullable=False),
-    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), nullable=False),
-    sa.Column("code_version", sa.String(128), nullable=False),
-    sa.Column("data_version", sa.String(128), nullable=False),
-    sa.Column("deps_signature", sa.String(128), nullable=False, server_default=""),
-    sa.Column("inputs", sa.Text, nullable=False),  # JSON list of ConsumedInput
+    id: int | None = _col("id", Id, primary_key=True, autoincrement=True)
+    asset: str = _col("asset", sa.String(200), nullable=False)
+    partition: str = _col("partition", sa.String(200), nullable=False)
+    run_id: str = _col("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), nullable=False)
+    code_version: str = _col("code_version", sa.String(128), nullable=False)
+    data_version: str = _col("data_version", sa.String(128), nullable=False)
+    deps_signature: str = _col("deps_signature", sa.String(128), nullable=False, server_default="")
+    inputs: str = _col("inputs", sa.Text, nullable=False)  # JSON list of ConsumedInput
     # max(data_seq) of the inputs, kept on the row so partition_state can be derived set-based in SQL.
-    sa.Column("inputs_seq", Id, nullable=False, server_default="0"),
-    sa.Column("row_count", sa.BigInteger),
-    sa.Column("schema", sa.Text, nullable=False),  # JSON object column -> dtype
-    sa.Column("null_rates", sa.Text, nullable=False),  # JSON object column -> rate
-    sa.Column("checks", sa.Text, nullable=False),  # JSON list of CheckResult
-    sa.Column("duration_s", sa.Float),
-    sa.Column("storage_path", sa.Text),
-    sa.Column("io", sa.String(32)),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.CheckConstraint("row_count IS NULL OR row_count >= 0", name="ck_materializations_row_count"),
-    sa.CheckConstraint("duration_s IS NULL OR duration_s >= 0", name="ck_materializations_duration"),
-    # The one secondary index: history and latest-of-one-partition lookups (82 ms -> 1 ms measured).
-    sa.Index("ix_materializations_asset_partition_id", "asset", "partition", "id"),
-    sqlite_autoincrement=True,
-)
+    inputs_seq: int = _col("inputs_seq", Id, nullable=False, server_default="0")
+    row_count: int | None = _col("row_count", sa.BigInteger)
+    # "schema" would shadow pydantic's BaseModel.schema: the attribute differs, the column (and its key) do not.
+    value_schema: str = _col("schema", sa.Text, nullable=False)  # JSON object column -> dtype
+    null_rates: str = _col("null_rates", sa.Text, nullable=False)  # JSON object column -> rate
+    checks: str = _col("checks", sa.Text, nullable=False)  # JSON list of CheckResult
+    duration_s: float | None = _col("duration_s", sa.Float)
+    storage_path: str | None = _col("storage_path", sa.Text)
+    io: str | None = _col("io", sa.String(32))
+    created_at: datetime = _col("created_at", sa.DateTime, nullable=False)
 
-partition_state = sa.Table(
-    "partition_state",
-    metadata,
-    # The latest state of every (asset, partition), kept up to date on every write; the snapshot reads only this.
-    sa.Column("asset", sa.String(200), primary_key=True),
-    sa.Column("partition", sa.String(200), primary_key=True),
-    # No foreign keys here: rows are derived from materializations/runs in the same transactions that write
-    # those, and the checks cost ~5% of bulk ingest.
-    sa.Column("materialization_id", Id),
-    sa.Column("code_version", sa.String(128)),
-    sa.Column("deps_signature", sa.String(128)),
-    sa.Column("data_version", sa.String(128)),
-    sa.Column("data_seq", Id, nullable=False, server_default="0"),
-    sa.Column("inputs_seq", Id, nullable=False, server_default="0"),
-    sa.Column("last_status", sa.String(16), nullable=False),
-    sa.Column("last_run_id", sa.String(64)),
-    sa.Column("materialized_at", sa.Float),  # POSIX seconds, UTC (see module docstring)
-    # Clustered on the key: one b-tree instead of a rowid table plus a key index, and the snapshot's
-    # ORDER BY asset, partition is a plain scan.
-    sqlite_with_rowid=False,
-)
 
-partition_locks = sa.Table(
-    "partition_locks",
-    metadata,
-    # At most one RUNNING run per (asset, partition): the primary key is the enforcement.
-    sa.Column("asset", sa.String(200), primary_key=True),
-    sa.Column("partition", sa.String(200), primary_key=True),
-    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), nullable=False),
-    sqlite_with_rowid=False,
-)
+class PartitionStateRow(StoreModel, table=True):
+    """The latest state of every (asset, partition), kept up to date on every write; the snapshot reads only this.
 
-events = sa.Table(
-    "events",
-    metadata,
-    # Append-only; followers read by id, so no secondary index slows the append.
-    sa.Column("id", Id, primary_key=True, autoincrement=True),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("run_id", sa.String(64)),
-    sa.Column("asset", sa.String(200)),
-    sa.Column("partition", sa.String(200)),
-    sa.Column("timestamp", sa.DateTime, nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),  # JSON object
-    sqlite_autoincrement=True,
-)
+    No foreign keys: rows are derived from materializations/runs in the same transactions that write those, and
+    the checks cost ~5% of bulk ingest. Clustered on the key (WITHOUT ROWID): one b-tree instead of a rowid table
+    plus a key index, and the snapshot's ORDER BY asset, partition is a plain scan.
+    """
 
-state_cache = sa.Table(
-    "state_cache",
-    metadata,
-    # partition_state packed per asset (state_pack.py), current as of event ``event_id``: a snapshot decodes
-    # unchanged assets from here instead of reading 365 rows each. Derived data: deleting rows is always safe.
-    # Correctness rests on every partition_state change appending an event that names its asset - keep it so
-    # (and empty this table if events are ever pruned). Emptying it is always safe.
-    sa.Column("asset", sa.String(200), primary_key=True),
-    sa.Column("event_id", Id, nullable=False),
-    sa.Column("format", sa.String(32), nullable=False),
-    sa.Column("payload", sa.LargeBinary),  # NULL: not packable, read this asset from partition_state
-    sa.Column("entries", sa.Integer),  # on the "verified" row only: how many asset entries it vouched for
-)
+    __tablename__ = "partition_state"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    asset: str = _col("asset", sa.String(200), primary_key=True)
+    partition: str = _col("partition", sa.String(200), primary_key=True)
+    materialization_id: int | None = _col("materialization_id", Id)
+    code_version: str | None = _col("code_version", sa.String(128))
+    deps_signature: str | None = _col("deps_signature", sa.String(128))
+    data_version: str | None = _col("data_version", sa.String(128))
+    data_seq: int = _col("data_seq", Id, nullable=False, server_default="0")
+    inputs_seq: int = _col("inputs_seq", Id, nullable=False, server_default="0")
+    last_status: str = _col("last_status", sa.String(16), nullable=False)
+    last_run_id: str | None = _col("last_run_id", sa.String(64))
+    materialized_at: float | None = _col("materialized_at", sa.Float)  # POSIX seconds, UTC (module docstring)
+
+
+class PartitionLockRow(StoreModel, table=True):
+    """At most one RUNNING run per (asset, partition): the primary key is the enforcement."""
+
+    __tablename__ = "partition_locks"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    asset: str = _col("asset", sa.String(200), primary_key=True)
+    partition: str = _col("partition", sa.String(200), primary_key=True)
+    run_id: str = _col("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), nullable=False)
+
+
+class EventRow(StoreModel, table=True):
+    """Append-only; followers read by id, so no secondary index slows the append."""
+
+    __tablename__ = "events"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+    id: int | None = _col("id", Id, primary_key=True, autoincrement=True)
+    kind: str = _col("kind", sa.String(32), nullable=False)
+    run_id: str | None = _col("run_id", sa.String(64))
+    asset: str | None = _col("asset", sa.String(200))
+    partition: str | None = _col("partition", sa.String(200))
+    timestamp: datetime = _col("timestamp", sa.DateTime, nullable=False)
+    payload: str = _col("payload", sa.Text, nullable=False)  # JSON object
+
+
+class StateCacheRow(StoreModel, table=True):
+    """partition_state packed per asset (state_pack.py), current as of event ``event_id``: a snapshot decodes
+    unchanged assets from here instead of reading 365 rows each. Derived data: deleting rows is always safe.
+    Correctness rests on every partition_state change appending an event that names its asset - keep it so
+    (and empty this table if events are ever pruned)."""
+
+    __tablename__ = "state_cache"
+    asset: str = _col("asset", sa.String(200), primary_key=True)
+    event_id: int = _col("event_id", Id, nullable=False)
+    format: str = _col("format", sa.String(32), nullable=False)
+    payload: bytes | None = _col("payload", sa.LargeBinary)  # NULL: not packable, read from partition_state
+    entries: int | None = _col("entries", sa.Integer)  # on the "verified" row only: entries it vouched for
+
+
+# Core handles on the same tables, for the hot paths.
+schema_version = SchemaVersionRow.__table__
+runs = RunRow.__table__
+materializations = MaterializationRow.__table__
+partition_state = PartitionStateRow.__table__
+partition_locks = PartitionLockRow.__table__
+events = EventRow.__table__
+state_cache = StateCacheRow.__table__
 
 OWN_TABLES = tuple(metadata.sorted_tables)
