@@ -124,7 +124,7 @@ class AssetRuntime:
     def project(self, root: str | None = None) -> Any:
         from notebook_orch.project import Project
 
-        wanted = Path(root).resolve() if root else (self._root or find_project_root())
+        wanted = Path(root).resolve() if root else (self._root or self._found_root())
         if self._project is None or self._project.config.root != wanted:
             if self._project is not None:
                 self._project.close()
@@ -132,6 +132,13 @@ class AssetRuntime:
             self._values = None
             self._graph_stamp = None
         return self._project
+
+    def _found_root(self) -> Path:
+        """``find_project_root`` for the current folder and NBO_PROJECT, remembered until either changes."""
+        key = (os.getcwd(), os.environ.get("NBO_PROJECT"))
+        if getattr(self, "_root_key", None) != key:
+            self._root_key, self._root_found = key, find_project_root()
+        return self._root_found
 
     def values(self) -> Any:
         if self._values is None:
@@ -378,10 +385,8 @@ class AssetRuntime:
         return mat, result, before
 
     def _previous_data_version(self, asset: str, partition: str) -> str | None:
-        rows = self.project().store.snapshot(keys=[(asset, partition)]).assets.get(asset)
-        if rows is None or not rows.partitions or rows.materialization_id[0] is None:
-            return None
-        return rows.data_version[0]
+        latest = self.project().store.latest_materialization(asset, partition)  # one indexed lookup
+        return None if latest is None else latest.data_version
 
     # -- the session cache ------------------------------------------------------------------------------------
     def _remember(self, asset: str, partition: str, data_version: str, value: Any, *, handler: str | None) -> None:
