@@ -47,13 +47,20 @@ def summary_status(counts: dict[str, int]) -> str:
     return "FRESH"
 
 
+def _counts_text(counts: dict[str, int]) -> str:
+    """``31 fresh, 334 missing``: a colour says the worst status; the label says how many of each."""
+    return ", ".join(f"{n} {status.lower()}" for status, n in counts.items() if n) or "no partitions"
+
+
 def render(graph: AssetGraph, fmt: str, report: StalenessReport | None = None) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"Unknown lineage format {fmt!r}; use one of {', '.join(FORMATS)}.")
     data = lineage_data(graph, report)
     if fmt == "json":
         return json.dumps(data, indent=2)
-    label = {a["name"]: a["name"] + (f" [{a['status']}]" if "status" in a else "") for a in data["assets"]}
+    label = {
+        a["name"]: a["name"] + (f" [{_counts_text(a['counts'])}]" if "counts" in a else "") for a in data["assets"]
+    }
     if fmt == "text":
         lines = []
         for a in data["assets"]:

@@ -104,7 +104,7 @@ def test_status_stale_lineage_runs(proj: Path, capsys):
                                 {"from": "clean", "to": "report", "mapping": "[all]"}]
     assert lineage["assets"][1]["status"] == "STALE"
     for fmt, needle in [("mermaid", "raw --> clean"), ("dot", '"clean" -> "report" [label="[all]"]'),
-                        ("text", "clean [STALE]  <- raw"), ("html", "<pre class='mermaid'>")]:
+                        ("text", "clean [1 fresh, 1 stale, 3 missing]  <- raw"), ("html", "<pre class='mermaid'>")]:
         code, out, _ = cli(proj, "lineage", "--format", fmt, capsys=capsys)
         assert code == 0 and needle in out, (fmt, out)
     code, out, _ = cli(proj, "runs", "--json", "--limit", "2", capsys=capsys)
