@@ -93,6 +93,11 @@ def main(argv: Sequence[str] | None = None, *, progress: Any = None) -> int:
     except NotebookOrchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `nbo lineage | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def cmd_validate(project: Any, args: argparse.Namespace) -> int:

@@ -196,3 +196,10 @@ def test_no_engine_or_file_until_the_store_is_used(proj: Path):
     project = Project(proj)
     project.problems()
     assert project._store is None and not (proj / ".notebook_orch").exists()
+
+
+def test_output_piped_into_a_reader_that_leaves_early(proj: Path):
+    exe = Path(sys.executable).with_name("nbo")
+    out = subprocess.run(f"'{exe}' -C '{proj}' lineage --no-status | head -1", shell=True, capture_output=True,
+                         text=True)
+    assert out.stdout.startswith("raw") and "BrokenPipeError" not in out.stderr
