@@ -81,8 +81,16 @@ class Project:
         return self._store
 
     def reap(self, *, now: datetime | None = None) -> list[RunRecord]:
-        """Mark runs whose heartbeat stopped as FAILED (every command that looks at runs does this first)."""
-        return self.store.reap_stale_runs(timeout_s=self.config.heartbeat_timeout_s, now=now)
+        """Mark runs whose heartbeat stopped as FAILED (every command that looks at runs does this first), and
+        withdraw the values their kernels had already published: no materialization will ever point at them."""
+        reaped = self.store.reap_stale_runs(timeout_s=self.config.heartbeat_timeout_s, now=now)
+        if reaped:
+            from notebook_orch.storage import ValueStore
+
+            values = ValueStore(self.config.data_dir)
+            for run in reaped:
+                values.withdraw_run(run.run_id, [(a, p) for a in run.assets for p in run.partition_keys])
+        return reaped
 
     def status(self, *, now: datetime | None = None) -> StalenessReport:
         from notebook_orch.core.staleness import resolve_staleness

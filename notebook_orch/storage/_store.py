@@ -193,6 +193,32 @@ class ValueStore:
         return found[-1] if found else None
 
     # -- housekeeping ----------------------------------------------------------------------------------------
+    def withdraw_run(self, run_id: str, targets: Collection[tuple[str, str]]) -> list[Path]:
+        """Remove what run ``run_id`` published or staged for ``targets`` — for a run that ended without its
+        materializations being recorded (it failed, or was reaped after its process died), so no row will ever
+        point at those versions. Only versions whose marker names this run are touched; the marker goes first, so
+        a reader never sees a half-removed version as published. Returns the folders removed."""
+        _check_run_id(run_id)
+        removed = []
+        for asset, partition in targets:
+            try:
+                part_dir = self.partition_dir(asset, partition)
+            except ValueStorageError:
+                continue
+            for entry in _children(part_dir):
+                name = entry.name
+                if name.startswith(f"{TEMP_PREFIX}{run_id}-"):
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed.append(entry)
+                elif name == run_id or name.startswith(f"{run_id}."):
+                    marker = _read_marker(entry)
+                    if marker is not None and marker.get("run_id") != run_id:
+                        continue
+                    (entry / SUCCESS).unlink(missing_ok=True)
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed.append(entry)
+        return removed
+
     def cleanup_temp(
         self, *, older_than_s: float = DEFAULT_TEMP_AGE_S, now: float | None = None, keep_runs: Collection[str] = ()
     ) -> list[Path]:
