@@ -30,10 +30,8 @@ The module imports no IPython: the magic hands in a callable that runs the body.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import sys
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, MutableMapping
@@ -44,6 +42,8 @@ from typing import Any
 from notebook_orch.core.partitions import UNPARTITIONED_KEY, TimeWindowPartitions, Unpartitioned, partition_date
 from notebook_orch.core.specs import AllPartitions, AssetSpec, Window, parse_declaration
 from notebook_orch.errors import NotebookOrchError, PartitionError, RunFailed, close_matches
+from notebook_orch.heartbeats import Heartbeat
+from notebook_orch.manifest import append_manifest, materialization_to_json
 from notebook_orch.secrets import redact
 from notebook_orch.store.records import CANCELED, FAILED, CheckResult, ConsumedInput, NewMaterialization
 
@@ -192,7 +192,7 @@ class AssetRuntime:
         code_version = ctx.get("code_versions", {}).get(declared.name) or spec.code_version
         mat, result, _ = self._materialize(graph, spec, partition, ns, run_body, run_id=ctx["run_id"],
                                            code_version=code_version, manifest=ctx.get("manifest"))
-        _append_manifest(ctx["manifest"], {"materialization": _mat_to_json(mat)})
+        append_manifest(ctx["manifest"], {"materialization": materialization_to_json(mat)})
         # Later cells of this run read this value although the store records it only when the run finishes.
         self._produced(ctx["run_id"])[(mat.asset, mat.partition)] = (mat.data_version, mat.storage_path)
         return result
@@ -219,7 +219,7 @@ class AssetRuntime:
         store = project.store
         run = store.start_run(notebook=spec.notebook, targets=[(spec.name, partition)], kind="interactive")
         try:
-            with _Heartbeat(store, run.run_id, interval_s=project.config.heartbeat_timeout_s / 4):
+            with Heartbeat(store, run.run_id, interval_s=project.config.heartbeat_timeout_s / 4):
                 mat, result, before = self._materialize(graph, spec, partition, ns, run_body, run_id=run.run_id,
                                                         code_version=spec.code_version, manifest=None)
             store.finalize_success(run.run_id, [mat])
@@ -348,7 +348,7 @@ class AssetRuntime:
             failed = [c for c in checks if not c.passed]
             if failed:
                 if manifest:
-                    _append_manifest(manifest, {"failed": spec.name, "checks": [asdict(c) for c in checks]})
+                    append_manifest(manifest, {"failed": spec.name, "checks": [asdict(c) for c in checks]})
                 error = RunFailed(
                     f"Asset {spec.name}[{partition}]: {len(failed)} of {len(checks)} check(s) failed: "
                     + "; ".join(f"{c.expr!r} ({c.detail})" if c.detail else repr(c.expr) for c in failed)
@@ -496,72 +496,6 @@ class AssetRuntime:
         return tuple(out)
 
 
-class _Heartbeat:
-    """Heartbeats for an interactive run while its cell runs.
-
-    Without them a cell that runs longer than the heartbeat timeout would be reaped as dead by the next
-    ``nbo status`` in a terminal, and its own finalize would then fail. One daemon thread per (store, interval)
-    serves every run for the life of the kernel: starting and joining a thread per cell cost ~1-2 ms of the
-    ~5 ms an interactive cell's bookkeeping may take.
-    """
-
-    _threads: dict[tuple[int, float], _HeartbeatThread] = {}
-    _lock = threading.Lock()
-
-    def __init__(self, store: Any, run_id: str, *, interval_s: float) -> None:
-        self._store, self._run_id = store, run_id
-        self._interval = min(max(interval_s, 0.05), 30.0)
-        # An in-memory SQLite store is one connection shared by every thread (and no other process can see it to
-        # reap the run): a second thread's transactions would collide with the cell's.
-        self._enabled = not _in_memory(getattr(store, "url", ""))
-
-    def __enter__(self) -> _Heartbeat:
-        if self._enabled:
-            key = (id(self._store), self._interval)
-            with _Heartbeat._lock:
-                worker = _Heartbeat._threads.get(key)
-                if worker is None or not worker.is_alive():
-                    worker = _Heartbeat._threads[key] = _HeartbeatThread(self._store, self._interval)
-                    worker.start()
-                worker.runs.add(self._run_id)
-            self._worker = worker
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._enabled:
-            self._worker.runs.discard(self._run_id)
-
-
-class _HeartbeatThread(threading.Thread):
-    def __init__(self, store: Any, interval: float) -> None:
-        super().__init__(name="nbo-heartbeat", daemon=True)
-        self.store, self.interval = store, interval
-        self.runs: set[str] = set()
-
-    def run(self) -> None:
-        while True:
-            time.sleep(self.interval)
-            with _Heartbeat._lock:
-                if not self.runs:  # idle for a whole interval: go; the next cell starts a new one
-                    _Heartbeat._threads = {k: t for k, t in _Heartbeat._threads.items() if t is not self}
-                    return
-            for run_id in list(self.runs):
-                try:
-                    self.store.heartbeat(run_id)
-                except Exception:  # noqa: BLE001 - busy store: next beat; a reaped run is finalize's to report
-                    continue
-
-
-def _in_memory(url: str) -> bool:
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - not a URL we can read: assume a real database
-        return False
-    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
-
-
 def _record_failure(store: Any, run_id: str, spec: AssetSpec, exc: BaseException) -> None:
     """Finalize a failed interactive run; never let the bookkeeping hide the error the user must see."""
     error = redact(str(exc) if isinstance(exc, RunFailed) else f"{type(exc).__name__}: {exc}".removesuffix(": "))
@@ -651,42 +585,6 @@ def _readers(graph: Any, spec: AssetSpec, partition: str) -> list[tuple[str, lis
     return out
 
 
-def _append_manifest(path: str, entry: dict) -> None:
-    # One JSON line per event, flushed and synced: the executor reads it after the kernel is gone.
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _mat_to_json(mat: NewMaterialization) -> dict:
-    return asdict(mat)
-
-
-def materialization_from_json(data: Mapping[str, Any]) -> NewMaterialization:
-    data = dict(data)
-    data["inputs"] = tuple(ConsumedInput(**c) for c in data.get("inputs", ()))
-    data["checks"] = tuple(CheckResult(**c) for c in data.get("checks", ()))
-    return NewMaterialization(**data)
-
-
-def read_manifest(path: str | os.PathLike[str]) -> tuple[list[NewMaterialization], list[CheckResult]]:
-    """Materializations a run's kernel published, and the check results of a failed asset (if any)."""
-    mats, checks = [], []
-    p = Path(path)
-    if not p.exists():
-        return mats, checks
-    for line in p.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        entry = json.loads(line)
-        if "materialization" in entry:
-            mats.append(materialization_from_json(entry["materialization"]))
-        elif "checks" in entry:
-            checks.extend(CheckResult(**c) for c in entry["checks"])
-    return mats, checks
-
-
 def _with(spec: AssetSpec, **changes: Any) -> AssetSpec:
     from dataclasses import replace
 
@@ -729,6 +627,5 @@ __all__ = [
     "NotebookOrchError",
     "RUN_CONTEXT",
     "find_project_root",
-    "read_manifest",
     "reset_for_warm_run",
 ]

@@ -145,7 +145,7 @@ def _finish(store: Any, req: RunRequest, run_id: str, attempt: int, error: tuple
             *, output: Path, manifest: Path, secrets: dict[str, str]) -> RunOutcome:
     """Commit what the kernel published with SUCCESS in one transaction, or withdraw it and record the failure."""
     from notebook_orch.errors import StoreError
-    from notebook_orch.runtime import read_manifest
+    from notebook_orch.manifest import read_manifest
 
     try:
         mats, checks = read_manifest(manifest)

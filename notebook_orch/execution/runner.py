@@ -213,7 +213,7 @@ def _cancel(run: Any, req: RunRequest, fut: Future | None) -> RunOutcome:
 
     from notebook_orch.errors import StoreError
     from notebook_orch.execution.executor import _store, _unpublish
-    from notebook_orch.runtime import read_manifest
+    from notebook_orch.manifest import read_manifest
 
     store = _store(req.store_url)
     records = [r for r in (store.get_run(run_id) for run_id in req.run_ids) if r is not None]
@@ -277,7 +277,7 @@ def _settle_dead_worker_run(run: Any, req: RunRequest) -> RunOutcome | None:
 
     from notebook_orch.errors import StoreError
     from notebook_orch.execution.executor import _store, _unpublish
-    from notebook_orch.runtime import read_manifest
+    from notebook_orch.manifest import read_manifest
 
     store = _store(req.store_url)
     records = [r for r in (store.get_run(run_id) for run_id in req.run_ids) if r is not None]
