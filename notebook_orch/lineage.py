@@ -25,6 +25,8 @@ def lineage_data(graph: AssetGraph, report: StalenessReport | None = None) -> di
             "partitions": spec.partitions.describe(),
             "deps": [d.describe() for d in spec.deps],
             "code_version": spec.code_version,
+            "owner": spec.owner,
+            "description": spec.description,
         }
         if report is not None:
             counts = report.counts(spec.name)
