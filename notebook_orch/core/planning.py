@@ -327,9 +327,9 @@ def _close_upstream(
         idx = out.get(name)
         if idx is None or len(idx) == 0:
             continue
-        mappings = {d.asset: d.mapping for d in graph.spec(name).deps}
-        for upstream, lo, hi in report._states[name].edges:
-            if upstream not in selected or isinstance(mappings[upstream], AllPartitions):
+        for dep, lo, hi in _upstream_edges(graph, report, name):
+            upstream = dep.asset
+            if upstream not in selected or isinstance(dep.mapping, AllPartitions):
                 continue
             spans = [np.arange(a, b) for a, b in zip(lo[idx].tolist(), hi[idx].tolist()) if b > a]
             if spans:
