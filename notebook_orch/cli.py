@@ -57,17 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--status", choices=["RUNNING", "SUCCESS", "FAILED", "CANCELED"])
     p.add_argument("--asset")
-    _add_run_commands(sub, add)
-    return parser
+    from notebook_orch.execution.cli import add_run_commands  # materialize, backfill
 
-
-def _add_run_commands(sub: Any, add: Any) -> None:
-    """``materialize`` and ``backfill`` — present once the execution package is installed with the project."""
-    try:
-        from notebook_orch.execution.cli import add_run_commands
-    except ImportError:
-        return
     add_run_commands(sub, add)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None, *, progress: Any = None) -> int:
@@ -116,8 +109,8 @@ def cmd_validate(project: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_status(project: Any, args: argparse.Namespace) -> int:
+    names = project.graph.select(args.assets)  # a mistyped name fails before the store is read
     report = project.status()
-    names = project.graph.select(args.assets)
     rows = []
     for name in names:
         spec = project.graph.spec(name)
