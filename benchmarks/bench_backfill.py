@@ -64,7 +64,7 @@ def _bare_papermill(root: Path, n: int) -> float:
 
 
 def _ours_fresh_single(root: Path, n: int) -> float:
-    from notebook_orch.execution.executor import FRESH_MODE, RunRequest, execute_run
+    from notebook_orch.engine.executor import FRESH_MODE, RunRequest, execute_run
     from notebook_orch.project import Project
 
     project = Project(root)

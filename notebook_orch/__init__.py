@@ -30,12 +30,12 @@ def __getattr__(name: str) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from notebook_orch.magics import load_ipython_extension as _load
+    from notebook_orch.faces.magics import load_ipython_extension as _load
 
     _load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from notebook_orch.magics import unload_ipython_extension as _unload
+    from notebook_orch.faces.magics import unload_ipython_extension as _unload
 
     _unload(ipython)

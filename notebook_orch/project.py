@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from notebook_orch.core.planning import PartitionSelection, RunPlan
     from notebook_orch.core.staleness import PartitionStatus, StalenessReport
     from notebook_orch.discovery import DiscoveryReport
-    from notebook_orch.execution.runner import RunPlanReport
+    from notebook_orch.engine.runner import RunPlanReport
     from notebook_orch.store import MetadataStore
     from notebook_orch.store.records import RunRecord
 
@@ -124,7 +124,7 @@ class Project:
         return stale_partitions(self.status(now=now), assets)
 
     def lineage(self, fmt: str = "text", *, with_status: bool = True, now: datetime | None = None) -> str:
-        from notebook_orch.lineage import render
+        from notebook_orch.faces.lineage import render
 
         report = self.status(now=now) if with_status else None
         return render(self.graph, fmt, report)
@@ -161,7 +161,7 @@ class Project:
         progress: Any = None,
     ) -> RunPlanReport:
         """Plan and run: the one path the CLI, ``%nbo materialize`` and the widget's buttons all take."""
-        from notebook_orch.execution.runner import build_requests, run_plan
+        from notebook_orch.engine.runner import build_requests, run_plan
 
         plan = self.plan(selection, partitions=partitions, downstream=downstream, only_stale=only_stale)
         requests = build_requests(self, plan, kind=kind, mode=mode, retries=retries,

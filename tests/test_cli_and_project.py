@@ -12,9 +12,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from notebook_orch import Project
-from notebook_orch.cli import main
 from notebook_orch.config import load_config
 from notebook_orch.errors import NotebookOrchError, ProjectInvalid
+from notebook_orch.faces.cli import main
 from notebook_orch.store import NewMaterialization
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """The kernel's session cache is bounded, least recently used out first."""
 
-from notebook_orch import runtime
-from notebook_orch.runtime import AssetRuntime
+from notebook_orch.kernel import runtime
+from notebook_orch.kernel.runtime import AssetRuntime
 
 
 def test_session_cache_keeps_the_most_recent_values(monkeypatch):

@@ -119,7 +119,7 @@ def nbo(root: Path, *args: str, env: dict[str, str] | None = None, timeout: floa
         check: bool = False) -> subprocess.CompletedProcess:
     """``nbo -C root ARGS`` in a subprocess, as a user runs it."""
     proc = subprocess.run(
-        [sys.executable, "-m", "notebook_orch.cli", "-C", str(root), *args],
+        [sys.executable, "-m", "notebook_orch.faces.cli", "-C", str(root), *args],
         capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
     )
     if check:
@@ -132,7 +132,7 @@ def nbo_popen(root: Path, *args: str, env: dict[str, str] | None = None, new_ses
     """``nbo -C root ARGS`` started in the background; ``new_session`` makes it a process group of its own, so a
     test can send it Ctrl-C the way a terminal does (to the whole group)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "notebook_orch.cli", "-C", str(root), *args],
+        [sys.executable, "-m", "notebook_orch.faces.cli", "-C", str(root), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
         start_new_session=new_session,
     )
@@ -193,7 +193,7 @@ def main_cli(root: Path, *args: str) -> tuple[int, str, str]:
     import contextlib
     import io
 
-    from notebook_orch.cli import main
+    from notebook_orch.faces.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

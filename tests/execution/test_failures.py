@@ -28,7 +28,7 @@ from execution_helpers import (
 )
 
 from notebook_orch.core.planning import PartitionSelection
-from notebook_orch.execution.runner import build_requests, run_plan
+from notebook_orch.engine.runner import build_requests, run_plan
 from notebook_orch.store.records import CheckResult
 
 pytestmark = pytest.mark.kernel

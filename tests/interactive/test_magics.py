@@ -11,9 +11,9 @@ from interactive_helpers import CELLS, DAILY, ProjectDir, Session, write_noteboo
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
-from notebook_orch.cli import main as cli_main
 from notebook_orch.errors import NotebookOrchError, ProjectInvalid
-from notebook_orch.magics import NotebookOrchMagics
+from notebook_orch.faces.cli import main as cli_main
+from notebook_orch.faces.magics import NotebookOrchMagics
 
 
 def assert_usage_error(session: Session, source: str, *fragments: str) -> None:

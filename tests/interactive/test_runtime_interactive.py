@@ -549,7 +549,7 @@ def run_context(project: ProjectDir, tmp_dir, *, assets: tuple[str, ...], partit
 
 def test_in_a_run_the_cell_publishes_to_the_manifest_not_the_store(session: Session, project: ProjectDir,
                                                                    tmp_path) -> None:
-    from notebook_orch.manifest import read_manifest
+    from notebook_orch.engine.manifest import read_manifest
 
     session.ns["nbo_run"] = run_context(project, tmp_path, assets=("raw",), partition="2013-01-04")
     assert session.ok(CELLS["raw"]).startswith("raw[2013-01-04]: 3 rows x 3 columns")

@@ -32,7 +32,7 @@ def _start_kernel(kernel_name: str, startup_timeout: float) -> tuple[Any, Any]:
     """Start a kernel and ONE client for it. A new client per run costs a ready-wait (~0.1-0.2 s) each time."""
     from jupyter_client.manager import AsyncKernelManager
 
-    from notebook_orch.execution.executor import KERNEL_ARGUMENTS
+    from notebook_orch.engine.executor import KERNEL_ARGUMENTS
 
     km = AsyncKernelManager(kernel_name=kernel_name)
     _run_sync(km.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS))
@@ -43,7 +43,7 @@ def _start_kernel(kernel_name: str, startup_timeout: float) -> tuple[Any, Any]:
         await kc.wait_for_ready(timeout=startup_timeout)
 
     _run_sync(ready)()
-    _execute_quietly(kc, "import notebook_orch.runtime as __nbo_rt; __nbo_rt.reset_for_warm_run(get_ipython())",
+    _execute_quietly(kc, "import notebook_orch.kernel.runtime as __nbo_rt; __nbo_rt.reset_for_warm_run(get_ipython())",
                      timeout=startup_timeout)
     return km, kc
 
@@ -106,7 +106,7 @@ class WarmKernelEngine(Engine):
         km, kc = warm_kernel(kernel_name, startup_timeout=start_timeout)
         _execute_quietly(
             kc,
-            f"import notebook_orch.runtime as __nbo_rt; __nbo_rt.reset_for_warm_run(get_ipython(), cwd={cwd!r})",
+            f"import notebook_orch.kernel.runtime as __nbo_rt; __nbo_rt.reset_for_warm_run(get_ipython(), cwd={cwd!r})",
             timeout=start_timeout,
         )
         kwargs = remove_args(["input_path", "timeout", "startup_timeout", "kernel_name"], **kwargs)

@@ -144,8 +144,8 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
 def _finish(store: Any, req: RunRequest, run_id: str, attempt: int, error: tuple[str, int | None, str | None] | None,
             *, output: Path, manifest: Path, secrets: dict[str, str]) -> RunOutcome:
     """Commit what the kernel published with SUCCESS in one transaction, or withdraw it and record the failure."""
+    from notebook_orch.engine.manifest import read_manifest
     from notebook_orch.errors import StoreError
-    from notebook_orch.manifest import read_manifest
 
     try:
         mats, checks = read_manifest(manifest)
@@ -271,7 +271,7 @@ def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifes
     # Our parameters are injected whether or not the notebook's parameters cell names them: not worth a warning.
     logging.getLogger("papermill").setLevel(logging.ERROR)
 
-    from notebook_orch.execution.warm_engine import ENGINE_NAME, register
+    from notebook_orch.engine.warm_engine import ENGINE_NAME, register
 
     register()
     parameters: dict[str, Any] = {"partition_key": req.partition}

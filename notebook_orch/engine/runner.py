@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from notebook_orch.execution.executor import WARM_MODE, RunOutcome, RunRequest, die_with_parent, execute_run
+from notebook_orch.engine.executor import WARM_MODE, RunOutcome, RunRequest, die_with_parent, execute_run
 
 if TYPE_CHECKING:
     from notebook_orch.core.planning import RunPlan
@@ -211,9 +211,9 @@ def _cancel(run: Any, req: RunRequest, fut: Future | None) -> RunOutcome:
         return fut.result()  # it finished just before the interrupt
     from pathlib import Path
 
+    from notebook_orch.engine.executor import _store, _unpublish
+    from notebook_orch.engine.manifest import read_manifest
     from notebook_orch.errors import StoreError
-    from notebook_orch.execution.executor import _store, _unpublish
-    from notebook_orch.manifest import read_manifest
 
     store = _store(req.store_url)
     records = [r for r in (store.get_run(run_id) for run_id in req.run_ids) if r is not None]
@@ -275,9 +275,9 @@ def _settle_dead_worker_run(run: Any, req: RunRequest) -> RunOutcome | None:
     what its kernel published, and report it; None if no attempt of it ever started."""
     from pathlib import Path
 
+    from notebook_orch.engine.executor import _store, _unpublish
+    from notebook_orch.engine.manifest import read_manifest
     from notebook_orch.errors import StoreError
-    from notebook_orch.execution.executor import _store, _unpublish
-    from notebook_orch.manifest import read_manifest
 
     store = _store(req.store_url)
     records = [r for r in (store.get_run(run_id) for run_id in req.run_ids) if r is not None]

@@ -37,7 +37,7 @@ def add_run_commands(sub: Any, add: Any) -> None:
 
 def run_command(project: Any, args: argparse.Namespace, *, progress: Any = None) -> int:
     from notebook_orch.core.planning import PartitionSelection
-    from notebook_orch.execution.runner import PlanInterrupted, RichProgress
+    from notebook_orch.engine.runner import PlanInterrupted, RichProgress
 
     backfill = args.command == "backfill"
     if args.workers < 1:
@@ -78,7 +78,7 @@ def run_command(project: Any, args: argparse.Namespace, *, progress: Any = None)
         return 130
     elsewhere = _holders(project, report)
     if args.json:
-        from notebook_orch.cli import _jsonable
+        from notebook_orch.faces.cli import _jsonable
 
         print(json.dumps(_jsonable({
             "ok": report.ok, "duration_s": report.duration_s, "outcomes": list(report.outcomes),

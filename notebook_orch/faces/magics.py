@@ -17,7 +17,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from notebook_orch.core.partitions import Unpartitioned, partition_date
 from notebook_orch.core.specs import HELP
 from notebook_orch.errors import DeclarationError, RunFailed
-from notebook_orch.runtime import AssetRuntime
+from notebook_orch.kernel.runtime import AssetRuntime
 from notebook_orch.secrets import redact
 
 
@@ -66,12 +66,12 @@ class NotebookOrchMagics(Magics):
         if argv[0] == "partition":
             self._set_partition(argv[1:])
             return
-        from notebook_orch.cli import main
+        from notebook_orch.faces.cli import main
 
         root = str(self.runtime.project().config.root)
         progress = None
         if argv[0] in ("materialize", "backfill") and "--json" not in argv and "--dry-run" not in argv:
-            from notebook_orch.execution.runner import WidgetProgress
+            from notebook_orch.engine.runner import WidgetProgress
 
             progress = WidgetProgress()
         try:
@@ -152,7 +152,7 @@ def _show_user_traceback(shell: Any, error: RunFailed) -> None:
 def _is_ours(filename: str) -> bool:
     from pathlib import Path
 
-    return Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent)
+    return Path(filename).resolve().is_relative_to(Path(__file__).resolve().parents[1])  # the package
 
 
 def _now() -> Any:

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--status", choices=["RUNNING", "SUCCESS", "FAILED", "CANCELED"])
     p.add_argument("--asset")
-    from notebook_orch.execution.cli import add_run_commands  # materialize, backfill
+    from notebook_orch.faces.cli_runs import add_run_commands  # materialize, backfill
 
     add_run_commands(sub, add)
     return parser
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None, *, progress: Any = None) -> int:
         with project:
             handler = _HANDLERS.get(args.command)
             if handler is None:
-                from notebook_orch.execution.cli import run_command
+                from notebook_orch.faces.cli_runs import run_command
 
                 return run_command(project, args, progress=progress)
             return handler(project, args)

@@ -41,9 +41,9 @@ from typing import Any
 
 from notebook_orch.core.partitions import UNPARTITIONED_KEY, TimeWindowPartitions, Unpartitioned, partition_date
 from notebook_orch.core.specs import AllPartitions, AssetSpec, Window, parse_declaration
+from notebook_orch.engine.heartbeats import Heartbeat
+from notebook_orch.engine.manifest import append_manifest, materialization_to_json
 from notebook_orch.errors import NotebookOrchError, PartitionError, RunFailed, close_matches
-from notebook_orch.heartbeats import Heartbeat
-from notebook_orch.manifest import append_manifest, materialization_to_json
 from notebook_orch.secrets import redact
 from notebook_orch.store.records import CANCELED, FAILED, CheckResult, ConsumedInput, NewMaterialization
 

@@ -1,0 +1,1 @@
+"""The run engine: planning glue, run handles, the run lifecycle and executors."""

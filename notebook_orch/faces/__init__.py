@@ -1,0 +1,1 @@
+"""The faces over ``Project``: the command line, the IPython magics, lineage renderings."""
