@@ -1,0 +1,387 @@
+"""The lineage widget's view-model (pure): graph + staleness report + records -> plain data.
+
+Every widget adapter (anywidget, ipycytoscape) and every test reads only what this module returns: JSON-able
+dicts and lists. Status goes out as run-length ranges and counts, never as a list of every partition key (listing
+every key is what freezes a partitions UI past tens of thousands of partitions), so a node of 40,000 partitions
+costs what a node of 1 costs when its partitions agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from notebook_orch.core.graph import AssetGraph, Edge
+    from notebook_orch.core.staleness import StalenessReport
+    from notebook_orch.store.records import MaterializationRecord, RunRecord
+
+# Worst first: the colour of a node is the worst status any of its partitions has; the label gives the counts.
+SEVERITY = ("INVALID", "RUNNING", "FAILED", "STALE", "MISSING", "FRESH")
+# Counts are written in the order a person reads a node: what is good, what needs work, what is happening.
+COUNT_ORDER = ("FRESH", "STALE", "MISSING", "FAILED", "RUNNING", "INVALID")
+COLOURS = {
+    "FRESH": "#2e7d32",
+    "STALE": "#f9a825",
+    "MISSING": "#9e9e9e",
+    "FAILED": "#c62828",
+    "RUNNING": "#1565c0",
+    "INVALID": "#6a1b9a",
+}
+MEANINGS = {
+    "FRESH": "materialized, up to date",
+    "STALE": "materialized, but code or upstream data changed since",
+    "MISSING": "never materialized",
+    "FAILED": "the last run failed",
+    "RUNNING": "a run is working on it",
+    "INVALID": "its declaration is broken",
+}
+BAR_BUCKETS = 120  # the partition bar is at most this many segments wide, whatever the partition count
+X_STEP, Y_STEP = 280, 90  # layered layout spacing in cytoscape model units
+
+Positions = dict[str, tuple[float, float]]
+LayoutFn = Callable[["AssetGraph", Sequence[str]], Positions]
+
+
+# -- small pure helpers ----------------------------------------------------------------------------------
+def worst_status(counts: dict[str, int]) -> str:
+    for status in SEVERITY:
+        if counts.get(status):
+            return status
+    return "FRESH"
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """``fresh 31 · stale 2 · missing 332`` (zero counts left out)."""
+    return " · ".join(f"{s.lower()} {counts[s]}" for s in COUNT_ORDER if counts.get(s)) or "no partitions"
+
+
+def run_lengths(codes: Sequence[int]) -> list[tuple[int, int, int]]:
+    """``[(code, start, stop), ...]`` covering ``codes`` with maximal runs of equal values (stop exclusive)."""
+    import numpy as np
+
+    arr = np.asarray(codes)
+    if len(arr) == 0:
+        return []
+    cuts = np.flatnonzero(arr[1:] != arr[:-1]) + 1
+    starts = np.concatenate(([0], cuts))
+    stops = np.concatenate((cuts, [len(arr)]))
+    return [(int(arr[a]), int(a), int(b)) for a, b in zip(starts.tolist(), stops.tolist())]
+
+
+def status_ranges(report: StalenessReport, asset: str) -> list[dict[str, Any]]:
+    """The asset's partitions as runs of one status: ``{status, start, stop, first, last, count}``."""
+    from notebook_orch.core.staleness import STATUSES
+
+    keys = report.keys(asset)
+    return [
+        {"status": STATUSES[code], "start": a, "stop": b, "first": keys[a], "last": keys[b - 1], "count": b - a}
+        for code, a, b in run_lengths(report.status_codes(asset))
+    ]
+
+
+def partition_bar(codes: Sequence[int], statuses: Sequence[str], *, buckets: int = BAR_BUCKETS) -> list[list]:
+    """A thin bar: ``[[status, from, to], ...]`` with from/to as fractions of the width (0..1).
+
+    Past ``buckets`` partitions, each bucket shows the worst status inside it, so one failed day in a decade still
+    shows.
+    """
+    import numpy as np
+
+    arr = np.asarray(codes)
+    n = len(arr)
+    if n == 0:
+        return []
+    if n > buckets:
+        rank = np.array([SEVERITY.index(s) if s in SEVERITY else len(SEVERITY) for s in statuses])
+        edges = np.linspace(0, n, buckets + 1).astype(np.int64)
+        worst_rank = np.minimum.reduceat(rank[arr], edges[:-1])
+        by_rank = {SEVERITY.index(s) if s in SEVERITY else len(SEVERITY): i for i, s in enumerate(statuses)}
+        arr = np.array([by_rank[int(r)] for r in worst_rank])
+        n = buckets
+    return [[statuses[c], round(a / n, 4), round(b / n, 4)] for c, a, b in run_lengths(arr)]
+
+
+def key_ranges(all_keys: Sequence[str], chosen: Iterable[str]) -> list[tuple[str, str, int]]:
+    """Compress ``chosen`` (a subset of ``all_keys``) into runs consecutive in ``all_keys``: (first, last, n)."""
+    index = {k: i for i, k in enumerate(all_keys)}
+    out: list[tuple[str, str, int]] = []
+    previous = -2
+    for p in sorted({index[k] for k in chosen}):
+        if p == previous + 1:
+            first, _, n = out[-1]
+            out[-1] = (first, all_keys[p], n + 1)
+        else:
+            out.append((all_keys[p], all_keys[p], 1))
+        previous = p
+    return out
+
+
+def ranges_text(ranges: Sequence[tuple[str, str, int]], *, limit: int = 4) -> str:
+    """``2013-01-01..2013-01-31 (31), 2013-03-02`` — the first ``limit`` runs, then how many more."""
+    parts = [first if n == 1 else f"{first}..{last} ({n})" for first, last, n in ranges[:limit]]
+    if len(ranges) > limit:
+        rest = sum(n for _, _, n in ranges[limit:])
+        parts.append(f"and {rest} more in {len(ranges) - limit} runs")
+    return ", ".join(parts)
+
+
+def edge_label(graph: AssetGraph, edge: Edge) -> str:
+    """The mapping where it is not identity: ``[-6:0]``, ``[all]``, ``daily→monthly``; empty for same-key edges."""
+    text = edge.dep.mapping.describe()
+    if text:
+        return text
+    up, down = graph.spec(edge.upstream).partitions, graph.spec(edge.downstream).partitions
+    if up.grain != down.grain:
+        return f"{up.grain}→{down.grain}"
+    return ""
+
+
+def layered_positions(graph: AssetGraph, names: Sequence[str]) -> Positions:
+    """Left-to-right layers: x by dependency depth, y by order within a layer (grouped by notebook, then the
+    mean position of upstream nodes, which removes most crossings in one sweep). Linear in nodes + edges."""
+    chosen = set(names)
+    depth: dict[str, int] = {}
+    for name in graph.order:  # topological: upstream depths are known
+        if name in chosen:
+            ups = [depth[u] for u in graph.upstream(name) if u in chosen]
+            depth[name] = 1 + max(ups) if ups else 0
+    layers: dict[int, list[str]] = {}
+    for name in graph.order:
+        if name in chosen:
+            layers.setdefault(depth[name], []).append(name)
+    y: dict[str, float] = {}
+    out: Positions = {}
+    for d in sorted(layers):
+        def key(name: str) -> tuple:
+            ups = [y[u] for u in graph.upstream(name) if u in y]
+            return (graph.spec(name).notebook or "", sum(ups) / len(ups) if ups else -1.0, name)
+
+        members = sorted(layers[d], key=key)
+        offset = (len(members) - 1) / 2
+        for i, name in enumerate(members):
+            y[name] = i
+            out[name] = (d * X_STEP, (i - offset) * Y_STEP)
+    return out
+
+
+def default_layout() -> LayoutFn:
+    """The layered layout shared with the HTML export when it is available, else the one above."""
+    try:
+        from notebook_orch.core import layout as shared  # written alongside the HTML export
+    except ImportError:
+        return layered_positions
+    fn = getattr(shared, "widget_positions", None)
+    return fn if callable(fn) else layered_positions
+
+
+# -- the graph -------------------------------------------------------------------------------------------
+def node_status(report: StalenessReport | None, graph: AssetGraph, name: str) -> dict[str, Any]:
+    """What changes when runs progress: status, class, counts and bar. The live updater sends only this."""
+    from notebook_orch.core.staleness import STATUSES
+
+    if report is None:
+        return {"status": "MISSING", "classes": "status-missing", "counts": {}, "counts_text": "", "bar": []}
+    counts = report.counts(name)
+    status = worst_status(counts)
+    partitioned = graph.spec(name).partitions.grain != "unpartitioned"
+    bar = partition_bar(report.status_codes(name), STATUSES) if partitioned else []
+    return {
+        "status": status,
+        "classes": f"status-{status.lower()}" + (" partitioned" if partitioned else ""),
+        "counts": {s: counts[s] for s in COUNT_ORDER if counts.get(s)},
+        "counts_text": counts_text(counts) if partitioned else status.lower(),
+        "bar": bar,
+    }
+
+
+def graph_view(
+    graph: AssetGraph,
+    report: StalenessReport | None,
+    *,
+    names: Sequence[str] | None = None,
+    layout: LayoutFn | None = None,
+) -> dict[str, Any]:
+    """Everything the graph widget draws: nodes (with positions), edges, notebook groups and the legend."""
+    names = list(graph.order if names is None else graph.sorted(names))
+    chosen = set(names)
+    positions = (layout or default_layout())(graph, names)
+    nodes, groups = [], {}
+    for name in names:
+        spec = graph.spec(name)
+        group = f"nb:{spec.notebook}" if spec.notebook else None
+        if group and group not in groups:
+            groups[group] = {"id": group, "label": spec.notebook, "members": 0}
+        if group:
+            groups[group]["members"] += 1
+        x, y = positions[name]
+        nodes.append({
+            "id": name,
+            "label": name,
+            "notebook": spec.notebook,
+            "cell": spec.cell_index + 1 if spec.cell_index is not None else None,
+            "group": group,
+            "partitions": spec.partitions.describe(),
+            "x": float(x),
+            "y": float(y),
+            **node_status(report, graph, name),
+        })
+    edges = []
+    for name in names:
+        for edge in graph.upstream_edges(name):
+            if edge.upstream in chosen:
+                label = edge_label(graph, edge)
+                edges.append({"id": f"{edge.upstream}->{name}", "source": edge.upstream, "target": name,
+                              "label": label, "classes": "mapped" if label else ""})
+    totals = dict.fromkeys(COUNT_ORDER, 0)
+    for node in nodes:
+        for s, n in node["counts"].items():
+            totals[s] += n
+    return {
+        "nodes": nodes,
+        "edges": edges,
+        "groups": list(groups.values()),
+        "legend": legend(),
+        "totals": {s: n for s, n in totals.items() if n},
+    }
+
+
+def legend() -> list[dict[str, str]]:
+    return [{"status": s, "label": s.lower(), "colour": COLOURS[s], "meaning": MEANINGS[s]} for s in COUNT_ORDER]
+
+
+def changed_nodes(before: dict[str, dict], graph: AssetGraph, report: StalenessReport,
+                  names: Iterable[str]) -> dict[str, dict]:
+    """The node patches that differ from ``before`` (name -> node_status) among ``names``."""
+    out = {}
+    for name in names:
+        now = node_status(report, graph, name)
+        if before.get(name) != now:
+            out[name] = now
+    return out
+
+
+# -- the side panel --------------------------------------------------------------------------------------
+_REASON_WORDS = {
+    "code_changed": "the cell's code changed since it was built",
+    "dependencies_changed": None,  # the cause's own message says what was added or removed
+    "upstream_data_changed": "upstream {up} has new data",
+    "upstream_stale": "upstream {up} is stale",
+    "upstream_missing": "upstream {up} is missing",
+    "upstream_failed": "upstream {up} failed",
+}
+
+
+def stale_reasons(report: StalenessReport, asset: str) -> dict[str, list[dict[str, Any]]]:
+    """Why the asset's partitions are stale, grouped by reason with the partitions as ranges, and the root causes
+    upstream (the partitions that are bad for their own reasons), grouped the same way."""
+    from notebook_orch.core.staleness import STALE
+
+    keys = report.keys(asset)
+    by_reason: dict[tuple[str, str | None, str], list[str]] = {}
+    by_root: dict[tuple[str, str, tuple[str, ...]], set[str]] = {}
+    for key in report.partitions_with(asset, STALE):
+        explained = report.explain(asset, key)
+        for cause in explained.causes:
+            words = _REASON_WORDS.get(cause.kind)
+            text = words.format(up=cause.upstream) if words else cause.message
+            by_reason.setdefault((cause.kind, cause.upstream, text), []).append(key)
+        for root in explained.root_causes:
+            by_root.setdefault((root.asset, root.status, root.kinds), set()).add(root.partition)
+    reasons = []
+    for (kind, upstream, text), parts in by_reason.items():
+        ranges = key_ranges(keys, parts)
+        reasons.append({"kind": kind, "upstream": upstream, "text": text, "count": len(parts),
+                        "ranges": [list(r) for r in ranges], "partitions": ranges_text(ranges)})
+    roots = []
+    for (root_asset, status, kinds), parts in by_root.items():
+        ranges = key_ranges(report.keys(root_asset), parts)
+        why = ", ".join(k.replace("_", " ") for k in kinds) or status.lower()
+        roots.append({"asset": root_asset, "status": status, "why": why, "count": len(parts),
+                      "ranges": [list(r) for r in ranges],
+                      "text": f"{root_asset}[{ranges_text(ranges)}] ({why})"})
+    roots.sort(key=lambda r: (report.graph.position[r["asset"]], r["text"]))
+    return {"reasons": reasons, "root_causes": roots}
+
+
+def materialization_view(mat: MaterializationRecord | None, run: RunRecord | None) -> dict[str, Any] | None:
+    if mat is None:
+        return None
+    return {
+        "partition": mat.partition,
+        "at": mat.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "rows": mat.row_count,
+        "columns": [{"name": c, "type": t, "null_rate": mat.null_rates.get(c)} for c, t in mat.schema.items()],
+        "checks": [{"expr": c.expr, "passed": c.passed, "detail": c.detail} for c in mat.checks],
+        "duration_s": None if mat.duration_s is None else round(mat.duration_s, 3),
+        "run_id": mat.run_id,
+        "output_notebook": run.output_path if run is not None else None,
+        "storage_path": mat.storage_path,
+    }
+
+
+def run_view(run: RunRecord | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {"run_id": run.run_id, "status": run.status, "kind": run.kind, "error": run.error,
+            "error_cell": run.error_cell + 1 if run.error_cell is not None else None,
+            "output_notebook": run.output_path}
+
+
+def panel_view(
+    graph: AssetGraph,
+    report: StalenessReport,
+    asset: str,
+    *,
+    materialization: MaterializationRecord | None = None,
+    materialization_run: RunRecord | None = None,
+    last_run: RunRecord | None = None,
+) -> dict[str, Any]:
+    """Everything the side panel shows for one asset."""
+    spec = graph.spec(asset)
+    status = node_status(report, graph, asset)
+
+    def neighbour(name: str, label: str) -> dict[str, str]:
+        return {"name": name, "status": worst_status(report.counts(name)), "mapping": label}
+
+    return {
+        "asset": asset,
+        **status,
+        "partitions": spec.partitions.describe(),
+        "partitioned": spec.partitions.grain != "unpartitioned",
+        "keys_total": len(report.keys(asset)),
+        "ranges": status_ranges(report, asset),
+        "notebook": spec.notebook,
+        "cell": spec.cell_index + 1 if spec.cell_index is not None else None,
+        "description": spec.description,
+        "owner": spec.owner,
+        "checks_declared": list(spec.checks),
+        "schedule": spec.schedule,
+        "sla": spec.sla.strftime("%H:%M") if spec.sla else None,
+        **stale_reasons(report, asset),
+        "last_materialization": materialization_view(materialization, materialization_run),
+        "last_run": run_view(last_run),
+        "upstream": [neighbour(e.upstream, edge_label(graph, e)) for e in graph.upstream_edges(asset)],
+        "downstream": [neighbour(e.downstream, edge_label(graph, e)) for e in graph.downstream_edges(asset)],
+    }
+
+
+__all__ = [
+    "COLOURS",
+    "SEVERITY",
+    "changed_nodes",
+    "counts_text",
+    "edge_label",
+    "graph_view",
+    "key_ranges",
+    "layered_positions",
+    "legend",
+    "node_status",
+    "panel_view",
+    "partition_bar",
+    "ranges_text",
+    "run_lengths",
+    "stale_reasons",
+    "status_ranges",
+    "worst_status",
+]
