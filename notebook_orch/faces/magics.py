@@ -54,18 +54,20 @@ class NotebookOrchMagics(Magics):
     asset.__doc__ = _asset_doc()
 
     @line_magic
-    def nbo(self, line: str) -> None:
-        """Mirror of the ``nbo`` command line: %nbo partition KEY | status | stale | lineage | runs |
-        materialize SELECTION [--partition K | --from A --to B] [--downstream] ... (see `nbo --help`)."""
+    def nbo(self, line: str) -> Any:
+        """Mirror of the ``nbo`` command line: %nbo partition KEY | graph [SELECTION] | status | stale | lineage |
+        runs | materialize SELECTION [--partition K | --from A --to B] [--downstream] ... (see `nbo --help`)."""
         try:
             argv = shlex.split(line)
         except ValueError as exc:
             raise UsageError(f"%nbo: cannot split {line!r} ({exc}); check the quotes.") from None
         if not argv:
-            raise UsageError("%nbo needs a subcommand: partition, status, stale, lineage, runs, materialize.")
+            raise UsageError("%nbo needs a subcommand: partition, graph, status, stale, lineage, runs, materialize.")
         if argv[0] == "partition":
             self._set_partition(argv[1:])
             return
+        if argv[0] == "graph":
+            return self._graph(argv[1:])
         from notebook_orch.faces.cli import main
 
         root = str(self.runtime.project().config.root)
@@ -84,6 +86,17 @@ class NotebookOrchMagics(Magics):
             from notebook_orch.errors import NotebookOrchError
 
             raise NotebookOrchError(f"%nbo {argv[0]} finished with exit code {code} (see above).")
+
+    def _graph(self, args: list[str]) -> Any:
+        """``%nbo graph [SELECTION]``: the live lineage graph widget (returned, so the cell displays it)."""
+        if any(a.startswith("-") for a in args):
+            raise UsageError("%nbo graph takes an optional SELECTION (e.g. '+report' or 'a,b'), no options.")
+        from notebook_orch.widgets import LineageGraph
+
+        try:
+            return LineageGraph(self.runtime.project(), " ".join(args) or None)
+        except DeclarationError as exc:
+            raise UsageError(str(exc)) from None
 
     def _set_partition(self, args: list[str]) -> None:
         if len(args) != 1:

@@ -1,0 +1,18 @@
+"""Widgets: ``LineageGraph(project)``, the live lineage graph with a side panel.
+
+Imported lazily so that ``import notebook_orch`` does not import ipywidgets or anywidget.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["LineageGraph"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LineageGraph":
+        from notebook_orch.widgets.lineage_graph import LineageGraph
+
+        return LineageGraph
+    raise AttributeError(f"module 'notebook_orch.widgets' has no attribute {name!r}")

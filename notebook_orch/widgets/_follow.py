@@ -1,0 +1,59 @@
+"""Follow the store's event log from a background thread and hand batches of events to a callback."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+def make_follower(store: Any, *, after: int) -> Any:
+    """The store's own follower (correct when transactions commit out of id order) when this checkout has it."""
+    try:
+        from notebook_orch.store.follow import EventFollower
+    except ImportError:
+        return _CursorFollower(store, after=after)
+    return EventFollower(store, after=after)
+
+
+class _CursorFollower:
+    """Fallback: events after a cursor. May miss an event whose transaction commits after a later one."""
+
+    def __init__(self, store: Any, *, after: int) -> None:
+        self.store = store
+        self.cursor = after
+
+    def poll(self, limit: int = 1000) -> list[Any]:
+        events = self.store.events_after(self.cursor, limit=limit)
+        if events:
+            self.cursor = events[-1].id
+        return events
+
+
+class LiveLoop:
+    """Calls ``tick()`` every ``interval_s`` in a daemon thread until ``stop()``; an error stops nothing but is kept
+    (``last_error``) so one bad read does not end live updates."""
+
+    def __init__(self, tick: Callable[[], None], *, interval_s: float = 0.25) -> None:
+        self.tick = tick
+        self.interval_s = interval_s
+        self.last_error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="nbo-lineage-live", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.tick()
+            except Exception as exc:  # noqa: BLE001 - kept for the panel; the loop goes on
+                self.last_error = exc
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._stop.is_set()

@@ -1,0 +1,85 @@
+"""The side panel (ipywidgets): what the clicked asset is, why it is stale, what happened last, and the buttons.
+
+Each button builds one ``Project.submit`` call (see ``_actions``); the run goes to the background and the panel
+shows its progress, then its outcome (failures with their error and output notebook).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from notebook_orch.widgets._panel_html import panel_html
+
+if TYPE_CHECKING:
+    from notebook_orch.widgets.lineage_graph import LineageGraph
+
+
+def _button(text: str, tooltip: str, style: str = "") -> w.Button:
+    return w.Button(description=text, tooltip=tooltip, button_style=style, layout=w.Layout(width="auto"))
+
+
+class AssetPanel:
+    def __init__(self, owner: LineageGraph) -> None:
+        self.owner = owner
+        self.asset: str | None = None
+        self.view: dict[str, Any] | None = None
+        self.info = w.HTML("<div style='color:#607d8b;font:13px sans-serif'>Click an asset in the graph to see why "
+                           "it has its colour, what its last run produced, and to materialize it.</div>")
+        self.partition = w.Text(description="Partition", placeholder="empty: every partition not fresh",
+                                layout=w.Layout(width="98%"))
+        self.materialize = _button("Materialize", "Run this asset for the partition above (empty: every partition "
+                                   "that is not fresh)", "primary")
+        self.downstream = _button("Materialize with downstream", "This asset and everything that reads it")
+        self.stale_upstream = _button("Materialize stale upstream", "Upstream assets' partitions that are not fresh")
+        self.start = w.Text(description="From", layout=w.Layout(width="49%"))
+        self.end = w.Text(description="To", layout=w.Layout(width="49%"))
+        self.only_stale = w.Checkbox(True, description="only missing, failed or stale", indent=False)
+        self.dry_run = w.HTML()
+        self.backfill = _button("Backfill range", "Materialize every partition from From to To")
+        self.cancel = _button("Cancel", "Cancel the run this panel started", "danger")
+        self.cancel.disabled = True
+        self.progress = w.HTML()
+        self.neighbours = w.HBox(layout=w.Layout(flex_flow="row wrap"))
+        self.actions = w.VBox([
+            self.partition,
+            w.HBox([self.materialize, self.downstream], layout=w.Layout(flex_flow="row wrap")),
+            self.stale_upstream,
+            w.HTML("<b style='font:13px sans-serif'>Backfill a range</b>"),
+            w.HBox([self.start, self.end]), self.only_stale, self.dry_run,
+            w.HBox([self.backfill, self.cancel]),
+            self.progress,
+        ])
+        self.actions.layout.display = "none"
+        self.box = w.VBox([self.info, self.neighbours, self.actions],
+                          layout=w.Layout(width="400px", min_width="320px", padding="0 0 0 8px", overflow="auto"))
+        self.materialize.on_click(lambda _: self.owner.act("materialize"))
+        self.downstream.on_click(lambda _: self.owner.act("downstream"))
+        self.stale_upstream.on_click(lambda _: self.owner.act("stale_upstream"))
+        self.backfill.on_click(lambda _: self.owner.act("backfill"))
+        self.cancel.on_click(lambda _: self.owner.cancel())
+        for field in (self.start, self.end, self.only_stale):
+            field.observe(lambda _: self.owner.update_dry_run(), names="value")
+
+    def show(self, view: dict[str, Any], *, linker: Any = None, keep_inputs: bool = False) -> None:
+        first_time = self.asset != view["asset"]
+        self.asset, self.view = view["asset"], view
+        self.info.value = panel_html(view, linker=linker)
+        self.actions.layout.display = "flex"
+        self.partition.disabled = self.start.disabled = self.end.disabled = not view["partitioned"]
+        if first_time and not keep_inputs:
+            ranges = view["ranges"]
+            self.partition.value = ""
+            self.start.value = ranges[0]["first"] if view["partitioned"] and ranges else ""
+            self.end.value = ranges[-1]["last"] if view["partitioned"] and ranges else ""
+            buttons = []
+            for side, items in (("↑", view["upstream"]), ("↓", view["downstream"])):
+                for item in items[:8]:
+                    b = _button(f"{side} {item['name']}", f"{item['status'].lower()}; click to show it")
+                    b.on_click(lambda _, name=item["name"]: self.owner.show(name, select=True))
+                    buttons.append(b)
+            self.neighbours.children = buttons
+
+    def say(self, html: str) -> None:
+        self.progress.value = f"<div style='font:13px sans-serif'>{html}</div>"

@@ -1,0 +1,101 @@
+"""The side panel's text as HTML, from ``viewmodel.panel_view`` (pure: data in, markup out)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+from typing import Any
+
+from notebook_orch.core.viewmodel import COLOURS
+
+Linker = Callable[[str], "str | None"]  # a project-relative path -> an href that opens it in JupyterLab, or None
+
+
+def badge(status: str) -> str:
+    colour = COLOURS.get(status, "#455a64")
+    fg = "#212121" if status in ("STALE", "MISSING") else "#fff"
+    return (f"<span class='nbo-badge nbo-{status.lower()}' style='background:{colour};color:{fg};"
+            f"padding:1px 6px;border-radius:3px;font-size:11px'>{status.lower()}</span>")
+
+
+def _link(path: str | None, text: str, linker: Linker | None) -> str:
+    if not path:
+        return escape(text)
+    href = linker(path) if linker else None
+    return f"<a href='{escape(href)}' target='_blank'>{escape(text)}</a>" if href else escape(text)
+
+
+def heatmap(ranges: list[dict[str, Any]], total: int) -> str:
+    """One strip: each run of equal status is one block as wide as its share (hover names the range)."""
+    if total <= 1:
+        return ""
+    blocks = "".join(
+        f"<div title='{escape(r['first'])}" + (f"..{escape(r['last'])}" if r["count"] > 1 else "")
+        + f": {r['status'].lower()} ({r['count']})' style='flex:{r['count']} 0 0;background:"
+        f"{COLOURS.get(r['status'], '#000')}'></div>"
+        for r in ranges
+    )
+    return (f"<div class='nbo-heatmap' style='display:flex;height:14px;border:1px solid #b0bec5;margin:4px 0'>"
+            f"{blocks}</div>")
+
+
+def panel_html(panel: dict[str, Any], *, linker: Linker | None = None) -> str:
+    out = [f"<div class='nbo-panel' style='font:13px sans-serif;line-height:1.4'>"
+           f"<h3 style='margin:0 0 4px 0'>{escape(panel['asset'])} {badge(panel['status'])}</h3>"]
+    if panel["partitioned"]:
+        out.append(f"<div>{escape(panel['counts_text'])} <span style='color:#607d8b'>"
+                   f"({escape(panel['partitions'])}, {panel['keys_total']} partitions)</span></div>")
+        out.append(heatmap(panel["ranges"], panel["keys_total"]))
+    if panel.get("description"):
+        out.append(f"<div style='color:#455a64'>{escape(panel['description'])}</div>")
+    if panel["notebook"]:
+        where = f"{panel['notebook']}, cell {panel['cell']}"
+        out.append(f"<div>Defined in {_link(panel['notebook'], where, linker)}</div>")
+    if panel["reasons"]:
+        out.append("<div style='margin-top:6px'><b>Why stale</b><ul style='margin:2px 0;padding-left:18px'>")
+        for r in panel["reasons"]:
+            where = f": {escape(r['partitions'])}" if panel["partitioned"] else ""
+            out.append(f"<li>{escape(r['text'])}{where}</li>")
+        out.append("</ul></div>")
+    if panel["root_causes"]:
+        roots = "; ".join(escape(r["text"]) for r in panel["root_causes"])
+        out.append(f"<div><b>Root cause</b>: {roots}</div>")
+    run = panel.get("last_run")
+    if run and run["status"] == "FAILED":
+        cell = f" in cell {run['error_cell']}" if run.get("error_cell") else ""
+        nb = _link(run["output_notebook"], "output notebook", linker) if run["output_notebook"] else ""
+        out.append(f"<div style='color:#c62828;margin-top:6px'><b>Last run failed</b>{cell}: "
+                   f"{escape(run['error'] or 'no error recorded')} {nb}</div>")
+    mat = panel.get("last_materialization")
+    if mat:
+        out.append("<div style='margin-top:6px'><b>Last materialization</b>")
+        facts = [f"partition {escape(mat['partition'])}" if panel["partitioned"] else None,
+                 escape(mat["at"]),
+                 f"{mat['rows']:,} rows" if mat["rows"] is not None else None,
+                 f"{mat['duration_s']} s" if mat["duration_s"] is not None else None,
+                 f"run {escape(mat['run_id'])}"]
+        out.append("<div>" + " · ".join(f for f in facts if f) + "</div>")
+        if mat["output_notebook"]:
+            out.append(f"<div>{_link(mat['output_notebook'], 'output notebook of that run', linker)}</div>")
+        if mat["columns"]:
+            rows = "".join(
+                f"<tr><td>{escape(c['name'])}</td><td>{escape(c['type'])}</td><td style='text-align:right'>"
+                + ("" if c["null_rate"] is None else f"{c['null_rate']:.1%}") + "</td></tr>"
+                for c in mat["columns"][:30]
+            )
+            more = f"<div>and {len(mat['columns']) - 30} more columns</div>" if len(mat["columns"]) > 30 else ""
+            out.append("<table style='font-size:12px;border-collapse:collapse'><tr><th align=left>column</th>"
+                       f"<th align=left>type</th><th>nulls</th></tr>{rows}</table>{more}")
+        for c in mat["checks"]:
+            mark = "&#10003;" if c["passed"] else "&#10007;"
+            detail = f" — {escape(c['detail'])}" if c.get("detail") else ""
+            out.append(f"<div>{mark} check <code>{escape(c['expr'])}</code>{detail}</div>")
+        out.append("</div>")
+    elif not panel["reasons"]:
+        out.append("<div style='margin-top:6px;color:#607d8b'>Never materialized.</div>")
+    if panel.get("schedule") or panel.get("sla"):
+        bits = [f"schedule <code>{escape(panel['schedule'])}</code>" if panel.get("schedule") else "",
+                f"SLA {escape(panel['sla'])}" if panel.get("sla") else ""]
+        out.append("<div>" + " · ".join(b for b in bits if b) + "</div>")
+    out.append("</div>")
+    return "".join(out)

@@ -1,0 +1,213 @@
+// The lineage graph's front end (anywidget): cytoscape.js with positions computed in the kernel ("preset"
+// layout), so a graph of thousands of nodes never runs a layout on the page's main thread.
+// Rebuild the bundle with scripts/build_widget_js.sh after editing this file.
+import cytoscape from "cytoscape";
+
+const COLOURS = {
+  FRESH: "#2e7d32", STALE: "#f9a825", MISSING: "#9e9e9e",
+  FAILED: "#c62828", RUNNING: "#1565c0", INVALID: "#6a1b9a",
+};
+const TEXT = { STALE: "#212121", MISSING: "#212121" };  // dark text on light fills
+
+function barImage(bar) {
+  // The partition bar as a tiny SVG: one rect per run of equal status (the kernel already merged runs).
+  if (!bar || bar.length === 0) return "none";
+  const rects = bar.map(([status, a, b]) =>
+    `<rect x="${(a * 100).toFixed(2)}" y="0" width="${((b - a) * 100).toFixed(2)}" height="10" ` +
+    `fill="${COLOURS[status] || "#000"}"/>`).join("");
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="100" height="10" viewBox="0 0 100 10" ` +
+    `preserveAspectRatio="none"><rect width="100" height="10" fill="#fff"/>${rects}</svg>`;
+  return "data:image/svg+xml;utf8," + encodeURIComponent(svg);
+}
+
+function nodeData(n) {
+  return {
+    id: n.id, name: n.label, status: n.status,
+    text: n.counts_text && n.counts_text !== n.status.toLowerCase() ? `${n.label}\n${n.counts_text}` : n.label,
+    bar: barImage(n.bar), hasBar: n.bar && n.bar.length > 0 ? 1 : 0,
+    fg: TEXT[n.status] || "#fff", ...(n.group ? { parent: n.group } : {}),
+  };
+}
+
+function elements(graph, groups) {
+  const els = [];
+  if (groups) {
+    for (const g of graph.groups) {
+      els.push({ group: "nodes", data: { id: g.id, name: g.label, text: g.label, members: g.members },
+                 classes: "notebook" });
+    }
+  }
+  for (const n of graph.nodes) {
+    const data = nodeData(n);
+    if (!groups) delete data.parent;
+    els.push({ group: "nodes", data, classes: n.classes, position: { x: n.x, y: n.y } });
+  }
+  for (const e of graph.edges) {
+    els.push({ group: "edges", data: { id: e.id, source: e.source, target: e.target, label: e.label },
+               classes: e.classes });
+  }
+  return els;
+}
+
+function style(large) {
+  const s = [
+    { selector: "node", style: {
+      "shape": "round-rectangle", "width": 200, "height": 52, "label": "data(text)",
+      "text-wrap": "wrap", "text-max-width": 190, "text-valign": "center", "text-halign": "center",
+      "font-size": 12, "font-family": "sans-serif", "color": "data(fg)", "border-width": 1,
+      "border-color": "#37474f", "background-color": "#9e9e9e" } },
+    { selector: "node[hasBar = 1]", style: {
+      "background-image": "data(bar)", "background-width": "100%", "background-height": 6,
+      "background-position-y": "100%", "background-clip": "node", "background-image-containment": "inside" } },
+    { selector: "node.notebook", style: {
+      "shape": "round-rectangle", "background-color": "#eceff1", "background-opacity": 0.6,
+      "border-color": "#90a4ae", "border-style": "dashed", "label": "data(text)", "color": "#455a64",
+      "text-valign": "top", "text-halign": "center", "font-size": 13, "padding": 18 } },
+    { selector: "node.notebook.collapsed", style: {
+      "width": 200, "height": 52, "border-style": "solid", "text-valign": "center", "background-opacity": 1 } },
+    { selector: "edge", style: {
+      "width": 1.5, "line-color": "#90a4ae", "target-arrow-color": "#90a4ae", "target-arrow-shape": "triangle",
+      "curve-style": large ? "straight" : "bezier", "arrow-scale": 0.9 } },
+    { selector: "edge.mapped", style: {
+      "label": "data(label)", "font-size": 10, "color": "#37474f", "text-background-color": "#fff",
+      "text-background-opacity": 0.9, "text-background-padding": 2, "line-style": "dashed" } },
+    { selector: "node:selected", style: { "border-width": 4, "border-color": "#000" } },
+    { selector: ".faded", style: { "opacity": 0.25 } },
+    { selector: "edge.path", style: { "line-color": "#000", "target-arrow-color": "#000", "width": 3 } },
+  ];
+  for (const [status, colour] of Object.entries(COLOURS)) {
+    s.push({ selector: `node.status-${status.toLowerCase()}`, style: { "background-color": colour } });
+  }
+  return s;
+}
+
+function legend(graph) {
+  const div = document.createElement("div");
+  div.className = "nbo-legend";
+  div.style.cssText = "display:flex;flex-wrap:wrap;gap:10px;align-items:center;font:12px sans-serif;" +
+    "padding:4px 2px;color:#263238";
+  const totals = graph.totals || {};
+  for (const item of graph.legend) {
+    const span = document.createElement("span");
+    span.title = item.meaning;
+    const n = totals[item.status];
+    span.innerHTML = `<span style="display:inline-block;width:12px;height:12px;border-radius:2px;` +
+      `vertical-align:-2px;background:${item.colour};margin-right:4px"></span>${item.label}` +
+      (n ? ` <b>${n}</b>` : "");
+    div.appendChild(span);
+  }
+  const hint = document.createElement("span");
+  hint.style.cssText = "color:#607d8b;margin-left:auto";
+  hint.textContent = "click an asset for details and actions · click a notebook box to collapse it";
+  div.appendChild(hint);
+  return div;
+}
+
+function render({ model, el }) {
+  const t0 = performance.now();
+  const wrap = document.createElement("div");
+  wrap.className = "nbo-lineage";
+  const box = document.createElement("div");
+  box.className = "nbo-lineage-canvas";
+  box.style.cssText = `width:100%;height:${model.get("height")};border:1px solid #cfd8dc;border-radius:4px`;
+  let graph = model.get("graph");
+  let leg = legend(graph);
+  wrap.appendChild(leg);
+  wrap.appendChild(box);
+  el.appendChild(wrap);
+
+  const large = () => graph.nodes.length > 300;
+  const cy = cytoscape({
+    container: box, elements: [], style: style(large()), layout: { name: "preset" },
+    wheelSensitivity: 0.3, minZoom: 0.02, maxZoom: 3,
+    textureOnViewport: true, hideEdgesOnViewport: large(), pixelRatio: 1,
+  });
+  el._cy = cy;
+  el.classList.add("nbo-lineage-host");
+
+  function load() {
+    cy.startBatch();
+    cy.elements().remove();
+    cy.add(elements(graph, model.get("groups")));
+    cy.endBatch();
+    cy.fit(undefined, 20);
+    box.dataset.nodes = String(graph.nodes.length);
+    box.dataset.renderMs = String(Math.round(performance.now() - t0));
+    box.dataset.ready = "1";
+  }
+
+  function highlight(node) {
+    cy.elements().removeClass("faded path");
+    if (!node) return;
+    const path = node.predecessors().union(node.successors()).union(node);
+    cy.elements().not(path).not("node.notebook").addClass("faded");
+    path.edges().addClass("path");
+  }
+
+  function toggleGroup(group) {
+    const collapsed = !group.hasClass("collapsed");
+    const kids = group.children();
+    cy.startBatch();
+    kids.style("display", collapsed ? "none" : "element");
+    if (collapsed) {
+      const pos = kids.boundingBox();
+      group.addClass("collapsed");
+      group.data("text", `${group.data("name")}\n${kids.length} assets (collapsed)`);
+      group.data("saved", { x: (pos.x1 + pos.x2) / 2, y: (pos.y1 + pos.y2) / 2 });
+    } else {
+      group.removeClass("collapsed");
+      group.data("text", group.data("name"));
+    }
+    cy.endBatch();
+  }
+
+  cy.on("tap", "node", (evt) => {
+    const node = evt.target;
+    if (node.hasClass("notebook")) { toggleGroup(node); return; }
+    highlight(node);
+    model.send({ type: "click", node: node.id(), sent_at: Date.now() });
+  });
+  cy.on("tap", (evt) => { if (evt.target === cy) highlight(null); });
+
+  model.on("msg:custom", (msg) => {
+    if (msg.type === "patch") {
+      cy.batch(() => {
+        for (const [id, p] of Object.entries(msg.nodes)) {
+          const node = cy.getElementById(id);
+          if (node.empty()) continue;
+          node.classes(p.classes);
+          node.data({ status: p.status, fg: TEXT[p.status] || "#fff", bar: barImage(p.bar),
+                      hasBar: p.bar && p.bar.length > 0 ? 1 : 0,
+                      text: p.counts_text && p.counts_text !== p.status.toLowerCase()
+                        ? `${node.data("name")}\n${p.counts_text}` : node.data("name") });
+        }
+      });
+      box.dataset.patches = String(Number(box.dataset.patches || 0) + 1);
+      box.dataset.lastPatch = JSON.stringify({ seq: msg.seq, sent_at: msg.sent_at, applied_at: Date.now() });
+    } else if (msg.type === "select") {
+      const node = cy.getElementById(msg.node);
+      if (!node.empty()) { cy.$(":selected").unselect(); node.select(); highlight(node); }
+    }
+  });
+  model.on("change:graph", () => {
+    graph = model.get("graph");
+    const fresh = legend(graph);
+    wrap.replaceChild(fresh, leg);
+    leg = fresh;
+    cy.style(style(large()));
+    load();
+  });
+  model.on("change:groups", load);
+
+  // The canvas may be sized only after JupyterLab attaches the output; draw once it has a size.
+  let loaded = false;
+  const observer = new ResizeObserver(() => {
+    if (box.clientWidth === 0) return;
+    cy.resize();
+    if (!loaded) { loaded = true; load(); model.send({ type: "ready" }); }
+  });
+  observer.observe(box);
+  return () => { observer.disconnect(); cy.destroy(); };
+}
+
+export default { render };

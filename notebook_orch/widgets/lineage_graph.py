@@ -1,0 +1,212 @@
+"""``LineageGraph(project)``: the lineage graph of every asset, live, with a side panel to act on one.
+
+A thin adapter: the pure view-model (``core.viewmodel``) says what to draw, ``_cytoscape.CytoscapeGraph`` draws it,
+``_panel.AssetPanel`` shows one asset, and every action is a ``Project.submit`` call. A daemon thread follows the
+store's event log and patches only the nodes whose status changed, so the kernel stays free.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from html import escape
+from typing import Any
+
+import ipywidgets as w
+
+from notebook_orch.core import viewmodel as vm
+from notebook_orch.store.records import EV_MATERIALIZED, EV_PARTITION_FAILED
+from notebook_orch.widgets import _actions, _follow
+from notebook_orch.widgets._cytoscape import CytoscapeGraph
+from notebook_orch.widgets._panel import AssetPanel
+from notebook_orch.widgets._paths import lab_link
+
+
+class LineageGraph(w.HBox):
+    """The project's lineage graph, coloured by status and kept live; click an asset for details and actions.
+
+    >>> LineageGraph(Project("path/to/project"))            # every asset
+    >>> LineageGraph(project, "+daily_report")              # a selection, as on the command line
+    """
+
+    def __init__(self, project: Any = None, selection: str | None = None, *, live: bool = True,
+                 interval_s: float = 0.25, height: str = "520px", groups: bool | None = None) -> None:
+        if project is None:
+            from notebook_orch.project import Project
+
+            project = Project()
+        self.project = project
+        self.selection = selection
+        self._lock = threading.RLock()
+        graph = project.graph
+        self._names = graph.select(selection) if selection else list(graph.order)
+        self._shown = set(self._names)
+        self.report = project.status()
+        view = vm.graph_view(graph, self.report, names=self._names)
+        self._last = {n["id"]: {k: n[k] for k in ("status", "classes", "counts", "counts_text", "bar")}
+                      for n in view["nodes"]}
+        # Notebook boxes help a person read a few dozen assets; past that they are clutter and cost draw time.
+        self.canvas = CytoscapeGraph(view, height=height, groups=len(view["nodes"]) <= 200 if groups is None
+                                     else groups)
+        self.canvas.layout = w.Layout(flex="1 1 auto", min_width="400px")
+        self.panel = AssetPanel(self)
+        self.handle: Any = None
+        self._handle_note = ""
+        super().__init__([self.canvas, self.panel.box], layout=w.Layout(width="100%"))
+        self.canvas.on_click(self.show)
+        self.canvas.on_ready(self._resend_all)
+        self._follower = _follow.make_follower(project.store, after=self.report.event_id)
+        self._loop = _follow.LiveLoop(self.refresh, interval_s=interval_s)
+        if live:
+            self._loop.start()
+
+    # -- reading ---------------------------------------------------------------------------------------------
+    def panel_view(self, asset: str) -> dict[str, Any]:
+        """The panel's content for ``asset`` (the view-model plus the store records it names)."""
+        store = self.project.store
+        with self._lock:
+            last = self.report.last_materialized(asset)
+        mat = store.latest_materialization(asset, last[0]) if last else None
+        mat_run = store.get_run(mat.run_id) if mat is not None else None
+        runs = store.list_runs(limit=1, asset=asset)
+        with self._lock:
+            return vm.panel_view(self.project.graph, self.report, asset, materialization=mat,
+                                 materialization_run=mat_run, last_run=runs[0] if runs else None)
+
+    def show(self, asset: str, *, select: bool = False) -> None:
+        """Open the panel on ``asset`` (what a click on its node does)."""
+        view = self.panel_view(asset)
+        self.panel.show(view, linker=self._link)
+        self.update_dry_run()
+        if select:
+            self.canvas.select(asset)
+
+    def _link(self, path: str) -> str | None:
+        return lab_link(self.project.config.root, path)
+
+    # -- acting ----------------------------------------------------------------------------------------------
+    def request(self, action: str) -> tuple[str, dict[str, Any]]:
+        """The ``Project.submit`` arguments a button stands for, from the panel's current inputs."""
+        from notebook_orch.core.planning import PartitionSelection
+
+        asset = self.panel.asset
+        if asset is None:
+            raise ValueError("No asset is selected; click a node first.")
+        graph = self.project.graph
+        key = self.panel.partition.value.strip()
+        if action in ("materialize", "downstream"):
+            if key:
+                return asset, {"partitions": PartitionSelection(keys=(key,)), "downstream": action == "downstream"}
+            not_fresh = self.panel.view is not None and self.panel.view["status"] != "FRESH"
+            return asset, {"downstream": action == "downstream", "only_stale": not_fresh}
+        if action == "stale_upstream":
+            ups = graph.sorted(graph.ancestors([asset]))
+            if not ups:
+                raise ValueError(f"Asset {asset!r} has no upstream assets.")
+            return ",".join(ups), {"only_stale": True}
+        if action == "backfill":
+            start, end = self.panel.start.value.strip() or None, self.panel.end.value.strip() or None
+            return asset, {"partitions": PartitionSelection(start=start, end=end),
+                           "only_stale": self.panel.only_stale.value}
+        raise ValueError(f"Unknown action {action!r}.")
+
+    def act(self, action: str) -> Any:
+        """Press a button: submit the run in the background and report in the panel. Returns the handle."""
+        try:
+            selection, options = self.request(action)
+            handle = _actions.submit(self.project, selection, kind="manual", **options)
+        except Exception as exc:  # noqa: BLE001 - shown to the person who pressed the button
+            self.panel.say(f"<span style='color:#c62828'>{escape(str(exc))}</span>")
+            return None
+        self.handle = handle
+        plan = getattr(handle, "plan", None)
+        n = len(plan.runs) if plan is not None else "?"
+        parts = len(plan.targets) if plan is not None else "?"
+        self._handle_note = f"{action.replace('_', ' ')} {escape(selection)}: {n} run(s), {parts} partition(s)"
+        self.panel.cancel.disabled = False
+        self.panel.say(f"Started {self._handle_note}.")
+        return handle
+
+    def cancel(self) -> None:
+        if self.handle is None:
+            return
+        try:
+            self.handle.cancel()
+        except Exception as exc:  # noqa: BLE001
+            self.panel.say(f"<span style='color:#c62828'>{escape(str(exc))}</span>")
+            return
+        self.panel.say(f"Canceling {self._handle_note}…")
+
+    def update_dry_run(self) -> None:
+        """Say how many runs the Backfill button would start, before it starts them."""
+        if self.panel.asset is None or not self.panel.view or not self.panel.view["partitioned"]:
+            self.panel.dry_run.value = ""
+            return
+        try:
+            selection, options = self.request("backfill")
+            plan = self.project.plan(selection, **options)
+            text = (f"Would start {len(plan.runs)} run(s) for {len(plan.targets)} partition(s)"
+                    + (f", skipping {len(plan.skipped)}" if plan.skipped else "") + ".")
+        except Exception as exc:  # noqa: BLE001 - a bad key is shown next to the fields
+            text = f"<span style='color:#c62828'>{escape(str(exc))}</span>"
+        self.panel.dry_run.value = f"<div style='font:12px sans-serif;color:#455a64'>{text}</div>"
+
+    # -- live ------------------------------------------------------------------------------------------------
+    def refresh(self) -> dict[str, dict[str, Any]]:
+        """Fold new store events into the report and patch the nodes that changed (the live thread calls this)."""
+        events = self._follower.poll()
+        self._report_handle()
+        if not events:
+            return {}
+        touched = {(e.asset, e.partition) for e in events
+                   if e.kind in (EV_MATERIALIZED, EV_PARTITION_FAILED) and e.asset and e.partition}
+        snap = self.project.store.snapshot(keys=sorted(touched))
+        with self._lock:
+            changed = self.report.apply(snap.assets, running=snap.running, event_id=events[-1].id)
+            names = {a for a, _ in changed} & self._shown
+            patches = vm.changed_nodes(self._last, self.project.graph, self.report, self.project.graph.sorted(names))
+            self._last.update(patches)
+        self.canvas.patch(patches)
+        if self.panel.asset is not None and (self.panel.asset in names or any(
+                a in names for a in (self.panel.view or {}).get("upstream", []))):
+            self.panel.show(self.panel_view(self.panel.asset), linker=self._link, keep_inputs=True)
+        return patches
+
+    def _report_handle(self) -> None:
+        handle = self.handle
+        if handle is None:
+            return
+        if not handle.done():
+            snap = handle.progress()
+            if snap is not None:
+                eta = f", about {snap.eta_s:.0f} s left" if snap.eta_s is not None else ""
+                self.panel.say(f"Running {self._handle_note}: {snap.done}/{snap.total} done, {snap.failed} failed"
+                               f"{eta}.")
+            return
+        self.handle = None
+        self.panel.cancel.disabled = True
+        try:
+            result = handle.wait(0)
+        except Exception as exc:  # noqa: BLE001
+            self.panel.say(f"<span style='color:#c62828'>Failed: {escape(str(exc))}</span>")
+            return
+        failures = list(getattr(result, "failures", []) or [])
+        if failures:
+            lines = "".join(f"<li>{escape(str(f))}</li>" for f in failures[:5])
+            self.panel.say(f"<span style='color:#c62828'>{len(failures)} run(s) failed</span><ul>{lines}</ul>")
+        else:
+            self.panel.say(f"Done: {self._handle_note} at {time.strftime('%H:%M:%S')}.")
+
+    def _resend_all(self) -> None:
+        with self._lock:
+            self.canvas.patch(dict(self._last))
+
+    def stop(self) -> None:
+        """Stop following the event log (closing the widget does this too)."""
+        loop = getattr(self, "_loop", None)  # absent when __init__ raised (ipywidgets' __del__ still closes)
+        if loop is not None:
+            loop.stop()
+
+    def close(self) -> None:
+        self.stop()
+        super().close()
