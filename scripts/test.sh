@@ -2,6 +2,17 @@
 # Install notebook_orch with its test dependencies in .venv and run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The store suite starts its own PostgreSQL server (initdb in a temporary folder): it needs the server binaries.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${NBO_PG_BIN:-}" ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  else
+    echo "test.sh: PostgreSQL server binaries missing and cannot apt-get them here; the PostgreSQL store tests" \
+      "will be SKIPPED (install Debian's postgresql package or set NBO_PG_BIN)" >&2
+  fi
+fi
 python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet -e ".[test]"

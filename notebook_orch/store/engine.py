@@ -205,13 +205,15 @@ def write_txn(engine: Engine, *, wait_ms: int | None = None) -> Iterator[Connect
     """One write transaction; commits on success, rolls back on any exception.
 
     ``wait_ms``: give up (with an OperationalError) after waiting this long for the database's write lock
-    instead of the usual 30 s. Applies to SQLite; other backends wait as they are configured to.
+    instead of the usual 30 s (SQLite's busy timeout; PostgreSQL's lock_timeout for this transaction).
     """
     with engine.connect() as conn:
         conn.execution_options(**{WRITE: True})
         if wait_ms is not None:
             conn.execution_options(**{WAIT_MS: wait_ms})
         with conn.begin():
+            if wait_ms is not None and conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(wait_ms)}")
             yield conn
 
 

@@ -14,6 +14,7 @@ from notebook_orch.errors import PartitionLocked, StoreError
 from notebook_orch.store import engine as engine_mod
 from notebook_orch.store import reads, writes
 from notebook_orch.store import snapshot as snapshot_mod
+from notebook_orch.store.event_log import EventWaiter
 from notebook_orch.store.ids import new_run_id, utc_naive
 from notebook_orch.store.records import (
     FAILED,
@@ -49,6 +50,7 @@ class MetadataStore:
     def __init__(self, engine: Engine, url: str) -> None:
         self._engine = engine
         self._pid = os.getpid()
+        self._waiter = EventWaiter(engine)
         self.url = url
 
     # -- plumbing -------------------------------------------------------------------------------------------------
@@ -57,6 +59,7 @@ class MetadataStore:
         if os.getpid() != self._pid:
             # A forked child must not use the parent's connections: drop them without closing the parent's.
             self._engine.dispose(close=False)
+            self._waiter.forget()
             self._pid = os.getpid()
         return self._engine
 
@@ -83,6 +86,7 @@ class MetadataStore:
 
     def close(self) -> None:
         """Close every pooled connection. The store may not be used afterwards."""
+        self._waiter.close()
         self._engine.dispose()
 
     def __enter__(self) -> MetadataStore:
@@ -225,7 +229,11 @@ class MetadataStore:
             return reads.materializations_by_id(conn, ids)
 
     def events_after(self, event_id: int, *, limit: int = 1000) -> list[EventRecord]:
-        """Events with id greater than ``event_id``, oldest first (a follower passes the last id it saw)."""
+        """Events with id greater than ``event_id``, oldest first (a follower passes the last id it saw).
+
+        Ids follow commit order on every backend (event_log.py): once an id is returned, no smaller id can
+        appear later, so a cursor of "the last id seen" never skips an event; a gap below it was rolled back.
+        """
         with self._read() as conn:
             return reads.events_after(conn, event_id, limit=limit)
 
@@ -233,6 +241,16 @@ class MetadataStore:
         """The id of the newest event, 0 when there is none."""
         with self._read() as conn:
             return reads.last_event_id(conn)
+
+    def wait_for_events(self, after: int, *, timeout: float) -> bool:
+        """Block until an event with id greater than ``after`` is committed (True) or ``timeout`` seconds pass
+        (False). Returns at once when there already is one.
+
+        PostgreSQL wakes on LISTEN/NOTIFY (one extra connection per store, opened on first use); SQLite polls the
+        newest event id, a primary-key lookup, backing off from 5 to 100 ms.
+        """
+        self._live_engine()
+        return self._waiter.wait(after, timeout)
 
     def running(self) -> dict[tuple[str, str], str]:
         """Which run holds each locked (asset, partition)."""

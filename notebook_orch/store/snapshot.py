@@ -7,8 +7,9 @@ current as of an event id. An asset's blob is reused only if no event for that a
 and new assets are read from partition_state and their blobs rewritten after the read (best effort).
 
 The cache needs event ids that follow commit order, so that "no event after N" means "no change after N". That
-holds on SQLite (one writer at a time) but not for PostgreSQL sequences; there the snapshot reads
-partition_state directly until event-writing transactions are serialized.
+holds on SQLite (one writer at a time) and on PostgreSQL, where every transaction that changes partition_state
+appends events under the event-log advisory lock (event_log.py). Cache writes there wait at most a moment for
+row locks (lock_timeout), like SQLite's short busy timeout.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from notebook_orch.store.reads import last_event_id, running
 from notebook_orch.store.records import AssetStates, StoreSnapshot
 from notebook_orch.store.schema import events, partition_state, state_cache
 
-CACHE_DIALECTS = frozenset({"sqlite"})
+CACHE_DIALECTS = frozenset({"sqlite", "postgresql"})
 _CHUNK = 500
 # Reading this share of assets or more anyway: one full scan beats many IN lists.
 _FULL_READ_SHARE = 0.15

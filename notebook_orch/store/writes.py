@@ -3,6 +3,9 @@
 SQLAlchemy Core throughout: these are the hot paths, where building ORM objects cost more than the SQL.
 Derived rows (partition_state, MATERIALIZED events) are written set-based with INSERT ... SELECT from the
 materialization rows just inserted, so the database does that work instead of Python.
+
+Every function that appends events (or moves partition locks) starts with ``lock_event_log``: on PostgreSQL that
+serializes those transactions so event ids follow commit order (event_log.py says why); on SQLite it is a no-op.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from notebook_orch.errors import PartitionLocked, StoreError
 from notebook_orch.store import codec
+from notebook_orch.store.event_log import lock_event_log
 from notebook_orch.store.ids import posix
 from notebook_orch.store.records import (
     CANCELED,
@@ -70,6 +74,7 @@ def start_run(
         raise StoreError(f"Run kind {kind!r} is not one of {', '.join(RUN_KINDS)}; pass one of those.")
     if attempt < 1:
         raise StoreError(f"Run attempt {attempt} is not allowed: attempts count from 1.")
+    lock_event_log(conn)  # before the lock check: the check and the insert must see no concurrent start
     record = RunRecord(
         run_id=run_id,
         notebook=notebook,
@@ -80,8 +85,8 @@ def start_run(
         started_at=now,
         attempt=attempt,
     )
-    # The run row goes first: on SQLite the transaction already holds the write lock (BEGIN IMMEDIATE), so the
-    # lock check below cannot race; on PostgreSQL a racing insert of the same lock fails on the primary key.
+    # The lock check below cannot race: SQLite's transaction holds the write lock (BEGIN IMMEDIATE), PostgreSQL's
+    # the event-log advisory lock. The primary key of partition_locks stays the backstop.
     st = statements(conn)
     conn.execute(
         st.insert_run,
@@ -157,6 +162,7 @@ def finalize_success(
     output_path: str | None,
     now: datetime,
 ) -> list[MaterializationRecord]:
+    lock_event_log(conn)
     _end_run(
         conn, statements(conn).update_running, run_id, "be finalized",
         {"status": SUCCESS, "ended_at": now, "output_path": output_path},
@@ -197,6 +203,7 @@ def record_materializations(
     conn: Connection, run_id: str, new: Sequence[NewMaterialization], *, now: datetime
 ) -> list[int]:
     """Insert ``new``, upsert partition_state and append MATERIALIZED events; returns the ids in input order."""
+    lock_event_log(conn)
     st = statements(conn)
     insert = st.insert_materializations
     created_at = insert.bind("created_at", now)
@@ -273,6 +280,7 @@ def finalize_failure(
 ) -> None:
     if status not in (FAILED, CANCELED):
         raise StoreError(f"finalize_failure takes status FAILED or CANCELED, not {status!r}.")
+    lock_event_log(conn)
     targets = run_targets(conn, run_id) if failed_targets is None else unique_targets(failed_targets)
     _end_run(
         conn, statements(conn).update_running, run_id, "be finalized",
@@ -327,6 +335,7 @@ def _mark_failed(
 
 def reap_stale_runs(conn: Connection, *, timeout_s: float, now: datetime) -> list[str]:
     """Fail every RUNNING run whose last sign of life is older than ``timeout_s``; return their ids."""
+    lock_event_log(conn)
     cutoff = now - timedelta(seconds=timeout_s)
     last_seen = sa.func.coalesce(runs.c.heartbeat_at, runs.c.started_at)
     stale = conn.execute(
@@ -360,6 +369,7 @@ def append_event(
     asset: str | None = None,
     partition: str | None = None,
 ) -> None:
+    lock_event_log(conn)
     conn.execute(
         statements(conn).insert_event,
         {"kind": kind, "run_id": run_id, "asset": asset, "partition": partition, "timestamp": now,

@@ -1,10 +1,10 @@
-"""Several real processes on one SQLite store: no "database is locked", one winner per partition, fork safety."""
+"""Several real processes on one store (SQLite file, PostgreSQL): no "database is locked", events in commit order,
+one winner per partition, fork safety."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from pathlib import Path
 
 from store_helpers import mat
 
@@ -31,8 +31,8 @@ def _writer(url: str, name: str, runs: int, start: mp.synchronize.Barrier, error
         errors.put(f"{name}: {type(exc).__name__}: {exc}")
 
 
-def test_processes_writing_at_once_never_see_database_is_locked(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/shared.db"
+def test_processes_writing_at_once_never_see_database_is_locked(store_url: str) -> None:
+    url = store_url
     open_store(url).close()
     runs, names = 60, ["w0", "w1", "w2"]
     start, errors = _CTX.Barrier(len(names)), _CTX.Queue()
@@ -67,8 +67,8 @@ def _contender(url: str, start: mp.synchronize.Barrier, results: mp.Queue) -> No
     store.close()
 
 
-def test_of_processes_starting_the_same_partition_one_wins_and_the_others_are_told_who(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/locks.db"
+def test_of_processes_starting_the_same_partition_one_wins_and_the_others_are_told_who(store_url: str) -> None:
+    url = store_url
     open_store(url).close()
     n = 4
     start, results = _CTX.Barrier(n), _CTX.Queue()
@@ -95,8 +95,8 @@ def _use_inherited(store, out: mp.Queue) -> None:  # noqa: ANN001
     out.put(run.run_id)
 
 
-def test_a_store_inherited_through_fork_opens_its_own_connections(tmp_path: Path) -> None:
-    with open_store(f"sqlite:///{tmp_path}/fork.db") as store:
+def test_a_store_inherited_through_fork_opens_its_own_connections(store_url: str) -> None:
+    with open_store(store_url) as store:
         parent_run = store.start_run(notebook="parent", targets=[("parent", "p")], kind="manual")
         out = _CTX.Queue()
         child = _CTX.Process(target=_use_inherited, args=(store, out))

@@ -6,7 +6,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from store_helpers import T0, at, mat
 
@@ -56,18 +57,35 @@ class Model:
 
 def _corrupt(store: MetadataStore, asset: str) -> None:
     with store._engine.begin() as conn:  # noqa: SLF001 - damaging the cache on purpose
-        conn.exec_driver_sql("UPDATE state_cache SET payload = ? WHERE asset = ?", (b"\x02\x00\x00\x00garbage", asset))
+        conn.execute(sa.text("UPDATE state_cache SET payload = :p WHERE asset = :a"),
+                     {"p": b"\x02\x00\x00\x00garbage", "a": asset})
 
 
 def _forget(store: MetadataStore, asset: str) -> None:
     with store._engine.begin() as conn:  # noqa: SLF001
-        conn.exec_driver_sql("DELETE FROM state_cache WHERE asset = ?", (asset,))
+        conn.execute(sa.text("DELETE FROM state_cache WHERE asset = :a"), {"a": asset})
 
 
-@settings(max_examples=40)
-@given(st.lists(op, max_size=25))
-def test_cached_snapshots_always_equal_uncached_ones_and_the_model(ops: list[tuple]) -> None:
-    store = open_store("sqlite://")
+def _empty_store(url: str) -> MetadataStore:
+    store = open_store(url)
+    if url.startswith("postgresql"):  # one database for all examples: start each from empty tables
+        with store._engine.begin() as conn:  # noqa: SLF001
+            conn.exec_driver_sql(
+                "TRUNCATE runs, materializations, partition_state, partition_locks, events, state_cache"
+            )
+    return store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def scratch_url(request: pytest.FixtureRequest) -> str:
+    """A new in-memory SQLite database per open, or one PostgreSQL database emptied per example."""
+    return "sqlite://" if request.param == "sqlite" else request.getfixturevalue("pg_databases").fresh()
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(op, max_size=25))
+def test_cached_snapshots_always_equal_uncached_ones_and_the_model(scratch_url: str, ops: list[tuple]) -> None:
+    store = _empty_store(scratch_url)
     model = Model()
     t = 0.0
     try:
