@@ -13,8 +13,20 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${NBO_PG_BIN:-
       "will be SKIPPED (install Debian's postgresql package or set NBO_PG_BIN)" >&2
   fi
 fi
+# The Mermaid export is checked by Mermaid's own parser (npm packages of tests/fixtures/mermaid, installed into a
+# cache folder outside the repository): it needs node and npm.
+if ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  else
+    echo "test.sh: node/npm missing and cannot apt-get them here; the Mermaid parser tests will be SKIPPED" >&2
+  fi
+fi
 python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet -e ".[test]"
 .venv/bin/ruff check .
+.venv/bin/python tests/mermaid_check.py  # installs Mermaid's parser once (says so loudly when it cannot)
 exec .venv/bin/python -m pytest -q "$@"

@@ -106,7 +106,7 @@ def test_status_stale_lineage_runs(proj: Path, capsys):
     assert {k: lineage["assets"][0][k] for k in ("notebook", "cell", "partitions", "owner")} == {
         "notebook": "notebooks/raw.ipynb", "cell": 1, "partitions": "daily:2013-01-01..2013-01-05", "owner": None}
     for fmt, needle in [("mermaid", "raw --> clean"), ("dot", '"clean" -> "report" [label="[all]"]'),
-                        ("text", "clean [1 fresh, 1 stale, 3 missing]  <- raw"), ("html", "<pre class='mermaid'>")]:
+                        ("text", "clean [1 fresh, 1 stale, 3 missing]  <- raw"), ("html", 'data-asset="report"')]:
         code, out, _ = cli(proj, "lineage", "--format", fmt, capsys=capsys)
         assert code == 0 and needle in out, (fmt, out)
     code, out, _ = cli(proj, "runs", "--json", "--limit", "2", capsys=capsys)

@@ -75,13 +75,13 @@ def hostile_graph():
              "xray", "café", "Ω", "_private", "n0", "A1"]
     specs = [s(f"{names[0]} {YEAR}", 0)]
     for i, name in enumerate(names[1:], 1):
-        prev = names[i - 1]
-        dep = [prev, f"{prev}[-1]", f"{prev}[-6:0]", f"{prev}[all]"][i % 4] if i % 4 != 3 else f"{prev}[all]"
-        partitions = YEAR if i % 4 != 3 else ""
-        if i % 4 == 0:  # after an unpartitioned asset: read it whole
-            dep = prev
-        specs.append(s(f"{name} --deps {dep} {partitions}".strip(), i))
-    specs.append(s(f"monthly --deps xray --partitions monthly:2013-01..2013-12", 99))
+        prev, kind = names[i - 1], i % 4
+        if kind == 3:  # unpartitioned, reading every partition of its upstream
+            specs.append(s(f"{name} --deps {prev}[all]", i))
+        else:  # daily, reading the previous asset by identity (or whole, after an unpartitioned one), [-1], [-6:0]
+            dep = [prev, f"{prev}[-1]", f"{prev}[-6:0]"][kind] if kind else prev
+            specs.append(s(f"{name} --deps {dep} {YEAR}", i))
+    specs.append(s("monthly --deps ops --partitions monthly:2013-01..2013-12", 99))
     return build_graph(specs)
 
 

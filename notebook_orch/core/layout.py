@@ -21,6 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from notebook_orch.core.graph import AssetGraph
 
 Point = tuple[float, float]
 
@@ -183,6 +187,14 @@ def layered_layout(
     g.set_orders(best)
     return g.coordinates(names, sizes, default_size, rank_gap, node_gap, dummy_gap, margin, best_crossings,
                          input_crossings)
+
+
+def widget_positions(graph: AssetGraph, names: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """Node centres for the lineage widget's preset layout (its nodes are 200 x 52 model units), ``names`` only."""
+    chosen = set(names)
+    edges = [(e.upstream, name) for name in names for e in graph.upstream_edges(name) if e.upstream in chosen]
+    layout = layered_layout(names, edges, default_size=(200.0, 52.0), rank_gap=80.0, node_gap=38.0)
+    return {name: (box.cx, box.cy) for name, box in layout.nodes.items()}
 
 
 class _LayeredGraph:

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("stale", "each stale partition with the reasons it is stale")
     p.add_argument("assets", nargs="?", default="*", help="selection: name, +name, name+, * (default)")
     p = add("lineage", "the asset graph")
-    p.add_argument("--format", default="text", choices=["text", "mermaid", "dot", "json", "html"])
+    p.add_argument("--format", default="text", choices=["text", "mermaid", "dot", "json", "svg", "html"])
     p.add_argument("--no-status", action="store_true", help="do not read the store")
     p = add("runs", "recent runs, newest first")
     p.add_argument("--limit", type=int, default=20)

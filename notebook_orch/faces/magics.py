@@ -77,6 +77,8 @@ class NotebookOrchMagics(Magics):
 
             progress = WidgetProgress()
         try:
+            if argv[0] == "lineage" and _show_lineage(argv, root):
+                return
             code = main(["-C", root, *argv], progress=progress)
         except SystemExit as exc:  # argparse: --help (code 0) or bad arguments (code 2)
             if exc.code in (0, None):
@@ -138,6 +140,32 @@ class NotebookOrchMagics(Magics):
         else:
             self.shell.user_ns["partition_date"] = date
         print(f"active partition: {key} (assets with this partition: {', '.join(fits)})")
+
+
+def _show_lineage(argv: list[str], root: str) -> bool:
+    """``%nbo lineage`` (or ``--format html|svg``) draws the graph: the SVG for a notebook, the text for a terminal
+    (IPython shows the richest part of the bundle it can). Returns False to let the CLI print instead: ``--json``,
+    an explicit text format, or an error (which the CLI reports as ``nbo lineage`` does)."""
+    from notebook_orch.faces.cli import build_parser
+
+    args = build_parser().parse_args(["-C", root, *argv])
+    explicit = any(a == "--format" or a.startswith("--format=") for a in argv)
+    if args.json or (explicit and args.format not in ("html", "svg")):
+        return False
+    from IPython.display import display
+
+    from notebook_orch.errors import NotebookOrchError
+    from notebook_orch.faces.lineage import notebook_html, render
+    from notebook_orch.project import Project
+
+    try:
+        with Project(root) as project:
+            graph = project.graph
+            report = None if args.no_status else project.status()
+    except NotebookOrchError:
+        return False
+    display({"text/html": notebook_html(graph, report), "text/plain": render(graph, "text", report)}, raw=True)
+    return True
 
 
 def _show_user_traceback(shell: Any, error: RunFailed) -> None:

@@ -105,7 +105,8 @@ def cli_output(project: ProjectDir, *argv: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("command", ["status", "status --json", "stale", "stale --json", "runs", "runs --json",
-                                     "lineage", "lineage --format mermaid", "status raw+", "validate"])
+                                     "lineage --format text", "lineage --format mermaid", "lineage --json",
+                                     "status raw+", "validate"])
 def test_nbo_subcommand_prints_what_the_cli_prints(session: Session, project: ProjectDir, command: str) -> None:
     for day in ("2013-01-01", "2013-01-02"):
         session.asset("raw", day)
@@ -118,6 +119,29 @@ def test_nbo_subcommand_prints_what_the_cli_prints(session: Session, project: Pr
     assert code == 0
     assert shown == printed
     assert shown.strip()
+
+
+def test_nbo_lineage_shows_the_picture_with_the_text_as_fallback(session: Session, project: ProjectDir) -> None:
+    session.asset("raw", "2013-01-01")
+    session.asset("raw", "2013-01-02")
+    with capture_output() as out:
+        result = session.shell.run_cell("%nbo lineage")
+    assert result.success, result.error_in_exec
+    assert out.stdout == ""  # nothing printed: one rich output instead
+    [shown] = out.outputs
+    code, printed = cli_output(project, "lineage")
+    assert code == 0 and shown.data["text/plain"] == printed.rstrip("\n")  # what a terminal shows
+    picture = shown.data["text/html"]
+    assert picture.count("<svg") == 1 and "src=" not in picture and "<script" not in picture
+    assert 'data-asset="raw" data-status="FRESH"' in picture  # 2 days of many built: fresh, not grey
+    assert 'data-asset="clean" data-status="MISSING"' in picture
+    # A plain terminal IPython prints the text part of the same bundle.
+    with capture_output(display=False) as out:
+        assert session.shell.run_cell("%nbo lineage").success
+    assert out.stdout == printed
+    with capture_output() as out:  # --format html draws too; --no-status draws without colours
+        assert session.shell.run_cell("%nbo lineage --format html --no-status").success
+    assert 'data-asset="raw" data-status=""' in out.outputs[0].data["text/html"]
 
 
 def test_nbo_stale_shows_the_reasons(session: Session) -> None:

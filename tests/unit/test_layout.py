@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notebook_orch.core.layout import count_crossings, layered_layout, rank_nodes
+from notebook_orch.core.layout import count_crossings, layered_layout, rank_nodes, widget_positions
 
 
 @st.composite
@@ -170,3 +170,15 @@ def test_deterministic_across_processes_and_hash_seeds():
     nodes = [f"x{i}" for i in range(30)]
     edges = [(nodes[i], nodes[(i * 7 + 3) % 30]) for i in range(30) if i < (i * 7 + 3) % 30]
     assert layered_layout(nodes, edges) == layered_layout(nodes, edges)
+
+
+def test_widget_positions_are_the_layered_layout_for_the_chosen_assets():
+    from notebook_orch.core.graph import build_graph
+    from notebook_orch.core.specs import parse_declaration
+
+    lines = ["a", "b --deps a", "c --deps a", "d --deps b,c", "e --deps d"]
+    graph = build_graph([parse_declaration(line, notebook="nb.ipynb", cell=i) for i, line in enumerate(lines)])
+    positions = widget_positions(graph, ["a", "b", "c", "d"])
+    assert sorted(positions) == ["a", "b", "c", "d"]
+    assert positions["a"][0] < positions["b"][0] == positions["c"][0] < positions["d"][0]
+    assert abs(positions["b"][1] - positions["c"][1]) >= 52  # the widget's nodes are 52 high: no overlap
