@@ -1,12 +1,14 @@
 """The exception tree of notebook_orch.
 
     NotebookOrchError                 every error the package raises on purpose
+    ├── ConfigError                   a [tool.notebook_orch] / NBO_* value of the wrong type or out of range
     ├── DeclarationError              a bad ``%%asset`` line (unknown option, bad name, bad mapping ...)
     ├── PartitionError                a partition spec or key that is invalid, reversed, out of range or path-like
     ├── DiscoveryError                a notebook file that cannot be read as a notebook
     ├── ProjectInvalid                graph validation: carries every ``Problem`` found, raised once
     ├── StoreError                    the metadata store
     │   ├── StoreOpenError            the store URL cannot be opened
+    │   │   └── StoreDamaged          the file is a store whose schema rows or tables are damaged
     │   ├── SchemaVersionError        the store was written by a newer schema version
     │   └── PartitionLocked           another run holds the (asset, partition)
     ├── ValueStorageError             a value cannot be stored or loaded
@@ -46,6 +48,10 @@ class Problem:
         return prefix + self.message
 
 
+class ConfigError(NotebookOrchError):
+    pass
+
+
 class DeclarationError(NotebookOrchError):
     def __init__(self, message: str, *, notebook: str | None = None, cell: int | None = None) -> None:
         self.problem = Problem(message, notebook, cell)
@@ -76,6 +82,10 @@ class StoreError(NotebookOrchError):
 
 
 class StoreOpenError(StoreError):
+    pass
+
+
+class StoreDamaged(StoreOpenError):
     pass
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import keyword
+import math
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import time
 from typing import Union
@@ -19,6 +21,54 @@ from notebook_orch.errors import DeclarationError, PartitionError
 
 IO_KINDS = ("parquet", "json", "pickle")
 MAGIC = "%%asset"
+
+# Bounds on numbers a person types, checked when the line is parsed: far past any real use, and small enough that
+# nothing downstream overflows (int64 index arrays, SQLite integers, timeouts in milliseconds) or runs for ages
+# (a run id drawn per retry up front). 100,000 steps is more than eleven years of hourly partitions.
+MAX_OFFSET = 100_000
+MAX_RETRIES = 100
+MAX_WORKERS = 256
+MAX_LIMIT = 1_000_000
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type`` for an integer option in ``[low, high]`` (argparse's message names the option)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number from {low} to {high:,}, not {_short(text)}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high:,}, not {_short(text)}")
+        return value
+
+    parse.__name__ = "int"  # argparse names the type in some messages
+    return parse
+
+
+def bounded_seconds(high: float = MAX_TIMEOUT_S) -> Callable[[str], float]:
+    """An argparse ``type`` for a positive, finite number of seconds up to ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if math.isnan(value) or not 0 < value <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected a number of seconds above 0 and at most {high:,g} ({high / 86400:g} days), "
+                f"not {_short(text)}")
+        return value
+
+    parse.__name__ = "float"
+    return parse
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:37] + "...")
 
 
 # -- dependency mappings ---------------------------------------------------------------------------------
@@ -98,6 +148,7 @@ def parse_dep(text: str) -> DepSpec:
     try:
         if ":" in sel:
             lo, hi = (int(x) for x in sel.split(":"))
+            _check_offsets(text, lo, hi)
             if lo > hi:
                 raise DeclarationError(
                     f"Dependency {text!r}: window [{lo}:{hi}] is reversed; write the earlier offset first, e.g. [-6:0]."
@@ -106,9 +157,20 @@ def parse_dep(text: str) -> DepSpec:
         off = int(sel)
     except ValueError:
         raise DeclarationError(
-            f"Dependency {text!r}: {sel!r} is not an offset, a window or 'all'; write a[-1], a[-6:0] or a[all]."
+            f"Dependency {_short(text)}: {_short(sel)} is not an offset, a window or 'all'; "
+            "write a[-1], a[-6:0] or a[all]."
         ) from None
+    _check_offsets(text, off)
     return DepSpec(name, Identity() if off == 0 else Offset(off))
+
+
+def _check_offsets(text: str, *offsets: int) -> None:
+    for off in offsets:
+        if abs(off) > MAX_OFFSET:
+            raise DeclarationError(
+                f"Dependency {_short(text)}: offset {_short(str(off))} is out of range; offsets and windows reach at "
+                f"most {MAX_OFFSET:,} partitions away (e.g. a[-1], a[-6:0]), or read every partition with a[all]."
+            )
 
 
 def split_deps(text: str) -> list[str]:
@@ -186,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="daily:2013-01-01[..2013-12-31] | hourly:... | weekly:... | monthly:2013-01.. | static:a,b,c")
     p.add_argument("--check", action="append", default=[], metavar="EXPR",
                    help="quality check evaluated with the value bound to NAME, e.g. \"len(NAME) > 0\"; repeatable")
-    p.add_argument("--retries", type=int, default=0, metavar="N", help="retries of a failed run (with backoff)")
+    p.add_argument("--retries", type=bounded_int(0, MAX_RETRIES), default=0, metavar="N",
+                   help=f"retries of a failed run (with backoff), 0 to {MAX_RETRIES}")
     p.add_argument("--schedule", metavar="CRON", help="cron expression for scheduled runs, e.g. '0 6 * * *'")
     p.add_argument("--auto", action="store_true", help="run automatically when all inputs of a partition are fresh")
     p.add_argument("--sla", metavar="HH:MM", help="time of day by which the day's partition should be fresh")
@@ -229,8 +292,6 @@ def parse_declaration(
             partitions = parse_partitions(ns.partitions)
         except PartitionError as exc:
             raise DeclarationError(str(exc)) from None
-        if ns.retries < 0:
-            raise DeclarationError(f"%%asset: --retries must be 0 or more, not {ns.retries}.")
         for expr in ns.check:
             try:
                 compile(expr, "<check>", "eval")

@@ -14,6 +14,7 @@ from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from typing import Any
 
+from notebook_orch.core.specs import MAX_LIMIT, bounded_int
 from notebook_orch.errors import NotebookOrchError, ProjectInvalid
 
 
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="text", choices=["text", "mermaid", "dot", "json", "svg", "html"])
     p.add_argument("--no-status", action="store_true", help="do not read the store")
     p = add("runs", "recent runs, newest first")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=bounded_int(1, MAX_LIMIT), default=20, metavar="N", help="at most N runs")
     p.add_argument("--status", choices=["RUNNING", "SUCCESS", "FAILED", "CANCELED"])
     p.add_argument("--asset")
     from notebook_orch.faces.cli_runs import add_run_commands  # materialize, backfill

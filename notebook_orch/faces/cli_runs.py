@@ -13,6 +13,8 @@ from typing import Any
 
 
 def add_run_commands(sub: Any, add: Any) -> None:
+    from notebook_orch.core.specs import MAX_RETRIES, MAX_WORKERS, bounded_int, bounded_seconds
+
     for name, help_text in [
         ("materialize", "run a selection of assets for some partitions (all partitions by default)"),
         ("backfill", "materialize what is missing, failed or stale in a partition range (reruns do only the rest)"),
@@ -26,12 +28,13 @@ def add_run_commands(sub: Any, add: Any) -> None:
         if name == "materialize":
             p.add_argument("--only-stale", action="store_true", help="skip partitions that are fresh")
         p.add_argument("--dry-run", action="store_true", help="print exactly which runs would start, run nothing")
-        p.add_argument("--workers", type=int, default=2, metavar="N", help="runs at once (default 2)")
-        p.add_argument("--retries", type=int, default=None, metavar="N",
+        p.add_argument("--workers", type=bounded_int(1, MAX_WORKERS), default=2, metavar="N",
+                       help="runs at once (default 2)")
+        p.add_argument("--retries", type=bounded_int(0, MAX_RETRIES), default=None, metavar="N",
                        help="retries of a failed run (default: the assets' --retries)")
         p.add_argument("--mode", choices=["warm", "fresh"], default="warm",
                        help="warm: reuse one kernel per worker (fast); fresh: a new kernel per run (plain papermill)")
-        p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+        p.add_argument("--timeout", type=bounded_seconds(), default=None, metavar="SECONDS",
                        help="stop a cell that runs longer than this")
 
 

@@ -1,7 +1,9 @@
 """Opening a store URL: one engine per store, SQLite tuned through connect events, the schema checked and created.
 
 Opening either succeeds with the schema in place or raises ``StoreOpenError``/``SchemaVersionError`` and leaves the
-disk as it found it (folders and files it created are removed again).
+disk as it found it (folders and files it created are removed again; a path that existed before — a file, a
+symbolic link, even a dangling one — is never removed or replaced). A store whose schema rows or tables are damaged
+raises ``StoreDamaged`` naming the file and what to do: it is neither repaired nor re-created in place.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from notebook_orch.errors import SchemaVersionError, StoreError, StoreOpenError
+from notebook_orch.errors import SchemaVersionError, StoreDamaged, StoreError, StoreOpenError
 from notebook_orch.store import schema
 
 # Execution option marking a connection whose transaction will write (see _install_sqlite_tuning).
@@ -82,6 +84,11 @@ def _sqlite_file(url: sa.engine.URL) -> Path | None:
 
 def _prepare_sqlite_path(path: Path, shown: str) -> list[Path]:
     """Check the file path and create missing parent folders; return what was created (for cleanup on failure)."""
+    if path.is_symlink() and not path.exists():
+        raise StoreOpenError(
+            f"Cannot open the metadata store at {shown!r}: {path} is a symbolic link to {os.readlink(path)}, which "
+            "does not exist. Restore the store it pointed to, or fix or remove the link yourself; it was left as is."
+        )
     if path.is_dir():
         raise StoreOpenError(
             f"Cannot open the metadata store at {shown!r}: {path} is a directory, not a database file. "
@@ -104,9 +111,11 @@ def _prepare_sqlite_path(path: Path, shown: str) -> list[Path]:
             f"Cannot open the metadata store at {shown!r}: cannot create the folder {folder} ({exc.strerror}). "
             "Choose a path in a writable folder."
         ) from exc
-    if not path.exists():
-        # The file itself (and SQLite's -wal/-shm companions) only exist once we connect: remove them on failure.
-        created.extend(path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", "-journal"))
+    # The file itself (and SQLite's -wal/-shm companions) only exist once we connect: remove them on failure, but
+    # only those that did not exist before (os.path.lexists: a link counts even when what it points to does not).
+    if not os.path.lexists(path):
+        created.extend(p for p in (path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", "-journal"))
+                       if not os.path.lexists(p))
     return created
 
 
@@ -231,16 +240,20 @@ def read_txn(engine: Engine, *, consistent: bool = False) -> Iterator[Connection
 
 
 def ensure_schema(engine: Engine, shown: str) -> None:
-    """Create the tables of a new store; refuse a store written by a newer schema version; migrate older ones."""
+    """Create the tables of a new store; refuse a store written by a newer schema version; migrate older ones;
+    refuse a damaged one (``StoreDamaged``)."""
     with read_txn(engine) as conn:
-        found = _read_version(conn)
+        found = _read_version(conn, shown)
+        if found == schema.SCHEMA_VERSION:
+            _check_tables(conn, shown)
     _check_not_newer(found, shown)
     if found == schema.SCHEMA_VERSION:
         return
     with write_txn(engine) as conn:
-        found = _read_version(conn)  # again under the write lock: another process may have just created it
+        found = _read_version(conn, shown)  # again under the write lock: another process may have just created it
         _check_not_newer(found, shown)
         if found is None:
+            _check_no_tables(conn, shown)
             schema.metadata.create_all(conn)
         else:
             _migrate(conn, found, shown)
@@ -265,10 +278,51 @@ def _migrate(conn: Connection, found: int, shown: str) -> None:
         step(conn)
 
 
-def _read_version(conn: Connection) -> int | None:
+_DAMAGED_FIX = ("Restore the file from a backup, or move it aside (nothing was changed) and let notebook_orch "
+                "create a new store; the values under the data folder stay, but the run history is in the old file")
+
+
+def _damaged(shown: str, what: str) -> StoreDamaged:
+    return StoreDamaged(f"The metadata store at {shown!r} is damaged: {what}. {_DAMAGED_FIX}.")
+
+
+def _read_version(conn: Connection, shown: str) -> int | None:
+    """The store's schema version; None for a database without our tables; ``StoreDamaged`` when the schema_version
+    table exists but does not hold exactly one positive integer version."""
     if not sa.inspect(conn).has_table(schema.schema_version.name):
         return None
-    return conn.execute(sa.select(sa.func.max(schema.schema_version.c.version))).scalar()
+    try:
+        rows = conn.execute(sa.text(f"SELECT version FROM {schema.schema_version.name}")).all()
+    except sa.exc.DBAPIError as exc:  # its columns were altered
+        raise _damaged(shown, f"its schema_version table cannot be read ({_reason(exc)})") from exc
+    if len(rows) != 1:
+        raise _damaged(shown, f"its schema_version table holds {len(rows)} rows instead of one")
+    version = rows[0][0]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise _damaged(shown, f"its schema_version table holds {version!r} instead of a version number")
+    return version
+
+
+def _check_tables(conn: Connection, shown: str) -> None:
+    """Every table and column of this schema version is there (one catalog read per table: ~1 ms in all)."""
+    inspector = sa.inspect(conn)
+    present = set(inspector.get_table_names())
+    missing = [t.name for t in schema.metadata.sorted_tables if t.name not in present]
+    if missing:
+        raise _damaged(shown, f"table(s) {', '.join(missing)} are missing")
+    for table in schema.metadata.sorted_tables:
+        columns = {c["name"] for c in inspector.get_columns(table.name)}
+        lost = [c.name for c in table.columns if c.name not in columns]
+        if lost:
+            raise _damaged(shown, f"table {table.name} lacks column(s) {', '.join(lost)}")
+
+
+def _check_no_tables(conn: Connection, shown: str) -> None:
+    """A database without a schema version may hold other applications' tables, but none of ours."""
+    ours = set(schema.metadata.tables) & set(sa.inspect(conn).get_table_names())
+    if ours:
+        raise _damaged(shown, f"it has notebook_orch's table(s) {', '.join(sorted(ours))} but no schema_version "
+                              "table, so its schema version is unknown")
 
 
 def _check_not_newer(found: int | None, shown: str) -> None:
