@@ -155,8 +155,23 @@ def read_cells(path: str | os.PathLike[str], *, notebook: str | None = None) -> 
             f"or hold merge-conflict markers: {_FIX_FILE}.",
             notebook=where,
         ) from None
+    except RecursionError:
+        raise _too_deep(where) from None
     cells = _fast_cells(data)
-    return cells if cells is not None else _nbformat_cells(data, where)
+    if cells is not None:
+        return cells
+    try:
+        return _nbformat_cells(data, where)
+    except RecursionError:  # nbformat walks (and re-encodes) the whole document recursively
+        raise _too_deep(where) from None
+
+
+def _too_deep(where: str) -> DiscoveryError:
+    return DiscoveryError(
+        "The notebook's JSON is nested too deeply to read (thousands of levels of lists or objects; no notebook "
+        f"written by Jupyter looks like that); {_FIX_FILE}.",
+        notebook=where,
+    )
 
 
 # -- helpers ------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import keyword
 import math
 import re
 import shlex
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import time
@@ -131,6 +132,14 @@ def check_name(name: str, *, what: str = "Asset name") -> None:
     if not name.isidentifier() or keyword.iskeyword(name):
         raise DeclarationError(
             f"{what} {name!r} is not a Python identifier; use letters, digits and '_' (not starting with a digit)."
+        )
+    normal = unicodedata.normalize("NFKC", name)
+    if normal != name:
+        # Python normalizes identifiers (NFKC) when it compiles the cell, so `ﬁle = ...` assigns `file`: the asset
+        # would never find its variable, and two spellings would name one variable.
+        raise DeclarationError(
+            f"{what} {name!r} is not in the form Python uses for names: Python reads it as {normal!r} (Unicode "
+            f"NFKC normalization), so the cell's variable would be {normal!r}. Write {normal!r} instead."
         )
 
 

@@ -288,7 +288,7 @@ def _damaged(shown: str, what: str) -> StoreDamaged:
 
 def _read_version(conn: Connection, shown: str) -> int | None:
     """The store's schema version; None for a database without our tables; ``StoreDamaged`` when the schema_version
-    table exists but does not hold exactly one positive integer version."""
+    table exists but does not hold exactly one integer version (0 or more)."""
     if not sa.inspect(conn).has_table(schema.schema_version.name):
         return None
     try:
@@ -298,7 +298,7 @@ def _read_version(conn: Connection, shown: str) -> int | None:
     if len(rows) != 1:
         raise _damaged(shown, f"its schema_version table holds {len(rows)} rows instead of one")
     version = rows[0][0]
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
         raise _damaged(shown, f"its schema_version table holds {version!r} instead of a version number")
     return version
 

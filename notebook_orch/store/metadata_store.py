@@ -196,6 +196,10 @@ class MetadataStore:
 
     def reap_stale_runs(self, *, timeout_s: float, now: datetime | None = None) -> list[RunRecord]:
         """Fail RUNNING runs whose last heartbeat (or start, if none came) is older than ``timeout_s`` seconds."""
+        from notebook_orch.config import check_heartbeat_timeout
+
+        # Zero or a negative timeout would presume every live run dead, including other processes' runs.
+        check_heartbeat_timeout(timeout_s, where="reap_stale_runs(timeout_s=...)")
         with self._write("reap stale runs") as conn:
             reaped = writes.reap_stale_runs(conn, timeout_s=timeout_s, now=utc_naive(now))
             return reads.get_runs(conn, reaped)

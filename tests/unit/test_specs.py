@@ -49,7 +49,7 @@ def test_full_declaration():
         ("%%asset a --deps b,b", "twice"),
         ("%%asset a --deps ../b", "path-like"),
         ("%%asset a --partitions daily:2013-12-31..2013-01-01", "reversed"),
-        ("%%asset a --retries -1", "0 or more"),
+        ("%%asset a --retries -1", "expected a whole number from 0 to 100"),
         ("%%asset a --check 'len(a) >'", "not a Python expression"),
         ("%%asset a --schedule 'every day'", "not a valid cron expression"),
         ("%%asset a --sla 25:00", "not a time of day"),
