@@ -24,6 +24,16 @@ if ! command -v npm >/dev/null 2>&1; then
     echo "test.sh: node/npm missing and cannot apt-get them here; the Mermaid parser tests will be SKIPPED" >&2
   fi
 fi
+# The browser tests (tests/browser) drive Debian's Chromium; install it only when missing.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "test.sh: /usr/bin/chromium missing and cannot apt-get it here; the browser tests will be SKIPPED" >&2
+  fi
+fi
 python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet -e ".[test]"

@@ -42,13 +42,16 @@ class AssetPanel:
         self.cancel.disabled = True
         self.progress = w.HTML()
         self.neighbours = w.HBox(layout=w.Layout(flex_flow="row wrap"))
+        self.range_box = w.VBox([
+            w.HTML("<b style='font:13px sans-serif'>Backfill a range</b>"),
+            w.HBox([self.start, self.end]), self.only_stale, self.dry_run, self.backfill,
+        ])
         self.actions = w.VBox([
             self.partition,
             w.HBox([self.materialize, self.downstream], layout=w.Layout(flex_flow="row wrap")),
             self.stale_upstream,
-            w.HTML("<b style='font:13px sans-serif'>Backfill a range</b>"),
-            w.HBox([self.start, self.end]), self.only_stale, self.dry_run,
-            w.HBox([self.backfill, self.cancel]),
+            self.range_box,
+            w.HBox([self.cancel]),
             self.progress,
         ])
         self.actions.layout.display = "none"
@@ -67,7 +70,9 @@ class AssetPanel:
         self.asset, self.view = view["asset"], view
         self.info.value = panel_html(view, linker=linker)
         self.actions.layout.display = "flex"
-        self.partition.disabled = self.start.disabled = self.end.disabled = not view["partitioned"]
+        # Partition fields and the backfill range mean nothing for an unpartitioned asset: hide them.
+        shown = "flex" if view["partitioned"] else "none"
+        self.partition.layout.display = self.range_box.layout.display = shown
         if first_time and not keep_inputs:
             ranges = view["ranges"]
             self.partition.value = ""

@@ -22,7 +22,8 @@ def _link(path: str | None, text: str, linker: Linker | None) -> str:
     if not path:
         return escape(text)
     href = linker(path) if linker else None
-    return f"<a href='{escape(href)}' target='_blank'>{escape(text)}</a>" if href else escape(text)
+    return (f"<a href='{escape(href)}' target='_blank' style='color:#1565c0;text-decoration:underline'>"
+            f"{escape(text)}</a>" if href else escape(text))
 
 
 def heatmap(ranges: list[dict[str, Any]], total: int) -> str:
@@ -84,8 +85,10 @@ def panel_html(panel: dict[str, Any], *, linker: Linker | None = None) -> str:
                 for c in mat["columns"][:30]
             )
             more = f"<div>and {len(mat['columns']) - 30} more columns</div>" if len(mat["columns"]) > 30 else ""
-            out.append("<table style='font-size:12px;border-collapse:collapse'><tr><th align=left>column</th>"
-                       f"<th align=left>type</th><th>nulls</th></tr>{rows}</table>{more}")
+            out.append("<table class='nbo-columns' style='font-size:12px;border-collapse:collapse;margin:4px 0'>"
+                       "<style>.nbo-columns td,.nbo-columns th{padding:1px 10px 1px 0}</style>"
+                       "<tr><th align=left>column</th><th align=left>type</th><th align=right>nulls</th></tr>"
+                       f"{rows}</table>{more}")
         for c in mat["checks"]:
             mark = "&#10003;" if c["passed"] else "&#10007;"
             detail = f" — {escape(c['detail'])}" if c.get("detail") else ""

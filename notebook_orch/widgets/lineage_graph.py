@@ -19,7 +19,7 @@ from notebook_orch.store.records import EV_MATERIALIZED, EV_PARTITION_FAILED
 from notebook_orch.widgets import _actions, _follow
 from notebook_orch.widgets._cytoscape import CytoscapeGraph
 from notebook_orch.widgets._panel import AssetPanel
-from notebook_orch.widgets._paths import lab_link
+from notebook_orch.widgets._paths import lab_link, running_servers
 
 
 class LineageGraph(w.HBox):
@@ -30,7 +30,7 @@ class LineageGraph(w.HBox):
     """
 
     def __init__(self, project: Any = None, selection: str | None = None, *, live: bool = True,
-                 interval_s: float = 0.25, height: str = "520px", groups: bool | None = None) -> None:
+                 interval_s: float = 0.25, height: str | None = None, groups: bool | None = None) -> None:
         if project is None:
             from notebook_orch.project import Project
 
@@ -45,12 +45,14 @@ class LineageGraph(w.HBox):
         view = vm.graph_view(graph, self.report, names=self._names)
         self._last = {n["id"]: {k: n[k] for k in ("status", "classes", "counts", "counts_text", "bar")}
                       for n in view["nodes"]}
+        self.timings: dict[str, float] = {}  # seconds of the last panel build etc., for benchmarks and tests
         # Notebook boxes help a person read a few dozen assets; past that they are clutter and cost draw time.
-        self.canvas = CytoscapeGraph(view, height=height, groups=len(view["nodes"]) <= 200 if groups is None
-                                     else groups)
+        boxes = len(view["nodes"]) <= 200 if groups is None else groups
+        self.canvas = CytoscapeGraph(view, height=height or _height(view), groups=boxes)
         self.canvas.layout = w.Layout(flex="1 1 auto", min_width="400px")
         self.panel = AssetPanel(self)
         self.handle: Any = None
+        self._servers: list[dict[str, Any]] | None = None
         self._handle_note = ""
         super().__init__([self.canvas, self.panel.box], layout=w.Layout(width="100%"))
         self.canvas.on_click(self.show)
@@ -75,14 +77,18 @@ class LineageGraph(w.HBox):
 
     def show(self, asset: str, *, select: bool = False) -> None:
         """Open the panel on ``asset`` (what a click on its node does)."""
+        t0 = time.perf_counter()
         view = self.panel_view(asset)
         self.panel.show(view, linker=self._link)
         self.update_dry_run()
         if select:
             self.canvas.select(asset)
+        self.timings["panel_s"] = time.perf_counter() - t0
 
     def _link(self, path: str) -> str | None:
-        return lab_link(self.project.config.root, path)
+        if self._servers is None:
+            self._servers = running_servers()
+        return lab_link(self.project.config.root, path, self._servers)
 
     # -- acting ----------------------------------------------------------------------------------------------
     def request(self, action: str) -> tuple[str, dict[str, Any]]:
@@ -210,3 +216,12 @@ class LineageGraph(w.HBox):
     def close(self) -> None:
         self.stop()
         super().close()
+
+
+def _height(view: dict[str, Any]) -> str:
+    """Tall enough for the widest layer at a readable zoom, within what fits on a laptop screen."""
+    per_layer: dict[float, int] = {}
+    for node in view["nodes"]:
+        per_layer[node["x"]] = per_layer.get(node["x"], 0) + 1
+    widest = max(per_layer.values(), default=1)
+    return f"{min(640, max(280, 140 + 80 * widest))}px"

@@ -193,3 +193,17 @@ def test_nbo_graph_magic_returns_the_widget(project, monkeypatch):
         shell.run_cell("%unload_ext notebook_orch")
         InteractiveShell.clear_instance()
         sys.displayhook, sys.excepthook = saved
+
+
+def test_links_open_project_files_in_the_serving_jupyterlab(project, tmp_path):
+    from notebook_orch.widgets._paths import lab_link
+
+    root = project.config.root
+    servers = [{"root_dir": "/somewhere/else", "base_url": "/"}, {"root_dir": str(root.parent), "base_url": "/x/"}]
+    assert lab_link(root, "notebooks/raw.ipynb", servers) == f"/x/lab/tree/{root.name}/notebooks/raw.ipynb"
+    assert lab_link(root, "notebooks/raw.ipynb", servers[:1]) is None
+    g = LineageGraph(project, live=False)
+    g._servers = servers
+    g.show("raw")
+    assert f"href='/x/lab/tree/{root.name}/notebooks/raw.ipynb'" in g.panel.info.value
+    g.close()

@@ -24,7 +24,7 @@ function nodeData(n) {
   return {
     id: n.id, name: n.label, status: n.status,
     text: n.counts_text && n.counts_text !== n.status.toLowerCase() ? `${n.label}\n${n.counts_text}` : n.label,
-    bar: barImage(n.bar), hasBar: n.bar && n.bar.length > 0 ? 1 : 0,
+    bar: barImage(n.bar), hasBar: n.bar && n.bar.length > 0 ? 1 : 0, counts: n.counts || {},
     fg: TEXT[n.status] || "#fff", ...(n.group ? { parent: n.group } : {}),
   };
 }
@@ -81,15 +81,24 @@ function style(large) {
   return s;
 }
 
-function legend(graph) {
+function totalsOf(cy) {
+  const totals = {};
+  cy.nodes(":childless").forEach((n) => {
+    for (const [s, c] of Object.entries(n.data("counts") || {})) totals[s] = (totals[s] || 0) + c;
+  });
+  return totals;
+}
+
+function legend(graph, totals) {
   const div = document.createElement("div");
   div.className = "nbo-legend";
   div.style.cssText = "display:flex;flex-wrap:wrap;gap:10px;align-items:center;font:12px sans-serif;" +
     "padding:4px 2px;color:#263238";
-  const totals = graph.totals || {};
+  totals = totals || graph.totals || {};
   for (const item of graph.legend) {
     const span = document.createElement("span");
     span.title = item.meaning;
+    span.dataset.status = item.status;
     const n = totals[item.status];
     span.innerHTML = `<span style="display:inline-block;width:12px;height:12px;border-radius:2px;` +
       `vertical-align:-2px;background:${item.colour};margin-right:4px"></span>${item.label}` +
@@ -177,11 +186,14 @@ function render({ model, el }) {
           if (node.empty()) continue;
           node.classes(p.classes);
           node.data({ status: p.status, fg: TEXT[p.status] || "#fff", bar: barImage(p.bar),
-                      hasBar: p.bar && p.bar.length > 0 ? 1 : 0,
+                      hasBar: p.bar && p.bar.length > 0 ? 1 : 0, counts: p.counts || {},
                       text: p.counts_text && p.counts_text !== p.status.toLowerCase()
                         ? `${node.data("name")}\n${p.counts_text}` : node.data("name") });
         }
       });
+      const fresh = legend(graph, totalsOf(cy));  // the totals follow the patches
+      wrap.replaceChild(fresh, leg);
+      leg = fresh;
       box.dataset.patches = String(Number(box.dataset.patches || 0) + 1);
       box.dataset.lastPatch = JSON.stringify({ seq: msg.seq, sent_at: msg.sent_at, applied_at: Date.now() });
     } else if (msg.type === "select") {
