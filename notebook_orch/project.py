@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from notebook_orch.core.planning import PartitionSelection, RunPlan
     from notebook_orch.core.staleness import PartitionStatus, StalenessReport
     from notebook_orch.discovery import DiscoveryReport
+    from notebook_orch.engine.executors import Executor
+    from notebook_orch.engine.handle import RunHandle
     from notebook_orch.engine.runner import RunPlanReport
     from notebook_orch.store import MetadataStore
     from notebook_orch.store.records import RunRecord
@@ -81,23 +83,27 @@ class Project:
         return self._store
 
     def reap(self, *, now: datetime | None = None) -> list[RunRecord]:
-        """Mark runs whose heartbeat stopped as FAILED (every command that looks at runs does this first), and
-        withdraw the values their kernels had already published: no materialization will ever point at them."""
-        reaped = self.store.reap_stale_runs(timeout_s=self.config.heartbeat_timeout_s, now=now)
-        if reaped:
-            from notebook_orch.storage import ValueStore
+        """Mark runs whose heartbeat stopped as FAILED and withdraw the values they had published: no
+        materialization will ever point at them. Writers call this (materialize, the scheduler, ``nbo reap``);
+        reads never do."""
+        from notebook_orch.engine.lifecycle import reap
 
-            values = ValueStore(self.config.data_dir)
-            for run in reaped:
-                values.withdraw_run(run.run_id, [(a, p) for a in run.assets for p in run.partition_keys])
-        return reaped
+        return reap(self.store, self.config.data_dir, timeout_s=self.config.heartbeat_timeout_s, now=now)
+
+    def presumed_dead(self, *, now: datetime | None = None) -> list[RunRecord]:
+        """RUNNING runs whose heartbeat stopped longer than the heartbeat timeout ago (not reaped yet: reads do not
+        write; ``reap()`` or the next writer will)."""
+        from datetime import timedelta
+
+        limit = (now or utcnow()) - timedelta(seconds=self.config.heartbeat_timeout_s)
+        return [r for r in self.store.list_runs(limit=10_000, status="RUNNING")
+                if (r.heartbeat_at or r.started_at) < limit]
 
     def status(self, *, now: datetime | None = None) -> StalenessReport:
         from notebook_orch.core.staleness import resolve_staleness
 
         now = now or utcnow()
         graph = self.graph
-        self.reap(now=now)
         return resolve_staleness(graph, self.store.snapshot(), now=now)
 
     def refresh(self, report: StalenessReport) -> set[tuple[str, str]]:
@@ -146,30 +152,46 @@ class Project:
         return plan_materialization(self.graph, report, selection=self.graph.select(selection),
                                     partitions=partitions, downstream=downstream, only_stale=only_stale)
 
-    def materialize(
+    def submit(
         self,
         selection: str,
         *,
         partitions: PartitionSelection | None = None,
         downstream: bool = False,
         only_stale: bool = False,
+        executor: str | Executor = "local",
         workers: int = 2,
         retries: int | None = None,
         mode: str = "warm",
         kind: str = "manual",
         execution_timeout_s: float | None = None,
-        progress: Any = None,
-    ) -> RunPlanReport:
-        """Plan and run: the one path the CLI, ``%nbo materialize`` and the widget's buttons all take."""
-        from notebook_orch.engine.runner import build_requests, run_plan
+        executor_options: dict[str, Any] | None = None,
+    ) -> RunHandle:
+        """Plan and start in the background; returns at once with a ``RunHandle`` (wait, cancel, progress).
 
+        The one path every face takes: the CLI, ``%nbo materialize``, the widget's buttons and the scheduler.
+        Runs whose heartbeat stopped are reaped first: this is a writer.
+        """
+        from notebook_orch.engine.executors import default_registry
+        from notebook_orch.engine.handle import RunHandle
+        from notebook_orch.engine.runner import build_requests
+
+        self.reap()
         plan = self.plan(selection, partitions=partitions, downstream=downstream, only_stale=only_stale)
         requests = build_requests(self, plan, kind=kind, mode=mode, retries=retries,
                                   execution_timeout_s=execution_timeout_s)
-        return run_plan(plan, requests, workers=workers, progress=progress)
+        if isinstance(executor, str):
+            chosen = default_registry().create(executor, workers=workers, **(executor_options or {}))
+            return RunHandle(plan, requests, chosen, own_executor=True, store=self.store)
+        return RunHandle(plan, requests, executor, own_executor=False, store=self.store)
+
+    def materialize(self, selection: str, *, progress: Any = None, **options: Any) -> RunPlanReport:
+        """``submit(...)`` and wait for the report (``progress`` shows each run as it ends)."""
+        from notebook_orch.engine.runner import follow
+
+        return follow(self.submit(selection, **options), progress)
 
     def runs(self, *, limit: int = 20, status: str | None = None, asset: str | None = None) -> list[RunRecord]:
-        self.reap()
         return self.store.list_runs(limit=limit, status=status, asset=asset)
 
     def close(self) -> None:

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import signal
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,6 +53,7 @@ class RunRequest:
     # Ids for attempts 1, 2, ... chosen by the runner, so it can tell a run that started from one that did not
     # if the worker dies; a fresh id is drawn for any attempt beyond them.
     run_ids: tuple[str, ...] = ()
+    data_dir: str | None = None  # the project's value folder (default: <project>/.notebook_orch/data)
 
 
 @dataclass(frozen=True)
@@ -108,45 +108,47 @@ def execute_run(req: RunRequest) -> RunOutcome:
 
 
 def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
+    from notebook_orch.engine.lifecycle import RunLifecycle, manifest_path, output_notebook_path
+
     store = _store(req.store_url)
     targets = [(a, req.partition) for a in req.assets]
     try:
         run_id = req.run_ids[attempt - 1] if attempt <= len(req.run_ids) else None
-        run = store.start_run(notebook=req.notebook, targets=targets, kind=req.kind, attempt=attempt,
-                              run_id=run_id)
+        life = RunLifecycle.start(store, _data_dir(req), notebook=req.notebook, targets=targets, kind=req.kind,
+                                  attempt=attempt, run_id=run_id)
     except PartitionLocked as exc:
         return RunOutcome(req.notebook, req.partition, req.assets, "LOCKED", error=str(exc))
-    root = Path(req.project_root)
-    run_dir = root / ".notebook_orch" / "runs" / run.run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    source = root / req.notebook
-    output = run_dir / Path(req.notebook).name
-    manifest = run_dir / "manifest.jsonl"
-    beat = _Heartbeat(store, run.run_id, req.heartbeat_s)
+    source = Path(req.project_root) / req.notebook
+    output = output_notebook_path(req.project_root, life.run_id, req.notebook)
+    manifest = manifest_path(req.project_root, life.run_id)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
     error: tuple[str, int | None, str | None] | None = None
     secrets: dict[str, str] = {}
-    beat.start()
-    try:
-        if not source.is_file():
-            raise FileNotFoundError(
-                f"Notebook {req.notebook} no longer exists (deleted after the plan was made); restore it or "
-                "validate the project again (nbo validate)."
-            )
-        secrets = _secret_values(source)
-        _papermill(req, run.run_id, source, output, manifest)
-    except Exception as exc:  # the one boundary around a notebook run
-        error = _describe_failure(exc, req, source, output)
-    finally:
-        beat.stop()
-    return _finish(store, req, run.run_id, attempt, error, output=output, manifest=manifest, secrets=secrets)
+    with life.heartbeats(req.heartbeat_s):
+        try:
+            if not source.is_file():
+                raise FileNotFoundError(
+                    f"Notebook {req.notebook} no longer exists (deleted after the plan was made); restore it or "
+                    "validate the project again (nbo validate)."
+                )
+            secrets = _secret_values(source)
+            _papermill(req, life.run_id, source, output, manifest)
+        except Exception as exc:  # the one boundary around a notebook run
+            error = _describe_failure(exc, req, source, output)
+    return _finish(life, req, attempt, error, output=output, manifest=manifest, secrets=secrets)
 
 
-def _finish(store: Any, req: RunRequest, run_id: str, attempt: int, error: tuple[str, int | None, str | None] | None,
+def _data_dir(req: RunRequest) -> Path:
+    return Path(req.data_dir) if req.data_dir else Path(req.project_root, ".notebook_orch", "data")
+
+
+def _finish(life: Any, req: RunRequest, attempt: int, error: tuple[str, int | None, str | None] | None,
             *, output: Path, manifest: Path, secrets: dict[str, str]) -> RunOutcome:
     """Commit what the kernel published with SUCCESS in one transaction, or withdraw it and record the failure."""
     from notebook_orch.engine.manifest import read_manifest
     from notebook_orch.errors import StoreError
 
+    run_id = life.run_id
     try:
         mats, checks = read_manifest(manifest)
     except (OSError, ValueError, TypeError) as exc:  # a kernel killed while appending, say
@@ -168,45 +170,18 @@ def _finish(store: Any, req: RunRequest, run_id: str, attempt: int, error: tuple
                      None, None)
     if error is None:
         try:
-            store.finalize_success(run_id, mats, output_path=out_path)
+            life.succeed(mats, output_path=out_path)
             return RunOutcome(req.notebook, req.partition, req.assets, "SUCCESS", run_id, attempt,
                               output_path=out_path)
-        except StoreError as exc:  # e.g. reaped meanwhile: nothing was committed, so nothing may stay published
-            _unpublish(mats, run_id)
+        except StoreError as exc:  # e.g. reaped meanwhile: nothing was committed, and the values are withdrawn
             return RunOutcome(req.notebook, req.partition, req.assets, "FAILED", run_id, attempt, error=str(exc),
                               output_path=out_path)
     message, cell, cell_source = error
-    _unpublish(mats, run_id)
-    try:
-        store.finalize_failure(run_id, error=message, error_cell=cell, error_source=cell_source, checks=checks,
-                               output_path=out_path)
-    except StoreError as exc:  # reaped meanwhile: the run is already FAILED; keep the real reason in the outcome
-        message = f"{message} (not recorded: {exc})"
+    record = life.fail(message, cell=cell, source=cell_source, checks=checks, output_path=out_path)
+    if record.error != message:  # reaped meanwhile: the run is already FAILED; keep the real reason in the outcome
+        message = f"{message} (not recorded: the run had already ended as {record.status})"
     return RunOutcome(req.notebook, req.partition, req.assets, "FAILED", run_id, attempt, error=message,
                       error_cell=cell, output_path=out_path)
-
-
-def _unpublish(mats: list[Any], run_id: str) -> None:
-    """A failed run commits nothing: withdraw the values its kernel already published for its other assets.
-
-    In a run of several assets the kernel publishes each value (``_SUCCESS`` written) as its cell finishes; when a
-    later cell fails, no materialization row will ever point at those versions. Only versions whose marker names
-    this run are touched: the marker goes first, so readers never see a half-removed version as published.
-    """
-    import shutil
-
-    for mat in mats:
-        if not mat.storage_path:
-            continue
-        version = Path(mat.storage_path).parent
-        marker = version / "_SUCCESS"
-        try:
-            if json.loads(marker.read_text(encoding="utf-8")).get("run_id") != run_id:
-                continue
-            marker.unlink()
-        except (OSError, ValueError, AttributeError):
-            continue
-        shutil.rmtree(version, ignore_errors=True)
 
 
 # secret("NAME") / notebook_orch.secret(name="NAME") with a literal name: what the kernel can read as a secret.
@@ -394,27 +369,3 @@ def _last_started_cell(output: Path, source: Path) -> tuple[int | None, str | No
         return None, None
     i = started[-1]
     return _to_source(executed, i, source), _text(executed[i])
-
-
-class _Heartbeat:
-    """Refreshes the run's heartbeat from a thread while papermill blocks this one."""
-
-    def __init__(self, store: Any, run_id: str, every_s: float) -> None:
-        self._store, self._run_id, self._every = store, run_id, every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run_id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._every):
-            try:
-                self._store.heartbeat(self._run_id)
-            except Exception:  # reaped or store briefly busy: the finalize step reports what matters
-                if os.environ.get("NBO_DEBUG"):
-                    raise

@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=bounded_int(1, MAX_LIMIT), default=20, metavar="N", help="at most N runs")
     p.add_argument("--status", choices=["RUNNING", "SUCCESS", "FAILED", "CANCELED"])
     p.add_argument("--asset")
+    add("reap", "mark runs whose heartbeat stopped as FAILED and withdraw what they published (a write)")
     from notebook_orch.faces.cli_runs import add_run_commands  # materialize, backfill
 
     add_run_commands(sub, add)
@@ -175,8 +176,9 @@ def cmd_lineage(project: Any, args: argparse.Namespace) -> int:
 
 def cmd_runs(project: Any, args: argparse.Namespace) -> int:
     runs = project.runs(limit=args.limit, status=args.status, asset=args.asset)
+    dead = {r.run_id for r in project.presumed_dead()}
     if args.json:
-        print(json.dumps(_jsonable(runs), indent=2))
+        print(json.dumps([{**_jsonable(r), "presumed_dead": r.run_id in dead} for r in runs], indent=2))
         return 0
     from rich.table import Table
 
@@ -188,13 +190,27 @@ def cmd_runs(project: Any, args: argparse.Namespace) -> int:
         took = f"{(r.ended_at - r.started_at).total_seconds():.2f}s" if r.ended_at else "-"
         parts = ",".join(r.partition_keys[:3]) + (f" +{len(r.partition_keys) - 3}" if len(r.partition_keys) > 3
                                                   else "")
-        table.add_row(r.run_id, f"[{colour[r.status]}]{r.status}[/]", r.kind, r.notebook or "", parts,
+        shown = f"[{colour[r.status]}]{r.status}[/]" + (" [red](no heartbeat: presumed dead; nbo reap)[/]"
+                                                         if r.run_id in dead else "")
+        table.add_row(r.run_id, shown, r.kind, r.notebook or "", parts,
                       ",".join(r.assets), f"{r.started_at:%Y-%m-%d %H:%M:%S}", took, (r.error or "")[:60])
     _console().print(table)
     return 0
 
 
+def cmd_reap(project: Any, args: argparse.Namespace) -> int:
+    reaped = project.reap()
+    if args.json:
+        print(json.dumps(_jsonable(reaped), indent=2))
+    else:
+        for r in reaped:
+            print(f"reaped run {r.run_id} ({r.notebook}, {', '.join(r.assets)}): no heartbeat; now FAILED")
+        print(f"{len(reaped)} run(s) reaped")
+    return 0
+
+
 _HANDLERS = {
+    "reap": cmd_reap,
     "validate": cmd_validate,
     "status": cmd_status,
     "stale": cmd_stale,

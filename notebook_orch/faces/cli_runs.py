@@ -40,7 +40,8 @@ def add_run_commands(sub: Any, add: Any) -> None:
 
 def run_command(project: Any, args: argparse.Namespace, *, progress: Any = None) -> int:
     from notebook_orch.core.planning import PartitionSelection
-    from notebook_orch.engine.runner import PlanInterrupted, RichProgress
+    from notebook_orch.engine.runner import PlanInterrupted
+    from notebook_orch.faces.progress import RichProgress
 
     backfill = args.command == "backfill"
     if args.workers < 1:

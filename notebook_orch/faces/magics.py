@@ -73,7 +73,7 @@ class NotebookOrchMagics(Magics):
         root = str(self.runtime.project().config.root)
         progress = None
         if argv[0] in ("materialize", "backfill") and "--json" not in argv and "--dry-run" not in argv:
-            from notebook_orch.engine.runner import WidgetProgress
+            from notebook_orch.faces.progress import WidgetProgress
 
             progress = WidgetProgress()
         try:

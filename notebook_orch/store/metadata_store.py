@@ -241,6 +241,14 @@ class MetadataStore:
         with self._read() as conn:
             return reads.events_after(conn, event_id, limit=limit)
 
+    def events_by_id(self, ids: Iterable[int]) -> list[EventRecord]:
+        """The events among ``ids`` that exist (committed), oldest first: a follower re-reading gaps."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        with self._read() as conn:
+            return reads.events_by_id(conn, wanted)
+
     def last_event_id(self) -> int:
         """The id of the newest event, 0 when there is none."""
         with self._read() as conn:

@@ -87,3 +87,8 @@ def last_event_id(conn: Connection) -> int:
 def running(conn: Connection) -> dict[tuple[str, str], str]:
     rows = conn.execute(sa.select(partition_locks.c.asset, partition_locks.c.partition, partition_locks.c.run_id))
     return {(a, p): r for a, p, r in rows}
+
+
+def events_by_id(conn: Connection, ids: list[int]) -> list[EventRecord]:
+    query = sa.select(events).where(events.c.id.in_(ids)).order_by(events.c.id)
+    return [codec.event_record(row) for row in conn.execute(query)]

@@ -67,11 +67,16 @@ def test_a_runner_killed_mid_run_takes_its_workers_along_and_its_run_is_reaped(
     wait_for(lambda: not any(alive(p) for p in below), timeout=15, what="workers and kernel to die with the runner")
     assert published_versions(tmp_path, "slow_value", DAY) == []
 
-    # ... after it, the next command reaps the run as FAILED.
+    # ... after it, reads show it as presumed dead and change nothing; a writer (nbo reap) reaps it as FAILED.
     wait_for(lambda: time.monotonic() - killed_at > HEARTBEAT_TIMEOUT + 0.5, timeout=30, what="the heartbeat timeout")
     listed = nbo(tmp_path, "runs", "--json", check=True)
-    [reaped] = json.loads(listed.stdout)
-    assert (reaped["run_id"], reaped["status"]) == (run.run_id, "FAILED")
+    [shown] = json.loads(listed.stdout)
+    assert (shown["run_id"], shown["status"], shown["presumed_dead"]) == (run.run_id, "RUNNING", True)
+    nbo(tmp_path, "status", check=True)
+    assert [r.status for r in runs_of(tmp_path)] == ["RUNNING"]  # reads never write
+    nbo(tmp_path, "reap", check=True)
+    [reaped] = json.loads(nbo(tmp_path, "runs", "--json", check=True).stdout)
+    assert (reaped["run_id"], reaped["status"], reaped["presumed_dead"]) == (run.run_id, "FAILED", False)
     assert reaped["error"].startswith("heartbeat lost: no heartbeat since ")
     assert f"(timeout {HEARTBEAT_TIMEOUT:g} s); the process running it probably died" in reaped["error"]
     with open_project(tmp_path) as project:
@@ -188,7 +193,7 @@ def test_an_interrupted_backfill_cancels_its_runs_and_the_rerun_does_only_what_i
     # The two canceled runs started in the same instant on two workers: compare them in partition order.
     assert sorted((r.partition_keys, r.status, r.kind) for r in canceled) == [
         (("2013-01-02",), "CANCELED", "backfill"), (("2013-01-03",), "CANCELED", "backfill")]
-    assert all(r.error.startswith("Canceled: the command running it was interrupted") for r in canceled)
+    assert all(r.error.startswith("Canceled: the materialization was canceled (Cancel, Ctrl-C") for r in canceled)
     assert all(f"CANCELED notebooks/sleeper.ipynb [{r.partition_keys[0]}] run {r.run_id}" in err for r in canceled)
     for day in ("2013-01-02", "2013-01-03", "2013-01-04"):
         assert published_versions(tmp_path, "slow_value", day) == []

@@ -1,0 +1,311 @@
+"""``RunHandle``: a submitted plan running in the background — wait for it, cancel it, read its progress.
+
+The handle's thread walks the plan in dependency order and hands each run to the executor when its prerequisites
+succeeded and a slot is free; a run whose prerequisite did not succeed is SKIPPED (nothing downstream of a failure
+runs). The handle picks every attempt's run id before it starts, so when a process goes away (a worker killed, the
+plan canceled) it knows which records to settle through the run lifecycle — at once, not after the heartbeat
+timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from notebook_orch.engine.executor import RunOutcome, RunRequest
+from notebook_orch.engine.executors import WorkerDied
+
+if TYPE_CHECKING:
+    from notebook_orch.core.planning import RunPlan
+    from notebook_orch.engine.executors import Executor
+    from notebook_orch.engine.runner import RunPlanReport
+
+CANCELED_BY_REQUEST = ("Canceled: the materialization was canceled (Cancel, Ctrl-C, SIGTERM or the kernel shutting "
+                       "down); nothing was published. Materialize it again.")
+WORKER_DIED = ("The worker process running it died (it or its kernel was killed, e.g. out of memory); run it "
+               "again.")
+_MAX_RESUBMITS = 2
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    total: int
+    done: int
+    succeeded: int
+    failed: int  # FAILED, LOCKED and SKIPPED: runs that did not produce what was asked
+    canceled: int
+    running: int
+    elapsed_s: float
+    eta_s: float | None
+    failures: tuple[RunOutcome, ...]
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+
+class RunHandle:
+    """A plan being executed by ``executor`` in a background thread. ``Project.submit`` returns one."""
+
+    def __init__(self, plan: RunPlan, requests: list[RunRequest], executor: Executor, *,
+                 own_executor: bool = True, store: Any = None) -> None:
+        self.plan = plan
+        self._requests = [_with_run_ids(r) for r in requests]
+        self._executor = executor
+        self._own_executor = own_executor
+        self._store = store
+        self._outcomes: dict[int, RunOutcome] = {}
+        self._running: dict[Future, int] = {}
+        self._listeners: list[Callable[[RunOutcome], None]] = []
+        self._finish_listeners: list[Callable[[RunPlanReport], None]] = []
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._done = threading.Event()
+        self._started = time.perf_counter()
+        self._ended: float | None = None
+        self._report: RunPlanReport | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drive, name="nbo-run-handle", daemon=True)
+        self._thread.start()
+
+    # -- what callers use ---------------------------------------------------------------------------------------
+    @property
+    def run_ids(self) -> tuple[str, ...]:
+        """Every attempt id this handle may use, in plan order (a run's record exists once it started)."""
+        return tuple(i for r in self._requests for i in r.run_ids)
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> RunPlanReport:
+        """Block until every run ended; returns the report. ``TimeoutError`` if ``timeout`` passes first.
+        Ctrl-C while waiting cancels the plan and raises ``PlanInterrupted`` carrying the report."""
+        from notebook_orch.engine.runner import PlanInterrupted
+
+        try:
+            finished = self._done.wait(timeout) if timeout is not None else _wait_interruptibly(self._done)
+        except KeyboardInterrupt:
+            self.cancel()
+            self._done.wait()
+            raise PlanInterrupted(self.report()) from None
+        if not finished:
+            raise TimeoutError(f"the plan of {len(self.plan.runs)} run(s) is still running after {timeout:g} s")
+        return self.report()
+
+    def report(self) -> RunPlanReport:
+        if self._error is not None:
+            raise self._error
+        if self._report is None:
+            raise RuntimeError("the plan is still running; wait() for it")
+        return self._report
+
+    def cancel(self) -> None:
+        """Stop now: runs in flight are killed and recorded CANCELED (what they published is withdrawn); runs not
+        started are SKIPPED. Returns at once; ``wait()`` for the report."""
+        self._cancel.set()
+        try:
+            self._executor.cancel_all()
+        except Exception:  # noqa: BLE001 - the drive loop settles whatever is left
+            pass
+
+    def on_outcome(self, callback: Callable[[RunOutcome], None]) -> None:
+        """Call ``callback`` (from the handle's thread) with each run's outcome as it ends; already ended ones first."""
+        with self._lock:
+            self._listeners.append(callback)
+            past = list(self._outcomes.values())
+        for outcome in past:
+            callback(outcome)
+
+    def on_finish(self, callback: Callable[[RunPlanReport], None]) -> None:
+        with self._lock:
+            if self._report is None:
+                self._finish_listeners.append(callback)
+                return
+        callback(self._report)
+
+    def progress(self) -> ProgressSnapshot:
+        with self._lock:
+            outcomes = list(self._outcomes.values())
+            running = len(self._running)
+        total = len(self.plan.runs)
+        elapsed = (self._ended or time.perf_counter()) - self._started
+        done = len(outcomes)
+        eta = None if done == 0 or done >= total else elapsed / done * (total - done)
+        failures = tuple(o for o in outcomes if o.status not in ("SUCCESS", "CANCELED"))
+        return ProgressSnapshot(
+            total=total, done=done, succeeded=sum(o.status == "SUCCESS" for o in outcomes),
+            failed=len(failures), canceled=sum(o.status == "CANCELED" for o in outcomes), running=running,
+            elapsed_s=elapsed, eta_s=eta, failures=failures)
+
+    # -- the drive loop --------------------------------------------------------------------------------------------
+    def _drive(self) -> None:
+        from notebook_orch.engine.runner import RunPlanReport
+
+        try:
+            self._loop()
+        except BaseException as exc:  # noqa: BLE001 - surfaced by wait()/report()
+            self._error = exc
+            self._cancel.set()
+            try:
+                self._executor.cancel_all()
+            except Exception:  # noqa: BLE001
+                pass
+            self._settle_all_in_flight()
+        finally:
+            if self._own_executor:
+                try:
+                    self._executor.shutdown()
+                except Exception:  # noqa: BLE001
+                    pass
+            self._ended = time.perf_counter()
+            if self._error is None:
+                took = self._ended - self._started if self.plan.runs else 0.0
+                report = RunPlanReport(tuple(self._outcomes[i] for i in range(len(self.plan.runs))), took,
+                                       tuple(self.plan.skipped))
+                with self._lock:
+                    self._report = report
+                    listeners = list(self._finish_listeners)
+                for callback in listeners:
+                    _safely(callback, report)
+            self._done.set()
+
+    def _loop(self) -> None:
+        runs = self.plan.runs
+        pending = set(range(len(runs)))
+        resubmitted: dict[int, int] = {}
+        while pending or self._running:
+            if self._cancel.is_set():
+                self._cancel_everything(pending)
+                return
+            for i in sorted(pending):
+                after = runs[i].after
+                blocked = next((a for a in after if a in self._outcomes and self._outcomes[a].status != "SUCCESS"),
+                               None)
+                if blocked is not None:
+                    first = runs[blocked]
+                    pending.discard(i)
+                    self._record(i, _outcome(runs[i], "SKIPPED", f"not started: prerequisite run {first.notebook} "
+                                                                 f"[{first.partition}] did not succeed"))
+                elif all(a in self._outcomes for a in after) and len(self._running) < self._executor.capacity:
+                    future = self._executor.start(self._requests[i])
+                    with self._lock:
+                        self._running[future] = i
+                    pending.discard(i)
+            if not self._running:
+                continue
+            finished, _ = wait(list(self._running), timeout=0.25, return_when=FIRST_COMPLETED)
+            for future in finished:
+                with self._lock:
+                    i = self._running.pop(future)
+                outcome = self._outcome_of(future, i)
+                if outcome is None and resubmitted.get(i, 0) < _MAX_RESUBMITS and not self._cancel.is_set():
+                    resubmitted[i] = resubmitted.get(i, 0) + 1
+                    pending.add(i)  # its process went away before the run started: start it again
+                    continue
+                if outcome is None and self._cancel.is_set():
+                    outcome = _outcome(runs[i], "SKIPPED", "not started: the materialization was canceled")
+                self._record(i, outcome or _outcome(runs[i], "FAILED", "worker failed: its process went away "
+                                                                       "again and again before the run started"))
+
+    def _outcome_of(self, future: Future, i: int) -> RunOutcome | None:
+        exc = future.exception()
+        if exc is None:
+            return future.result()
+        if isinstance(exc, WorkerDied):
+            canceled = self._cancel.is_set()
+            return self._settle(i, CANCELED_BY_REQUEST if canceled else WORKER_DIED,
+                                "CANCELED" if canceled else "FAILED")
+        return _outcome(self.plan.runs[i], "FAILED", f"worker failed: {type(exc).__name__}: {exc}")
+
+    def _settle(self, i: int, error: str, status: str) -> RunOutcome | None:
+        """The outcome of run ``i`` whose process went away: its last started attempt is settled in the store.
+        None when no attempt ever started."""
+        from notebook_orch.engine.executor import _data_dir
+        from notebook_orch.engine.lifecycle import settle
+
+        req = self._requests[i]
+        store = self._store_for(req)
+        record = settle(store, _data_dir(req), req.run_ids, project_root=req.project_root, notebook=req.notebook,
+                        error=error, status=status)
+        if record is None:
+            return None
+        started = [r for r in req.run_ids if store.get_run(r) is not None]
+        final = {"SUCCESS": "SUCCESS", "CANCELED": "CANCELED"}.get(record.status, "FAILED")
+        return RunOutcome(req.notebook, req.partition, req.assets, final, record.run_id, len(started),
+                          error=None if final == "SUCCESS" else record.error, error_cell=record.error_cell,
+                          output_path=record.output_path, run_ids=tuple(started))
+
+    def _cancel_everything(self, pending: set[int]) -> None:
+        try:
+            self._executor.cancel_all()
+        except Exception:  # noqa: BLE001
+            pass
+        if self._running:
+            wait(list(self._running), timeout=30)
+        self._settle_all_in_flight()
+        for i in sorted(pending):
+            self._record(i, _outcome(self.plan.runs[i], "SKIPPED", "not started: the materialization was canceled"))
+        pending.clear()
+
+    def _settle_all_in_flight(self) -> None:
+        with self._lock:
+            in_flight = list(self._running.items())
+            self._running.clear()
+        for future, i in in_flight:
+            outcome = None
+            if future.done() and not future.cancelled() and future.exception() is None:
+                outcome = future.result()  # it finished just before the cancel
+            if outcome is None:
+                outcome = self._settle(i, CANCELED_BY_REQUEST, "CANCELED") or _outcome(
+                    self.plan.runs[i], "SKIPPED", "not started: the materialization was canceled")
+            self._record(i, outcome)
+
+    def _record(self, i: int, outcome: RunOutcome) -> None:
+        with self._lock:
+            if i in self._outcomes:
+                return
+            self._outcomes[i] = outcome
+            listeners = list(self._listeners)
+        for callback in listeners:
+            _safely(callback, outcome)
+
+    def _store_for(self, req: RunRequest) -> Any:
+        if self._store is not None:
+            return self._store
+        from notebook_orch.engine.executor import _store
+
+        return _store(req.store_url)
+
+
+def _wait_interruptibly(event: threading.Event) -> bool:
+    while not event.wait(0.2):  # short waits keep Ctrl-C responsive in the main thread
+        pass
+    return True
+
+
+def _safely(callback: Callable[[Any], None], value: Any) -> None:
+    try:
+        callback(value)
+    except Exception:  # noqa: BLE001 - a broken progress display must not stop the runs
+        import logging
+
+        logging.getLogger("notebook_orch").exception("a run handle listener failed")
+
+
+def _outcome(run: Any, status: str, error: str) -> RunOutcome:
+    return RunOutcome(run.notebook, run.partition, tuple(run.assets), status, error=error)
+
+
+def _with_run_ids(req: RunRequest) -> RunRequest:
+    from notebook_orch.store.ids import new_run_id
+
+    if req.run_ids:
+        return req
+    return replace(req, run_ids=tuple(new_run_id() for _ in range(req.retries + 1)))
+
+
+__all__ = ["CANCELED_BY_REQUEST", "ProgressSnapshot", "RunHandle", "WORKER_DIED"]
