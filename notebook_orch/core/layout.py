@@ -124,26 +124,38 @@ def rank_nodes(nodes: Sequence[str], edges: Sequence[tuple[str, str]]) -> tuple[
     return {nodes[i]: rank[i] for i in range(n)}, ignored
 
 
-def count_crossings(upper: Sequence[int], lower: Sequence[int], size: int) -> int:
+def count_crossings(upper: Sequence[int], lower: Sequence[int]) -> int:
     """Crossings among segments ``upper[k] -> lower[k]`` (positions in two neighbouring ranks).
 
-    Sort by the upper end, then count inversions of the lower ends with a Fenwick tree: O(E log V).
+    Two segments cross when one is above the other at one end and below it at the other: the inversions of the
+    lower ends once the segments are sorted by (upper, lower). Small dense gaps use a table of segment counts and
+    two cumulative sums, O(U x L); others count inversions bit by bit, O(E log L). Both in numpy.
     """
-    pairs = sorted(zip(upper, lower))
-    tree = [0] * (size + 1)
-    seen = crossings = 0
-    for _, low in pairs:
-        # segments already seen whose lower end is > low cross this one
-        i, at_most = low + 1, 0
-        while i > 0:
-            at_most += tree[i]
-            i -= i & -i
-        crossings += seen - at_most
-        seen += 1
-        i = low + 1
-        while i <= size:
-            tree[i] += 1
-            i += i & -i
+    import numpy as np
+
+    u = np.asarray(upper, dtype=np.int64)
+    low = np.asarray(lower, dtype=np.int64)
+    if len(u) < 2:
+        return 0
+    n_up, n_low = int(u.max()) + 1, int(low.max()) + 1
+    if n_up * n_low <= 16 * len(u) + 4096:
+        h = np.bincount(u * n_low + low, minlength=n_up * n_low).reshape(n_up, n_low)
+        further = np.cumsum(h[:, ::-1], axis=1)[:, ::-1] - h  # per row: segments ending strictly lower
+        above = np.cumsum(further, axis=0) - further  # of those, in rows strictly above
+        return int((h * above).sum())
+    seq = low[np.lexsort((low, u))]
+    crossings = 0
+    # A pair a_i > a_j (i < j) differs first at one bit, where a_i has 1 and a_j has 0 and the higher bits agree:
+    # count, at each bit, the 1s before each 0 among elements sharing the higher bits.
+    for b in range(n_low.bit_length() - 1, -1, -1):
+        group = seq >> (b + 1)
+        order = np.argsort(group, kind="stable")
+        g, bit = group[order], (seq[order] >> b) & 1
+        ones_before = np.cumsum(bit) - bit
+        new_group = np.empty(len(g), dtype=bool)
+        new_group[0], new_group[1:] = True, g[1:] != g[:-1]
+        group_start = np.maximum.accumulate(np.where(new_group, np.arange(len(g)), 0))
+        crossings += int((ones_before - ones_before[group_start])[bit == 0].sum())
     return crossings
 
 
@@ -229,56 +241,107 @@ class _LayeredGraph:
                 self.down[p].append(q)
                 self.up[q].append(p)
             self.chains.append((k, chain, rev))
+        import numpy as np
+
         n_ranks = max(self.rank, default=-1) + 1
         # The input order: real nodes as given, then each rank's dummies in edge order.
         self.layers: list[list[int]] = [[] for _ in range(n_ranks)]
         for v, r in enumerate(self.rank):
             self.layers[r].append(v)
-        self.pos = [0] * len(self.rank)
-        self._renumber()
-
-    def _renumber(self) -> None:
+        # Ordering works on numpy arrays: per rank, the position of each member (members keep their index in
+        # ``layers`` as built); per gap between ranks, the segments as (member index above, member index below).
+        local = [0] * len(self.rank)
         for layer in self.layers:
             for p, v in enumerate(layer):
-                self.pos[v] = p
+                local[v] = p
+        self.seg_up, self.seg_low = [], []
+        for r in range(n_ranks - 1):
+            pairs = [(local[v], local[w]) for v in self.layers[r] for w in self.down[v]]
+            self.seg_up.append(np.array([a for a, _ in pairs], dtype=np.int64))
+            self.seg_low.append(np.array([b for _, b in pairs], dtype=np.int64))
+        self.members = [list(layer) for layer in self.layers]
+        self.pos = [np.arange(len(layer), dtype=np.int64) for layer in self.layers]
 
-    def orders(self) -> list[list[int]]:
-        return [list(layer) for layer in self.layers]
+    def orders(self) -> list:
+        return [p.copy() for p in self.pos]
 
-    def set_orders(self, orders: list[list[int]]) -> None:
-        self.layers = [list(layer) for layer in orders]
-        self._renumber()
+    def set_orders(self, orders: list) -> None:
+        import numpy as np
+
+        self.pos = [p.copy() for p in orders]
+        # ``layers`` become top-to-bottom lists again, for the coordinates.
+        self.layers = [[members[i] for i in np.argsort(p, kind="stable").tolist()] for members, p in
+                       zip(self.members, self.pos)]
 
     def barycenter_sweep(self, *, down: bool) -> None:
+        """Sort each rank by the mean position of its neighbours in the rank before (down) or after (up)."""
+        import numpy as np
+
         pos = self.pos
-        r_range = range(1, len(self.layers)) if down else range(len(self.layers) - 2, -1, -1)
-        neighbours = self.up if down else self.down
-        for r in r_range:
-            layer = self.layers[r]
-            keyed = []
-            for v in layer:
-                nb = neighbours[v]
-                # A node without neighbours on that side keeps its place.
-                key = sum(pos[u] for u in nb) / len(nb) if nb else float(pos[v])
-                keyed.append((key, pos[v], v))
-            keyed.sort()
-            self.layers[r] = [v for _, _, v in keyed]
-            for p, (_, _, v) in enumerate(keyed):
-                pos[v] = p
+        for r in range(1, len(pos)) if down else range(len(pos) - 2, -1, -1):
+            if down:
+                idx, other = self.seg_low[r - 1], pos[r - 1][self.seg_up[r - 1]]
+            else:
+                idx, other = self.seg_up[r], pos[r + 1][self.seg_low[r]]
+            n = len(pos[r])
+            degree = np.bincount(idx, minlength=n)
+            sums = np.bincount(idx, weights=other, minlength=n)
+            # A node without neighbours on that side keeps its place; ties keep the current order.
+            key = np.where(degree > 0, sums / np.maximum(degree, 1), pos[r])
+            order = np.lexsort((pos[r], key))
+            new = np.empty(n, dtype=np.int64)
+            new[order] = np.arange(n)
+            pos[r] = new
 
     def crossings(self) -> int:
-        total = 0
-        pos = self.pos
-        for r in range(len(self.layers) - 1):
-            upper, lower = [], []
-            for v in self.layers[r]:
-                pv = pos[v]
-                for w in self.down[v]:
-                    upper.append(pv)
-                    lower.append(pos[w])
-            if len(upper) > 1:
-                total += count_crossings(upper, lower, len(self.layers[r + 1]))
-        return total
+        return sum(count_crossings(self.pos[r][self.seg_up[r]], self.pos[r + 1][self.seg_low[r]])
+                   for r in range(len(self.pos) - 1))
+
+    def _centres(self, h: list[float], node_gap: float, dummy_gap: float) -> list[float]:
+        """Vertical centres: each rank pulled towards the mean of its neighbours, keeping its order and gaps.
+
+        Passes alternate left-to-right and right-to-left, then one pulls towards both sides.
+        """
+        import numpy as np
+
+        n_real = self.n_real
+        y = np.zeros(len(self.rank))
+        where = np.zeros(len(self.rank), dtype=np.int64)  # node -> position in its rank
+        offsets = []
+        for layer in self.layers:
+            ids = np.array(layer, dtype=np.int64)
+            where[ids] = np.arange(len(layer))
+            heights = np.array([h[v] for v in layer])
+            real = ids < n_real
+            seps = (heights[1:] + heights[:-1]) / 2 + np.where(real[1:] & real[:-1], node_gap, dummy_gap)
+            off = np.concatenate(([0.0], np.cumsum(seps)))
+            y[ids] = off
+            offsets.append(off.tolist())
+        # Segments between rank r and r + 1 as node ids: (upper ends, lower ends).
+        gaps = [(np.array(self.members[r], dtype=np.int64)[self.seg_up[r]],
+                 np.array(self.members[r + 1], dtype=np.int64)[self.seg_low[r]]) for r in range(len(self.layers) - 1)]
+        n_ranks = len(self.layers)
+        for direction in ("down", "up", "down", "up", "both"):
+            for r in range(n_ranks) if direction != "up" else range(n_ranks - 1, -1, -1):
+                ids = np.array(self.layers[r], dtype=np.int64)
+                n = len(ids)
+                idx_parts, val_parts = [], []
+                if direction != "up" and r > 0:
+                    upper, lower = gaps[r - 1]
+                    idx_parts.append(where[lower])
+                    val_parts.append(y[upper])
+                if direction != "down" and r < n_ranks - 1:
+                    upper, lower = gaps[r]
+                    idx_parts.append(where[upper])
+                    val_parts.append(y[lower])
+                if not idx_parts:
+                    continue
+                idx, vals = np.concatenate(idx_parts), np.concatenate(val_parts)
+                degree = np.bincount(idx, minlength=n)
+                sums = np.bincount(idx, weights=vals, minlength=n)
+                want = np.where(degree > 0, sums / np.maximum(degree, 1), y[ids])
+                y[ids] = _place_in_order(want.tolist(), offsets[r])
+        return y.tolist()
 
     def coordinates(
         self,
@@ -301,34 +364,9 @@ class _LayeredGraph:
             col_x.append(x)
             x += cw + rank_gap
         width = (x - rank_gap + margin) if col_w else 2 * margin
-        y = [0.0] * len(self.rank)  # centres
-        gaps = []
-        for layer in self.layers:
-            gl, at = [], 0.0
-            for p, v in enumerate(layer):
-                if p:
-                    prev = layer[p - 1]
-                    gap = node_gap if v < n_real and prev < n_real else dummy_gap
-                    sep = (h[prev] + h[v]) / 2 + gap
-                    gl.append(sep)
-                    at += sep
-                y[v] = at
-            gaps.append(gl)
-        # Alternate passes pulling each rank towards its neighbours' mean, then a last one towards both sides.
-        passes = [True, False, True, False, None]
-        for direction in passes:
-            order = range(len(self.layers)) if direction is not False else range(len(self.layers) - 1, -1, -1)
-            for r in order:
-                layer = self.layers[r]
-                want = []
-                for v in layer:
-                    nb = self.up[v] if direction else self.down[v] if direction is False else self.up[v] + self.down[v]
-                    want.append(sum(y[u] for u in nb) / len(nb) if nb else y[v])
-                for v, value in zip(layer, _place_in_order(want, gaps[r])):
-                    y[v] = value
-        top = min((y[v] - h[v] / 2 for v in range(len(y))), default=0.0)
-        shift = margin - top
-        y = [value + shift for value in y]
+        y_list = self._centres(h, node_gap, dummy_gap)
+        top = min((y_list[v] - h[v] / 2 for v in range(len(y_list))), default=0.0)
+        y = [value + margin - top for value in y_list]
         height = max((y[v] + h[v] / 2 for v in range(len(y))), default=0.0) + margin
         boxes = {}
         ranks = []
@@ -357,22 +395,22 @@ class _LayeredGraph:
                              crossings, input_crossings)
 
 
-def _place_in_order(want: list[float], seps: list[float]) -> list[float]:
-    """The closest positions to ``want`` (least squares) with ``y[i+1] - y[i] >= seps[i]``.
+def _place_in_order(want: list[float], offsets: list[float]) -> list[float]:
+    """The closest positions to ``want`` (least squares) with ``y[i+1] - y[i] >= offsets[i+1] - offsets[i]``.
 
-    Shifting by the cumulative separations turns it into an isotonic regression, solved by pool-adjacent-violators.
+    Shifting by the cumulative separations (``offsets``) turns it into an isotonic regression, solved by
+    pool-adjacent-violators.
     """
-    offsets = [0.0]
-    for s in seps:
-        offsets.append(offsets[-1] + s)
-    blocks: list[list[float]] = []  # [mean, weight]
+    means: list[float] = []
+    weights: list[int] = []
     for target, off in zip(want, offsets):
-        blocks.append([target - off, 1.0])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            m2, w2 = blocks.pop()
-            m1, w1 = blocks[-1]
-            blocks[-1] = [(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2]
-    out = []
-    for mean, weight in blocks:
-        out.extend([mean] * int(weight))
+        m, w = target - off, 1
+        while means and means[-1] > m:
+            m2, w2 = means.pop(), weights.pop()
+            m, w = (m * w + m2 * w2) / (w + w2), w + w2
+        means.append(m)
+        weights.append(w)
+    out: list[float] = []
+    for m, w in zip(means, weights):
+        out += [m] * w
     return [value + off for value, off in zip(out, offsets)]

@@ -23,7 +23,8 @@ FORMATS = ("text", "mermaid", "dot", "json", "svg", "html")
 # Missing partitions do not outweigh built ones: they are "not built yet", not "wrong".
 HEADLINE_ORDER = ("INVALID", "RUNNING", "FAILED", "STALE", "FRESH", "MISSING")
 COLOUR_RULE = ("Colour: failed, running or stale when any partition is; else fresh when any partition is built; "
-               "grey only when none is. The bar shows each status's share of the partitions.")
+               "grey only when none is. The bar shows each status's share of the asset's partitions; "
+               "the counts above are partitions.")
 _TINTS = {"FRESH": "#e8f5e9", "STALE": "#fff8e1", "MISSING": "#f5f5f5", "FAILED": "#ffebee", "RUNNING": "#e3f2fd",
           "INVALID": "#f3e5f5"}
 

@@ -121,10 +121,21 @@ def test_long_edges_run_through_reserved_slots_not_through_nodes():
 
 
 def test_count_crossings():
-    assert count_crossings([0, 1], [1, 0], 2) == 1
-    assert count_crossings([0, 0, 1], [0, 1, 0], 2) == 1  # a shared end point is not a crossing
-    assert count_crossings([0, 1, 2], [2, 1, 0], 3) == 3
-    assert count_crossings([], [], 0) == 0
+    assert count_crossings([0, 1], [1, 0]) == 1
+    assert count_crossings([0, 0, 1], [0, 1, 0]) == 1  # a shared end point is not a crossing
+    assert count_crossings([0, 1, 2], [2, 1, 0]) == 3
+    assert count_crossings([], []) == 0
+
+
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), max_size=25))
+def test_count_crossings_matches_the_definition(segments):
+    expected = sum(1 for (a1, b1), (a2, b2) in itertools.combinations(segments, 2) if (a1 - a2) * (b1 - b2) < 0)
+    upper, lower = [a for a, _ in segments], [b for _, b in segments]
+    assert count_crossings(upper, lower) == expected
+    # the Fenwick path taken for huge ranks agrees (a position far away makes the U x L table too big)
+    if segments:
+        far = [*upper, 5_000], [*lower, 5_000]
+        assert count_crossings(*far) == expected
 
 
 def test_a_cycle_is_drawn_with_its_closing_edge_reversed():
