@@ -12,14 +12,16 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from notebook_orch.errors import SchemaVersionError, StoreDamaged, StoreError, StoreOpenError
-from notebook_orch.store import schema
+from notebook_orch.errors import StoreError, StoreOpenError
+
+if TYPE_CHECKING:
+    from notebook_orch.store.migrate import Migrations
 
 # Execution option marking a connection whose transaction will write (see _install_sqlite_tuning).
 WRITE = "notebook_orch_write"
@@ -33,8 +35,11 @@ _URL_FIX = (
 )
 
 
-def create_store_engine(url_text: str) -> Engine:
-    """Create the engine for ``url_text``, check/create the schema, and return it (the caller owns it)."""
+def create_store_engine(url_text: str, *, migrations: Migrations | None = None) -> Engine:
+    """Create the engine for ``url_text``, check/create/migrate the schema, and return it (the caller owns it).
+
+    ``migrations``: another set of revisions than the package's (tests of the migration machinery).
+    """
     try:
         url = sa.engine.make_url(url_text)
     except (sa.exc.ArgumentError, ValueError) as exc:
@@ -50,7 +55,7 @@ def create_store_engine(url_text: str) -> Engine:
     engine: Engine | None = None
     try:
         engine = _create_engine(url, shown)
-        ensure_schema(engine, shown)
+        ensure_schema(engine, shown, migrations=migrations)
         return engine
     except BaseException as exc:
         if engine is not None:
@@ -62,12 +67,12 @@ def create_store_engine(url_text: str) -> Engine:
         if isinstance(exc, StoreError) or not isinstance(exc, driver_errors):
             raise
         raise StoreOpenError(
-            f"Cannot open the metadata store at {shown!r}: {_reason(exc)}. Check that the URL points at a "
+            f"Cannot open the metadata store at {shown!r}: {reason(exc)}. Check that the URL points at a "
             f"database (or a new file in a writable folder) and that the server is reachable. {_URL_FIX}."
         ) from exc
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     return f"{type(orig).__name__}: {orig}"
 
@@ -239,111 +244,8 @@ def read_txn(engine: Engine, *, consistent: bool = False) -> Iterator[Connection
             yield conn
 
 
-def ensure_schema(engine: Engine, shown: str) -> None:
-    """Create the tables of a new store; refuse a store written by a newer schema version; migrate older ones;
-    refuse a damaged one (``StoreDamaged``)."""
-    with read_txn(engine) as conn:
-        found = _read_version(conn, shown)
-        if found == schema.SCHEMA_VERSION:
-            _check_tables(conn, shown)
-    _check_not_newer(found, shown)
-    if found == schema.SCHEMA_VERSION:
-        return
-    with write_txn(engine) as conn:
-        found = _read_version(conn, shown)  # again under the write lock: another process may have just created it
-        _check_not_newer(found, shown)
-        if found is None:
-            _check_no_tables(conn, shown)
-            schema.metadata.create_all(conn)
-        else:
-            _migrate(conn, found, shown)
-        if found != schema.SCHEMA_VERSION:
-            _write_version(conn)
+def ensure_schema(engine: Engine, shown: str, *, migrations: Migrations | None = None) -> None:
+    """Create the tables of a new store, migrate an older one, refuse a newer or damaged one (store/migrate.py)."""
+    from notebook_orch.store.migrate import ensure_schema as migrate_to_head
 
-
-# Schema migrations: MIGRATIONS[n] takes a store from version n to n + 1, inside the opening write transaction.
-# Empty while version 1 is the only one.
-MIGRATIONS: dict[int, Any] = {}
-
-
-def _migrate(conn: Connection, found: int, shown: str) -> None:
-    for version in range(found, schema.SCHEMA_VERSION):
-        step = MIGRATIONS.get(version)
-        if step is None:
-            raise SchemaVersionError(
-                f"The metadata store at {shown!r} has schema version {found}, which notebook_orch cannot migrate "
-                f"to version {schema.SCHEMA_VERSION}. Open it with the notebook_orch version that wrote it and "
-                "export what you need, or start a new store; nothing was changed."
-            )
-        step(conn)
-
-
-_DAMAGED_FIX = ("Restore the file from a backup, or move it aside (nothing was changed) and let notebook_orch "
-                "create a new store; the values under the data folder stay, but the run history is in the old file")
-
-
-def _damaged(shown: str, what: str) -> StoreDamaged:
-    return StoreDamaged(f"The metadata store at {shown!r} is damaged: {what}. {_DAMAGED_FIX}.")
-
-
-def _read_version(conn: Connection, shown: str) -> int | None:
-    """The store's schema version; None for a database without our tables; ``StoreDamaged`` when the schema_version
-    table exists but does not hold exactly one integer version (0 or more)."""
-    if not sa.inspect(conn).has_table(schema.schema_version.name):
-        return None
-    try:
-        rows = conn.execute(sa.text(f"SELECT version FROM {schema.schema_version.name}")).all()
-    except sa.exc.DBAPIError as exc:  # its columns were altered
-        raise _damaged(shown, f"its schema_version table cannot be read ({_reason(exc)})") from exc
-    if len(rows) != 1:
-        raise _damaged(shown, f"its schema_version table holds {len(rows)} rows instead of one")
-    version = rows[0][0]
-    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        raise _damaged(shown, f"its schema_version table holds {version!r} instead of a version number")
-    return version
-
-
-def _check_tables(conn: Connection, shown: str) -> None:
-    """Every table and column of this schema version is there (one catalog read per table: ~1 ms in all)."""
-    inspector = sa.inspect(conn)
-    present = set(inspector.get_table_names())
-    missing = [t.name for t in schema.metadata.sorted_tables if t.name not in present]
-    if missing:
-        raise _damaged(shown, f"table(s) {', '.join(missing)} are missing")
-    for table in schema.metadata.sorted_tables:
-        columns = {c["name"] for c in inspector.get_columns(table.name)}
-        lost = [c.name for c in table.columns if c.name not in columns]
-        if lost:
-            raise _damaged(shown, f"table {table.name} lacks column(s) {', '.join(lost)}")
-
-
-def _check_no_tables(conn: Connection, shown: str) -> None:
-    """A database without a schema version may hold other applications' tables, but none of ours."""
-    ours = set(schema.metadata.tables) & set(sa.inspect(conn).get_table_names())
-    if ours:
-        raise _damaged(shown, f"it has notebook_orch's table(s) {', '.join(sorted(ours))} but no schema_version "
-                              "table, so its schema version is unknown")
-
-
-def _check_not_newer(found: int | None, shown: str) -> None:
-    if found is not None and found > schema.SCHEMA_VERSION:
-        from notebook_orch import __version__
-
-        raise SchemaVersionError(
-            f"The metadata store at {shown!r} has schema version {found}, newer than version "
-            f"{schema.SCHEMA_VERSION} that notebook_orch {__version__} understands. Upgrade notebook_orch "
-            "(pip install -U notebook_orch) to open it; nothing was changed."
-        )
-
-
-def _write_version(conn: Connection) -> None:
-    from notebook_orch import __version__
-    from notebook_orch.store.ids import utc_naive
-
-    table = schema.schema_version
-    conn.execute(table.delete())
-    conn.execute(
-        table.insert().values(
-            id=1, version=schema.SCHEMA_VERSION, package_version=__version__, updated_at=utc_naive(None)
-        )
-    )
+    migrate_to_head(engine, shown, migrations=migrations)

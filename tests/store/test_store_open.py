@@ -96,7 +96,8 @@ def test_a_store_from_a_newer_schema_version_is_refused_untouched(tmp_path: Path
 def test_a_store_from_an_older_version_without_a_migration_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     open_store(f"sqlite:///{path}").close()
-    with sqlite3.connect(path) as raw:
+    with sqlite3.connect(path) as raw:  # from before the baseline: no Alembic revision, schema version 0
+        raw.execute("DROP TABLE notebook_orch_alembic_version")
         raw.execute("UPDATE schema_version SET version = 0")
     before = tree(tmp_path)
     with pytest.raises(SchemaVersionError, match="has schema version 0, which notebook_orch cannot migrate"):
@@ -140,7 +141,7 @@ def test_an_unopenable_url_raises_store_open_error_and_changes_nothing(tmp_path:
 
 
 def test_a_failure_after_creating_folders_removes_them_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(engine: sa.Engine, shown: str) -> None:
+    def broken(engine: sa.Engine, shown: str, **_: object) -> None:
         with engine.connect() as conn:
             conn.exec_driver_sql("CREATE TABLE half (x)")  # touch the file, then fail like a full disk would
             conn.commit()

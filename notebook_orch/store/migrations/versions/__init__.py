@@ -1,0 +1,1 @@
+"""One module per schema version; the file name starts with its revision id."""
