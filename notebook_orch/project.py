@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from notebook_orch.config import ProjectConfig, load_config
-from notebook_orch.errors import Problem, ProjectInvalid
+from notebook_orch.errors import Problem
 
 if TYPE_CHECKING:
     from notebook_orch.core.graph import AssetGraph
@@ -58,20 +58,23 @@ class Project:
                 f"No notebooks found under {self.config.notebooks}; put .ipynb files there or set "
                 "'notebooks' in [tool.notebook_orch]."
             ))
-        return problems + validate_specs(found.specs)
+        unparsed = {p.asset for p in problems if p.asset is not None}
+        return problems + validate_specs(found.specs, unparsed=unparsed)
 
     @property
     def graph(self) -> AssetGraph:
-        """The validated graph; raises ``ProjectInvalid`` listing every problem."""
+        """The graph of the valid assets. A broken declaration does not raise: that asset and what is downstream of
+        it are left out and kept in ``graph.invalid`` with their problems (see ``invalid_assets``)."""
         if self._graph is None:
-            from notebook_orch.core.graph import AssetGraph
+            from notebook_orch.core.graph import build_valid_graph
 
-            problems = self.problems()
-            if problems:
-                raise ProjectInvalid(problems)
-            assert self._discovery is not None
-            self._graph = AssetGraph(self._discovery.specs)
+            found = self.discover()  # callers drop _graph to have the notebooks read again
+            self._graph = build_valid_graph(found.specs, problems=found.problems)
         return self._graph
+
+    def invalid_assets(self) -> dict[str, list[Problem]]:
+        """Each asset left out of the graph (its declaration is broken, or it depends on one that is) -> why."""
+        return self.graph.invalid_problems()
 
     # -- what happened -----------------------------------------------------------------------------------
     @property

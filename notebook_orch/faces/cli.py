@@ -16,6 +16,9 @@ from typing import Any
 
 from notebook_orch.core.specs import MAX_LIMIT, bounded_int
 from notebook_orch.errors import NotebookOrchError, ProjectInvalid
+from notebook_orch.faces.lineage import summary_status
+
+INVALID = "INVALID"  # an asset whose declaration is broken, or that depends on one (see core.graph.InvalidAsset)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -98,35 +101,50 @@ def main(argv: Sequence[str] | None = None, *, progress: Any = None) -> int:
 def cmd_validate(project: Any, args: argparse.Namespace) -> int:
     problems = project.problems()
     found = project._discovery
+    # Assets left out only because they read an invalid one: not problems of their own, but named so none is a
+    # surprise in `nbo status`.
+    downstream = sorted(n for n, bad in project.graph.invalid.items() if bad.invalid_deps)
     if args.json:
         print(json.dumps({"ok": not problems, "problems": [str(p) for p in problems],
-                          "assets": len(found.specs), "notebooks": len(found.notebooks)}, indent=2))
+                          "assets": len(found.specs), "notebooks": len(found.notebooks),
+                          "invalid_assets": {n: [str(p) for p in ps] for n, ps in project.invalid_assets().items()}},
+                         indent=2))
     elif problems:
         print(f"{len(problems)} problem(s):", file=sys.stderr)
         for p in problems:
             print(f"  - {p}", file=sys.stderr)
+        if downstream:
+            print(f"Also left out, as they depend on an invalid asset: {', '.join(downstream)}.", file=sys.stderr)
     else:
         print(f"OK: {len(found.specs)} assets in {len(found.notebooks)} notebooks")
     return 1 if problems else 0
 
 
 def cmd_status(project: Any, args: argparse.Namespace) -> int:
-    names = project.graph.select(args.assets)  # a mistyped name fails before the store is read
+    graph = project.graph
+    # a mistyped name fails before the store is read; invalid assets are shown, not refused
+    chosen = graph.select(args.assets, include_invalid=True)
+    names = [n for n in chosen if n in graph]
+    invalid = [graph.invalid[n] for n in chosen if n in graph.invalid]
     report = project.status()
     rows = []
     for name in names:
-        spec = project.graph.spec(name)
+        spec = graph.spec(name)
         last = report.last_materialized(name)
+        counts = report.counts(name)
         rows.append({
             "asset": name,
             "notebook": spec.notebook,
             "partitions": spec.partitions.describe(),
-            **{k.lower(): v for k, v in report.counts(name).items()},
+            "status": summary_status(counts),
+            **{k.lower(): v for k, v in counts.items()},
             "last_partition": last[0] if last else None,
             "last_materialized": last[1] if last else None,
         })
+    rows.extend(_invalid_row(bad) for bad in invalid)
     if args.json:
-        print(json.dumps(_jsonable({"assets": rows, "totals": report.totals()}), indent=2))
+        print(json.dumps(_jsonable({"assets": rows, "totals": report.totals(), "invalid_assets": len(invalid),
+                                    "other_problems": [str(p) for p in graph.other_problems]}), indent=2))
         return 0
     from rich.table import Table
 
@@ -137,6 +155,9 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
         table.add_column(col, style=style, justify="right" if col in ("fresh", "stale", "missing", "failed",
                                                                      "running") else "left")
     for r in rows:
+        if r["status"] == INVALID:
+            table.add_row(r["asset"], r["notebook"] or "", r["partitions"] or "?", *["-"] * 5, "[red]INVALID[/]")
+            continue
         last = f"{r['last_partition']} at {r['last_materialized']:%Y-%m-%d %H:%M}" if r["last_materialized"] else "-"
         table.add_row(r["asset"], r["notebook"] or "", r["partitions"], *(str(r[k]) for k in (
             "fresh", "stale", "missing", "failed", "running")), last)
@@ -144,17 +165,51 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
     console.print(table)
     totals = report.totals()
     console.print("totals: " + ", ".join(f"{k.lower()} {v}" for k, v in totals.items()))
+    _print_invalid(console, invalid, graph.other_problems)
     return 0
 
 
+def _invalid_row(bad: Any) -> dict[str, Any]:
+    """A status row for an asset left out of the graph: status INVALID and its problems, no counts."""
+    spec = bad.spec
+    return {
+        "asset": bad.name,
+        "notebook": bad.notebook,
+        "cell": bad.cell_index,
+        "partitions": spec.partitions.describe() if spec is not None else None,
+        "status": INVALID,
+        "problems": [str(p) for p in bad.problems],
+        "invalid_deps": list(bad.invalid_deps),
+        "last_partition": None,
+        "last_materialized": None,
+    }
+
+
+def _print_invalid(console: Any, invalid: Sequence[Any], other: Sequence[Any]) -> None:
+    """Below a table: each invalid asset with its problem (one line each), so nothing broken is hidden."""
+    if invalid:
+        console.print(f"[red]{len(invalid)} invalid asset(s)[/], left out until fixed (nbo validate lists every "
+                      "problem):", highlight=False)
+    for bad in invalid:
+        console.print(f"  {bad.name}: INVALID - {bad.describe(located=True)}", highlight=False, markup=False)
+    if other:
+        console.print(f"{len(other)} other problem(s) in the notebooks (e.g. a file that cannot be read); nbo "
+                      "validate lists them.", highlight=False, markup=False)
+
+
 def cmd_stale(project: Any, args: argparse.Namespace) -> int:
-    names = project.graph.select(args.assets)
-    stale = project.stale(assets=names)
+    graph = project.graph
+    chosen = graph.select(args.assets, include_invalid=True)
+    invalid = [graph.invalid[n] for n in chosen if n in graph.invalid]
+    stale = project.stale(assets=[n for n in chosen if n in graph])
     if args.json:
-        print(json.dumps(_jsonable(stale), indent=2))
+        print(json.dumps(_jsonable([*stale, *({
+            "asset": bad.name, "partition": None, "status": INVALID,
+            "causes": [{"kind": "invalid", "message": str(p)} for p in bad.problems], "root_causes": [],
+        } for bad in invalid)]), indent=2))
         return 0
     console = _console()
-    if not stale:
+    if not stale and not invalid:
         console.print("Nothing is stale.")
         return 0
     for item in stale:
@@ -165,6 +220,7 @@ def cmd_stale(project: Any, args: argparse.Namespace) -> int:
             console.print("      root cause: " + "; ".join(str(r) for r in item.root_causes), highlight=False,
                           markup=False)
     console.print(f"{len(stale)} stale partition(s)")
+    _print_invalid(console, invalid, ())
     return 0
 
 

@@ -52,7 +52,30 @@ def lineage_data(graph: AssetGraph, report: StalenessReport | None = None) -> di
         for spec in graph.specs
         for d in spec.deps
     ]
+    # Invalid assets are shown (status INVALID, with their problems), never hidden; so are their edges from assets
+    # that exist (an unknown name has no node to point from).
+    for bad in graph.invalid.values():
+        spec = bad.spec
+        assets.append({
+            "name": bad.name,
+            "notebook": bad.notebook,
+            "cell": bad.cell_index,
+            "partitions": spec.partitions.describe() if spec is not None else None,
+            "deps": [d.describe() for d in spec.deps] if spec is not None else [],
+            "code_version": spec.code_version if spec is not None else None,
+            "owner": spec.owner if spec is not None else None,
+            "description": spec.description if spec is not None else None,
+            "status": "INVALID",
+            "problems": [str(p) for p in bad.problems],
+        })
+        edges.extend({"from": dep, "to": bad.name, "mapping": mapping} for dep, mapping in _invalid_edges(graph, bad))
     return {"assets": assets, "edges": edges}
+
+
+def _invalid_edges(graph: AssetGraph, bad: Any) -> list[tuple[str, str]]:
+    """``(upstream, mapping)`` of an invalid asset's dependencies that are drawn (valid or invalid)."""
+    deps = bad.spec.deps if bad.spec is not None else ()
+    return [(d.asset, d.mapping.describe() or "identity") for d in deps if d.asset in graph or d.asset in graph.invalid]
 
 
 def summary_status(counts: dict[str, int]) -> str:
@@ -89,19 +112,23 @@ def render(graph: AssetGraph, fmt: str, report: StalenessReport | None = None) -
     if fmt == "mermaid":
         return render_mermaid(graph, report)
     label = {
-        a["name"]: a["name"] + (f" [{_counts_text(a['counts'])}]" if "counts" in a else "") for a in data["assets"]
+        a["name"]: a["name"] + (f" [{_counts_text(a['counts'])}]" if "counts" in a else "")
+        + (" [INVALID]" if "problems" in a else "")
+        for a in data["assets"]
     }
     if fmt == "text":
         lines = []
         for a in data["assets"]:
             deps = ", ".join(a["deps"]) or "(source)"
             lines.append(f"{label[a['name']]}  <- {deps}    ({a['notebook']}, cell {a['cell']}; {a['partitions']})")
+            if "problems" in a:
+                lines.append(f"    INVALID: {a['problems'][0]}")
         return "\n".join(lines)
     from notebook_orch.core.viewmodel import COLOURS
 
     lines = ["digraph lineage {", "  rankdir=LR;", "  node [shape=box, style=\"filled,rounded\", fontcolor=black];"]
     for a in data["assets"]:
-        status = headline_status(a["counts"]) if "counts" in a else ""
+        status = "INVALID" if "problems" in a else headline_status(a["counts"]) if "counts" in a else ""
         fill, line = _TINTS.get(status, "#eceff1"), COLOURS.get(status, "#546e7a")
         lines.append(f'  "{a["name"]}" [label="{_dot(label[a["name"]])}", fillcolor="{fill}", color="{line}"];')
     for e in data["edges"]:
@@ -148,7 +175,7 @@ def _mermaid_text(text: str) -> str:
 def render_mermaid(graph: AssetGraph, report: StalenessReport | None = None) -> str:
     from notebook_orch.core.viewmodel import COLOURS, counts_text, edge_label
 
-    ids = mermaid_ids(list(graph.names))
+    ids = mermaid_ids([*graph.names, *graph.invalid])
     lines = ["flowchart LR"]
     n_edges = sum(len(spec.deps) for spec in graph.specs)
     if n_edges > 500:
@@ -164,6 +191,12 @@ def render_mermaid(graph: AssetGraph, report: StalenessReport | None = None) -> 
             detail = counts_text(counts) if spec.partitions.grain != "unpartitioned" else status.lower()
             text += "<br/>" + _mermaid_text(detail)
         lines.append(f'    {ids[spec.name]}["{text}"]')
+    for bad in graph.invalid.values():
+        classes.setdefault("INVALID", []).append(ids[bad.name])
+        lines.append(f'    {ids[bad.name]}["{_mermaid_text(bad.name)}<br/>invalid"]')
+        for dep, mapping in _invalid_edges(graph, bad):
+            arrow = f'-->|"{_mermaid_text(mapping)}"|' if mapping != "identity" else "-->"
+            lines.append(f"    {ids[dep]} {arrow} {ids[bad.name]}")
     for spec in graph.specs:
         for edge in graph.upstream_edges(spec.name):
             label = edge_label(graph, edge)
@@ -207,7 +240,13 @@ def svg_parts(graph: AssetGraph, report: StalenessReport | None = None) -> tuple
         tip += [f"owner: {spec.owner}"] * bool(spec.owner) + [str(spec.description)] * bool(spec.description)
         bar = partition_bar(report.status_codes(spec.name), STATUSES) if partitioned else ()
         nodes.append(SvgNode(spec.name, spec.name, status, detail, bar, "\n".join(tip)))
-    edges = []
+    for bad in graph.invalid.values():
+        tip = [bad.name, f"{bad.notebook}, cell {bad.cell_index + 1}" if bad.cell_index is not None
+               else str(bad.notebook), *(f"INVALID: {p.message}" for p in bad.problems)]
+        nodes.append(SvgNode(bad.name, bad.name, "INVALID", "invalid", (), "\n".join(tip)))
+        totals["INVALID"] = totals.get("INVALID", 0) + 1
+    edges = [SvgEdge(dep, bad.name, "" if mapping == "identity" else mapping, f"{dep} → {bad.name}")
+             for bad in graph.invalid.values() for dep, mapping in _invalid_edges(graph, bad)]
     for spec in graph.specs:
         for edge in graph.upstream_edges(spec.name):
             label = edge_label(graph, edge)

@@ -20,8 +20,9 @@ Details that matter for correctness:
   ``a[all]`` reads the partitions materialized so far, and fails when there are none;
 * an interactive run takes heartbeats from a background thread while the cell runs, so a long cell is not
   reaped as dead by another process (``nbo status`` reaps runs whose heartbeat stopped);
-* an edited cell that is not saved yet runs as written, versioned with the saved notebook's helper cells, so
-  saving it afterwards does not make the asset look code-changed;
+* an edited cell that is not saved yet, or a new asset in no saved notebook yet, runs as written (see
+  ``kernel.declared``), versioned with the saved notebook's helper cells, so saving it afterwards does not make
+  the asset look code-changed; its summary line says so;
 * error messages pass through ``secrets.redact`` before they are recorded or shown.
 
 The module imports no IPython: the magic hands in a callable that runs the body.
@@ -43,7 +44,7 @@ from notebook_orch.core.partitions import UNPARTITIONED_KEY, TimeWindowPartition
 from notebook_orch.core.specs import AllPartitions, AssetSpec, Window, parse_declaration
 from notebook_orch.engine.heartbeats import Heartbeat
 from notebook_orch.engine.manifest import append_manifest, materialization_to_json
-from notebook_orch.errors import NotebookOrchError, PartitionError, RunFailed, close_matches
+from notebook_orch.errors import NotebookOrchError, PartitionError, RunFailed
 from notebook_orch.secrets import redact
 from notebook_orch.store.records import CANCELED, FAILED, CheckResult, ConsumedInput, NewMaterialization
 
@@ -67,6 +68,7 @@ class AssetResult:
     data_changed: bool = True
     stale_downstream: tuple[str, ...] = ()
     run_id: str | None = None
+    note: str | None = None  # e.g. "unsaved: differs from notebooks/x.ipynb": the kernel's declaration ran
 
     def summary(self) -> str:
         if self.status == "skipped":
@@ -81,7 +83,8 @@ class AssetResult:
             after = "; now stale downstream: " + ", ".join(self.stale_downstream)
         else:
             after = ""
-        return f"{self.asset}[{self.partition}]: {shape} in {self.duration_s:.2f} s{checks}{after}"
+        note = f" ({self.note})" if self.note else ""
+        return f"{self.asset}[{self.partition}]: {shape} in {self.duration_s:.2f} s{checks}{after}{note}"
 
 
 @dataclass
@@ -118,6 +121,7 @@ class AssetRuntime:
         # Least recently used first; bounded so a warm kernel serving a long backfill does not keep every value.
         self.cache: OrderedDict[tuple[str, str], tuple[str, Any]] = OrderedDict()
         self._run_outputs: dict[str, Any] = {}
+        self._new_assets: dict[str, AssetSpec] = {}  # run here, declared in no saved notebook yet
         self.active_partition: str | None = None
 
     # -- the project as seen from the kernel -------------------------------------------------------------
@@ -205,15 +209,11 @@ class AssetRuntime:
 
     def _execute_interactive(self, declared: AssetSpec, body: str, ns: MutableMapping[str, Any],
                              run_body: Callable[[], None]) -> AssetResult:
-        graph = self.graph()
-        if declared.name not in graph:
-            raise RunFailed(
-                f"Asset {declared.name!r} is not declared in any saved notebook of the project at "
-                f"{self.project().config.root}; save the notebook (under {self.project().config.notebooks}) and "
-                "run the cell again." + close_matches(declared.name, graph.names),
-                asset=declared.name,
-            )
-        spec = self._as_run(graph.spec(declared.name), declared, body)
+        from notebook_orch.kernel.declared import resolve_interactive_spec
+
+        graph = self._with_new_assets(self.graph(), but=declared.name)
+        chosen = resolve_interactive_spec(graph, declared, body, version_with_helpers=self._code_version_with_helpers)
+        spec = chosen.spec
         partition = self._interactive_partition(spec, ns)
         project = self.project()
         store = project.store
@@ -227,58 +227,42 @@ class AssetRuntime:
             _record_failure(store, run.run_id, spec, exc)
             raise
         changed = before is None or before != mat.data_version
-        stale = self._now_stale_readers(graph, spec, partition) if changed else ()
-        return _replace_result(result, data_changed=changed, stale_downstream=stale, run_id=run.run_id)
+        # Nothing saved reads an asset the graph does not hold (a new one, or one whose saved declaration is broken).
+        stale = self._now_stale_readers(graph, spec, partition) if changed and spec.name in graph else ()
+        if spec.notebook is None:
+            self._new_assets[spec.name] = spec
+        return _replace_result(result, data_changed=changed, stale_downstream=stale, run_id=run.run_id,
+                               note=chosen.note)
 
-    def _as_run(self, saved: AssetSpec, declared: AssetSpec, body: str) -> AssetSpec:
-        """The spec to run: the saved one, or — when the cell was edited and not saved yet — what the cell says,
-        versioned as discovery will version it once saved (the body plus the saved notebook's helper cells)."""
-        from notebook_orch.core.codeversion import normalize_source
+    def _with_new_assets(self, graph: Any, *, but: str) -> Any:
+        """``graph`` plus the new assets this kernel ran that no saved notebook declares yet, so that a new cell can
+        read the new cell above it before either is saved (background runs never see them). Once saved, the saved
+        declaration wins."""
+        extra = [s for n, s in self._new_assets.items() if n != but and n not in graph and n not in graph.invalid]
+        if not extra:
+            return graph
+        from notebook_orch.core.graph import AssetGraph
 
-        same_body = normalize_source(saved.source) == normalize_source(body)
-        if same_body and _declaration(saved) == _declaration(declared):
-            return saved
-        if declared.code_version_override:
-            version = declared.code_version_override
-        elif same_body:
-            version = saved.code_version
-        else:
-            version = self._code_version_with_saved_helpers(saved, body)
-        if (declared.deps, declared.partitions) != (saved.deps, saved.partitions):
-            self._check_edited_deps(saved, declared)
-        return _with(declared, notebook=saved.notebook, cell_index=saved.cell_index, source=body,
-                     code_version=version)
+        specs, known = list(graph.specs), set(graph.names)
+        for spec in extra:  # in the order they first ran, so upstream first
+            if all(d in known for d in spec.dep_names):
+                specs.append(spec)
+                known.add(spec.name)
+        return AssetGraph(specs, invalid=graph.invalid, other_problems=graph.other_problems)
 
-    def _check_edited_deps(self, saved: AssetSpec, declared: AssetSpec) -> None:
-        """Discovery validated the saved declaration; an edited one gets the same dependency checks here."""
-        from notebook_orch.core.mappings import mapping_problem
-
-        graph = self.graph()
-        for dep in declared.deps:
-            if dep.asset not in graph:
-                problem = (f"now reads {dep.asset!r}, which is not declared in any saved notebook; save the notebook "
-                           "that declares it, or fix --deps." + close_matches(dep.asset, graph.names))
-            elif declared.name in graph.ancestors([dep.asset]) or dep.asset == declared.name:
-                problem = f"now reads {dep.asset!r}, which reads {declared.name!r}: that is a cycle; fix --deps."
-            else:
-                why = mapping_problem(declared.partitions, graph.spec(dep.asset).partitions, dep.mapping)
-                problem = f"cannot read {dep.describe()}: {why}." if why else None
-            if problem:
-                raise RunFailed(f"Asset {declared.name!r} ({saved.location}) {problem}",
-                                asset=declared.name, cell=saved.cell_index)
-
-    def _code_version_with_saved_helpers(self, saved: AssetSpec, body: str) -> str:
+    def _code_version_with_helpers(self, notebook: str, cell_index: int, body: str) -> str:
+        """The code version of ``body`` with the helper cells of the saved ``notebook`` above ``cell_index``."""
         from notebook_orch.core.codeversion import code_version, select_helpers
         from notebook_orch.core.specs import split_asset_cell
         from notebook_orch.discovery import read_cells
 
         helpers: list[str] = []
         try:
-            cells = read_cells(self.project().config.root / str(saved.notebook))
+            cells = read_cells(self.project().config.root / notebook)
             other = [(i, src) for i, (kind, src) in enumerate(cells)
                      if kind == "code" and split_asset_cell(src) is None]
             sources = dict(other)
-            helpers = [sources[i] for i in select_helpers(body, other, before=saved.cell_index)]
+            helpers = [sources[i] for i in select_helpers(body, other, before=cell_index)]
         except Exception:  # noqa: BLE001 - the notebook vanished or broke since discovery: version the body alone
             helpers = []
         return code_version(body, helpers)
@@ -506,11 +490,6 @@ def _record_failure(store: Any, run_id: str, spec: AssetSpec, exc: BaseException
         )
     except Exception:  # noqa: BLE001 - e.g. already reaped: the original exception is what matters
         pass
-
-
-def _declaration(spec: AssetSpec) -> tuple:
-    """What of a declaration decides how the cell runs (inputs, partitions, checks, storage)."""
-    return (spec.deps, spec.partitions, spec.checks, spec.io, spec.code_version_override)
 
 
 def _private_copy(value: Any) -> Any:

@@ -30,8 +30,8 @@ def test_every_problem_reported_together():
     messages = [str(p) for p in info.value.problems]
     assert len(messages) == 4
     assert "defined twice: in one.ipynb, cell 1 and in two.ipynb, cell 2" in messages[0]
-    assert messages[1] == ("two.ipynb, cell 3: Asset 'b' depends on 'sales_raw', which is not defined in any "
-                           "notebook. Did you mean 'sales_raw_v2'?")
+    assert messages[1] == ("two.ipynb, cell 3: Asset 'b' depends on 'sales_raw', which no asset declares; fix "
+                           "--deps, or declare 'sales_raw' in a notebook. Did you mean 'sales_raw_v2'?")
     assert "does not fit" in messages[2] and "'a[-1]'" in messages[2]
     assert "Dependency cycle: " in messages[3] and ("c -> d -> c" in messages[3] or "d -> c -> d" in messages[3])
 

@@ -1,0 +1,134 @@
+"""New, unsaved and broken ``%%asset`` cells in a real IPython shell with the extension loaded.
+
+A new asset runs before it is saved (from the kernel's own declaration), an edited cell runs as written, and the
+summary line says so; an unknown dependency is reported as unknown (not as "save the notebook"); and a broken
+declaration saved in a scratch notebook breaks only itself: the other cells and ``%nbo`` keep working.
+"""
+
+from __future__ import annotations
+
+import pytest
+from interactive_helpers import CELLS, ProjectDir, Session, write_notebook
+
+from notebook_orch.errors import NotebookOrchError, RunFailed
+
+NEW = "(new: not in any saved notebook yet)"
+UNSAVED = "(unsaved: differs from notebooks/pipeline.ipynb)"
+
+
+def runs(project: ProjectDir) -> list[tuple[str, ...]]:
+    return [r.assets for r in reversed(project.store().list_runs())]
+
+
+def assert_refused(session: Session, source: str, *says: str) -> str:
+    result = session.run(source)
+    assert not result.success and isinstance(result.error_in_exec, RunFailed), result.error_in_exec
+    message = str(result.error_in_exec)
+    for text in says:
+        assert text in message, message
+    assert session.stdout.strip() == f"RunFailed: {message}"  # one short line, no traceback
+    return message
+
+
+# -- defect 3: new and unsaved assets ----------------------------------------------------------------------------
+def test_a_new_asset_runs_before_it_is_saved_and_says_so(session: Session, project: ProjectDir) -> None:
+    session.asset("config")
+    out = session.ok("%%asset scratch_total --deps config\nscratch_total = config['scale'] * 2").strip()
+    assert out.startswith("scratch_total[unpartitioned]: value in ") and out.endswith(NEW)
+    assert session.ns["scratch_total"] == 20
+    latest = project.store().latest_materialization("scratch_total", "unpartitioned")
+    assert latest is not None and [i.asset for i in latest.inputs] == ["config"]
+    assert runs(project) == [("config",), ("scratch_total",)]
+
+
+def test_a_new_partitioned_asset_reads_a_new_asset_above_it(session: Session, project: ProjectDir) -> None:
+    session.ok("%nbo partition 2013-01-02")
+    first = session.ok("%%asset base_new --partitions daily:2013-01-01..2013-01-31\nbase_new = {'k': partition_key}")
+    second = session.ok("%%asset top_new --deps base_new --partitions daily:2013-01-01..2013-01-31\n"
+                        "top_new = dict(base_new, top=True)")
+    assert first.strip().startswith("base_new[2013-01-02]") and first.strip().endswith(NEW)
+    assert second.strip().startswith("top_new[2013-01-02]") and second.strip().endswith(NEW)
+    assert session.ns["top_new"] == {"k": "2013-01-02", "top": True}
+    # the saved notebooks stay the truth elsewhere: nbo status does not know these assets
+    assert "base_new" not in session.ok("%nbo status")
+
+
+def test_an_edited_cell_runs_as_written_and_says_it_differs_from_the_saved_one(session: Session) -> None:
+    out = session.ok("%%asset config\nconfig = {'scale': 11}").strip()
+    assert out.startswith("config[unpartitioned]") and out.endswith(UNSAVED)
+    assert session.ns["config"] == {"scale": 11}
+    saved = session.ok(CELLS["config"]).strip()  # back to what is saved: no note
+    assert saved.startswith("config[unpartitioned]") and "unsaved" not in saved
+
+
+@pytest.mark.parametrize("source, says", [
+    ("%%asset brand_new --deps nope\nbrand_new = nope",
+     ["Asset 'brand_new' depends on 'nope', which no asset declares; fix --deps, or declare 'nope' in a notebook."]),
+    ("%%asset brand_new --deps rwa\nbrand_new = rwa",
+     ["depends on 'rwa', which no asset declares", "Did you mean 'raw'?"]),
+    ("%%asset config --deps confgi\nconfig = 1", ["depends on 'confgi', which no asset declares",
+                                                  "Did you mean 'config'?"]),
+])  # fmt: skip
+def test_an_unknown_dependency_is_reported_as_unknown(session: Session, project: ProjectDir, source: str,
+                                                      says: list[str]) -> None:
+    message = assert_refused(session, source, *says)
+    assert "save" not in message and "saved notebook" not in message
+    assert runs(project) == []
+
+
+def test_a_new_asset_whose_mapping_does_not_fit_is_refused(session: Session, project: ProjectDir) -> None:
+    assert_refused(session, "%%asset weekly_new --deps raw[-1]\nweekly_new = raw", "cannot read raw[-1]")
+    assert runs(project) == []
+
+
+# -- defect 2 in the kernel: a broken declaration saved in another notebook -----------------------------------------
+@pytest.fixture
+def scratch(project: ProjectDir) -> ProjectDir:
+    write_notebook(project.root / "notebooks" / "scratch.ipynb", [
+        "%load_ext notebook_orch",
+        "%%asset bad --deps nope\nbad = 1",
+        "%%asset worse --deps bad\nworse = bad + 1",
+    ])
+    return project
+
+
+def test_a_broken_scratch_notebook_breaks_nothing_else(session: Session, scratch: ProjectDir) -> None:
+    assert session.asset("config").startswith("config[unpartitioned]")
+    assert session.asset("raw", "2013-01-02").startswith("raw[2013-01-02]: 3 rows")
+    out = session.ok("%nbo status")
+    assert "config" in out and "bad: INVALID - notebooks/scratch.ipynb, cell 1: Asset 'bad' depends on 'nope'" in out
+    assert "worse: INVALID" in out and "depends on invalid 'bad'" in out
+    assert "INVALID: notebooks/scratch.ipynb, cell 1" in session.ok("%nbo lineage")
+    assert runs(scratch) == [("config",), ("raw",)]
+
+
+def test_the_broken_cell_itself_is_refused_with_its_problem(session: Session, scratch: ProjectDir) -> None:
+    assert_refused(session, "%%asset bad --deps nope\nbad = 1",
+                   "Asset 'bad' is invalid, so it cannot run until its declaration is fixed: notebooks/scratch.ipynb, "
+                   "cell 1: Asset 'bad' depends on 'nope', which no asset declares")
+    assert_refused(session, "%%asset worse --deps bad\nworse = bad + 1", "Asset 'worse' is invalid",
+                   "depends on invalid 'bad'")
+    assert_refused(session, "%%asset newer --deps bad\nnewer = bad", "Asset 'newer' depends on 'bad', which is "
+                   "invalid: notebooks/scratch.ipynb, cell 1")
+    assert runs(scratch) == []
+
+
+def test_fixing_the_broken_cell_in_the_kernel_runs_it_before_saving(session: Session, scratch: ProjectDir) -> None:
+    session.asset("config")
+    out = session.ok("%%asset bad --deps config\nbad = config['scale']").strip()
+    assert out.startswith("bad[unpartitioned]") and out.endswith(
+        "(unsaved: differs from notebooks/scratch.ipynb, where it is invalid)")
+    assert session.ns["bad"] == 10
+
+
+def test_materializing_an_invalid_asset_from_the_notebook_is_refused(session: Session, scratch: ProjectDir) -> None:
+    result = session.run("%nbo materialize bad")
+    assert not result.success and isinstance(result.error_in_exec, NotebookOrchError)
+    assert "Asset 'bad' is invalid" in session.stderr and "which no asset declares" in session.stderr
+    assert runs(scratch) == []
+
+
+def test_a_duplicate_cannot_be_fixed_by_editing_one_copy(session: Session, project: ProjectDir) -> None:
+    write_notebook(project.root / "notebooks" / "copy.ipynb", ["%%asset config\nconfig = {'scale': 1}"])
+    assert_refused(session, "%%asset config\nconfig = {'scale': 2}", "Asset 'config' is invalid", "defined twice")
+    assert runs(project) == []
