@@ -98,7 +98,7 @@ def test_a_broken_scratch_notebook_breaks_nothing_else(session: Session, scratch
     out = session.ok("%nbo status")
     assert "config" in out and "bad: INVALID - notebooks/scratch.ipynb, cell 1: Asset 'bad' depends on 'nope'" in out
     assert "worse: INVALID" in out and "depends on invalid 'bad'" in out
-    assert "INVALID: notebooks/scratch.ipynb, cell 1" in session.ok("%nbo lineage")
+    assert "INVALID: notebooks/scratch.ipynb, cell 1" in session.ok("%nbo lineage --format text")
     assert runs(scratch) == [("config",), ("raw",)]
 
 
