@@ -10,6 +10,11 @@ rolled-back transaction (or an id the sequence skipped) and is forgotten.
 
 The cursor (``.cursor``) is the highest id delivered with no open gap below it: persisting it and resuming
 from it delivers nothing twice and loses nothing that committed since.
+
+The store itself now hands out event ids in commit order on PostgreSQL too (store/event_log.py: an advisory lock
+serializes the transactions that append events), so there a gap is always a rolled-back transaction; the gap
+re-reading stays as the safety net for any writer that bypasses the store's write functions.
+``wait()`` sleeps in ``store.wait_for_events``: woken by LISTEN/NOTIFY on PostgreSQL, a cheap poll on SQLite.
 """
 
 from __future__ import annotations
@@ -64,13 +69,23 @@ class EventFollower:
         return out
 
     def wait(self, timeout_s: float, *, interval_s: float = 0.1, limit: int = 1000) -> list[EventRecord]:
-        """Poll until something arrives or ``timeout_s`` passes (a store that can be woken may do better)."""
+        """Return new events as soon as there are some, or an empty list after ``timeout_s``.
+
+        Between polls it blocks in the store's ``wait_for_events`` (woken by the next commit); while gaps are open
+        it polls at least every ``interval_s`` to re-read them.
+        """
         deadline = self._clock() + timeout_s
         while True:
             events = self.poll(limit=limit)
-            if events or self._clock() >= deadline:
+            left = deadline - self._clock()
+            if events or left <= 0:
                 return events
-            time.sleep(min(interval_s, max(0.0, deadline - self._clock())))
+            step = min(left, interval_s) if self._gaps else left
+            waiter = getattr(self._store, "wait_for_events", None)
+            if waiter is None:  # a store double without the hook
+                time.sleep(min(interval_s, left))
+            else:
+                waiter(self._high, timeout=step)
 
 
 __all__ = ["EventFollower", "GAP_TIMEOUT_S"]

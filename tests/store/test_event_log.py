@@ -161,3 +161,23 @@ def test_on_postgresql_the_waiter_listens_instead_of_polling(backend: str, pg_da
         thread.start()
         assert store.wait_for_events(0, timeout=20) is True
         thread.join()
+
+
+def test_an_event_follower_waits_in_the_store_and_wakes_on_the_next_commit(store_url: str) -> None:
+    from notebook_orch.store.follow import EventFollower
+
+    with open_store(store_url) as store, open_store(store_url) as writer:
+        writer.start_run(notebook="nb", targets=[("a", "p0")], kind="manual", now=T0)
+        follower = EventFollower(store)
+        assert [e.kind for e in follower.wait(5)] == [EV_RUN_STARTED]  # already there
+        t0 = time.monotonic()
+        assert follower.wait(0.3) == []
+        assert time.monotonic() - t0 >= 0.25
+        timer = threading.Timer(0.3, lambda: writer.start_run(notebook="nb", targets=[("a", "p1")], kind="manual"))
+        t0 = time.monotonic()
+        timer.start()
+        [event] = follower.wait(20)
+        took = time.monotonic() - t0
+        timer.join()
+        assert event.payload["targets"] == [["a", "p1"]] and 0.25 < took < 5
+        assert follower.cursor == event.id

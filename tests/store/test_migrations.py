@@ -247,3 +247,20 @@ def test_a_database_shared_with_another_alembic_application_opens_and_leaves_its
     after = table_rows(empty_url)
     assert {t: after[t] for t in theirs} == theirs
     assert after[migrate.ALEMBIC_TABLE] == [(migrate.revision_id(SCHEMA_VERSION),)]
+
+
+def test_processes_opening_a_0_1_0_store_at_once_migrate_it_once(empty_url: str) -> None:
+    import subprocess
+    import sys
+
+    replay_v1(empty_url)
+    code = (
+        "from notebook_orch.store import open_store\n"
+        f"with open_store({empty_url!r}) as s:\n"
+        "    assert s.get_run('run-ok').status == 'SUCCESS'\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(3)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    rows = table_rows(empty_url)
+    assert rows[migrate.ALEMBIC_TABLE] == [(migrate.revision_id(SCHEMA_VERSION),)]
+    assert len(rows["schema_version"]) == 1 and rows["schema_version"][0][1] == SCHEMA_VERSION
