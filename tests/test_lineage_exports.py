@@ -108,7 +108,8 @@ def test_mermaid_parses_with_mermaids_own_parser(flights):
     # Past 500 edges Mermaid refuses by default (a limit a diagram cannot raise); the export says so up front,
     # and its syntax is right for a renderer configured with a higher limit.
     large = render(big, "mermaid")
-    assert large.startswith("%% 596 edges: Mermaid refuses more than 500")
+    assert large.startswith("%% 596 edges, ")
+    assert "Mermaid refuses more than 500 edges or 50,000 characters" in large.splitlines()[0]
     assert "Edge limit exceeded" in mermaid_check.parse([large])[0]["error"]
     assert mermaid_check.parse([large], maxEdges=1000) == [{"ok": True, "type": "flowchart-v2"}]
 

@@ -177,10 +177,6 @@ def render_mermaid(graph: AssetGraph, report: StalenessReport | None = None) -> 
 
     ids = mermaid_ids([*graph.names, *graph.invalid])
     lines = ["flowchart LR"]
-    n_edges = sum(len(spec.deps) for spec in graph.specs)
-    if n_edges > 500:
-        lines.insert(0, f"%% {n_edges} edges: Mermaid refuses more than 500 unless the page raises its maxEdges "
-                        "setting (a diagram cannot); `nbo lineage --format html` draws any size.")
     classes: dict[str, list[str]] = {}
     for spec in graph.specs:
         text = _mermaid_text(spec.name)
@@ -206,7 +202,17 @@ def render_mermaid(graph: AssetGraph, report: StalenessReport | None = None) -> 
         lines.append(f"    classDef st_{status.lower()} fill:{_TINTS[status]},stroke:{COLOURS[status]},"
                      "stroke-width:2px,color:#212121")
         lines.append(f"    class {','.join(members)} st_{status.lower()}")
-    return "\n".join(lines)
+    return _size_notice(sum(len(spec.deps) for spec in graph.specs), "\n".join(lines))
+
+
+def _size_notice(n_edges: int, text: str) -> str:
+    """Mermaid refuses diagrams past 500 edges or 50,000 characters unless the page raises those limits
+    (JupyterLab 4.6 allows 100,000 of each); a diagram cannot raise them itself. Say so at the top."""
+    if n_edges <= 500 and len(text) <= 50_000:
+        return text
+    return (f"%% {n_edges} edges, {len(text):,} characters: Mermaid refuses more than 500 edges or 50,000 characters "
+            "unless the page raises its maxEdges/maxTextSize (JupyterLab: 100,000 each); "
+            "`nbo lineage --format html` draws any size.\n" + text)
 
 
 # -- the picture -------------------------------------------------------------------------------------------
