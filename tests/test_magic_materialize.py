@@ -23,7 +23,7 @@ def test_nbo_materialize_in_a_kernel_shows_a_widget_and_records_runs(tmp_path: P
     nbformat.write(nb, tmp_path / "notebooks" / "letters.ipynb")
     driver = new_notebook()
     driver.metadata["kernelspec"] = nb.metadata["kernelspec"]
-    driver.cells = [new_code_cell("%load_ext notebook_orch"), new_code_cell("%nbo materialize letters --workers 1"),
+    driver.cells = [new_code_cell("%load_ext notebook_orch"), new_code_cell("%nbo materialize letters --workers 1 --wait"),
                     new_code_cell("%nbo materialize nosuch")]
     monkeypatch.setenv("NBO_PROJECT", str(tmp_path))
     client = NotebookClient(driver, kernel_name="python3", timeout=120, allow_errors=True,
@@ -33,7 +33,7 @@ def test_nbo_materialize_in_a_kernel_shows_a_widget_and_records_runs(tmp_path: P
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs), outputs
     assert any("2 run(s)" in o.get("text", "") and "2 success" in o.get("text", "") for o in outputs), outputs
     errors = [o for o in driver.cells[2].outputs if o.output_type == "error"]
-    assert errors and "No asset named 'nosuch'" in "".join(o.get("text", "") for o in driver.cells[2].outputs)
+    assert errors and "No asset named 'nosuch'" in errors[0].evalue
     with Project(tmp_path) as project:
         runs = project.runs()
         assert sorted(r.partition_keys[0] for r in runs) == ["a", "b"]

@@ -36,26 +36,42 @@ def add_run_commands(sub: Any, add: Any) -> None:
                        help="warm: reuse one kernel per worker (fast); fresh: a new kernel per run (plain papermill)")
         p.add_argument("--timeout", type=bounded_seconds(), default=None, metavar="SECONDS",
                        help="stop a cell that runs longer than this")
+        p.add_argument("--executor", default="local", metavar="NAME",
+                       help="where runs execute: local (default), inprocess, or one a plug-in registers")
+        p.add_argument("--wait", action="store_true",
+                       help="in a notebook, block until every run ended (the command line always waits)")
 
 
-def run_command(project: Any, args: argparse.Namespace, *, progress: Any = None) -> int:
+def submit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``Project.submit`` keyword arguments from parsed ``materialize``/``backfill`` arguments; ``UsageError``-like
+    problems raise ``ValueError`` with the message to show."""
     from notebook_orch.core.planning import PartitionSelection
-    from notebook_orch.engine.runner import PlanInterrupted
-    from notebook_orch.faces.progress import RichProgress
 
-    backfill = args.command == "backfill"
     if args.workers < 1:
-        print("error: --workers must be at least 1", file=sys.stderr)
-        return 2
+        raise ValueError("--workers must be at least 1")
     selection = None
     if args.partition or args.start or args.end:
         if args.partition and (args.start or args.end):
-            print("error: give --partition or --from/--to, not both", file=sys.stderr)
-            return 2
+            raise ValueError("give --partition or --from/--to, not both")
         selection = PartitionSelection(keys=tuple(args.partition), start=args.start, end=args.end)
-    only_stale = backfill or args.only_stale
+    backfill = args.command == "backfill"
+    return dict(partitions=selection, downstream=args.downstream, only_stale=backfill or args.only_stale,
+                workers=args.workers, retries=args.retries, mode=args.mode, kind="backfill" if backfill else "manual",
+                execution_timeout_s=args.timeout, executor=args.executor)
+
+
+def run_command(project: Any, args: argparse.Namespace, *, progress: Any = None) -> int:
+    from notebook_orch.engine.runner import PlanInterrupted
+    from notebook_orch.faces.progress import RichProgress
+
+    try:
+        options = submit_options(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.dry_run:
-        plan = project.plan(args.selection, partitions=selection, downstream=args.downstream, only_stale=only_stale)
+        plan = project.plan(args.selection, partitions=options["partitions"], downstream=args.downstream,
+                            only_stale=options["only_stale"])
         if args.json:
             print(json.dumps({"runs": [{"notebook": r.notebook, "partition": r.partition, "assets": list(r.assets),
                                         "after": list(r.after)} for r in plan.runs],
@@ -69,11 +85,7 @@ def run_command(project: Any, args: argparse.Namespace, *, progress: Any = None)
         progress = RichProgress(live=sys.stdout.isatty())
     try:
         with _sigterm_as_interrupt():
-            report = project.materialize(
-                args.selection, partitions=selection, downstream=args.downstream, only_stale=only_stale,
-                workers=args.workers, retries=args.retries, mode=args.mode, kind="backfill" if backfill else "manual",
-                execution_timeout_s=args.timeout, progress=progress,
-            )
+            report = project.materialize(args.selection, progress=progress, **options)
     except PlanInterrupted as exc:
         print(f"interrupted: {exc.report.summary()}", file=sys.stderr)
         for o in exc.report.outcomes:

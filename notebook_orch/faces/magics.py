@@ -8,7 +8,9 @@ nbclient see every failure.
 
 from __future__ import annotations
 
+import atexit
 import shlex
+import weakref
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -73,6 +75,8 @@ class NotebookOrchMagics(Magics):
         root = str(self.runtime.project().config.root)
         progress = None
         if argv[0] in ("materialize", "backfill") and "--json" not in argv and "--dry-run" not in argv:
+            if "--wait" not in argv and "-h" not in argv and "--help" not in argv:
+                return self._submit_in_background(argv, root)
             from notebook_orch.faces.progress import WidgetProgress
 
             progress = WidgetProgress()
@@ -99,6 +103,34 @@ class NotebookOrchMagics(Magics):
             return LineageGraph(self.runtime.project(), " ".join(args) or None)
         except DeclarationError as exc:
             raise UsageError(str(exc)) from None
+
+    def _submit_in_background(self, argv: list[str], root: str) -> Any:
+        """``%nbo materialize|backfill`` without ``--wait``: plan here (bad input fails the cell at once), run in
+        the background, return a live progress view at once — the kernel stays usable."""
+        from notebook_orch.faces.cli import build_parser
+        from notebook_orch.faces.cli_runs import submit_options
+        from notebook_orch.faces.progress import RunProgressView
+
+        try:
+            args = build_parser().parse_args(["-C", root, *argv])
+        except SystemExit as exc:
+            if exc.code in (0, None):
+                return None
+            raise UsageError(f"%nbo {' '.join(argv)}: invalid arguments (see above).") from None
+        try:
+            options = submit_options(args)
+        except ValueError as exc:
+            raise UsageError(f"%nbo {argv[0]}: {exc}") from None
+        self.runtime.graph()  # notebooks edited since the last look are read again
+        handle = self.runtime.project().submit(args.selection, **options)
+        if not handle.plan.runs:
+            handle.wait()
+            skipped = len(handle.plan.skipped)
+            print("nothing to do: every selected partition is fresh" + (
+                f" or being materialized by another run ({skipped} skipped)" if skipped else ""))
+            return None
+        _LIVE_HANDLES.add(handle)
+        return RunProgressView(handle, title=argv[0])
 
     def _set_partition(self, args: list[str]) -> None:
         if len(args) != 1:
@@ -202,10 +234,44 @@ def _now() -> Any:
     return utcnow()
 
 
+# Runs this kernel started and that may still be going: cancelled when the kernel shuts down or restarts, so no
+# run it started is left RUNNING (a SIGKILLed kernel's runs are reaped after the heartbeat timeout instead).
+_LIVE_HANDLES: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _cancel_live_runs() -> None:
+    handles = [h for h in list(_LIVE_HANDLES) if not h.done()]
+    for handle in handles:
+        handle.cancel()
+    for handle in handles:
+        try:
+            handle.wait(timeout=20)
+        except BaseException:  # noqa: BLE001 - exiting anyway; what could be settled was
+            pass
+
+
 def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(NotebookOrchMagics(ipython))
+    atexit.unregister(_cancel_live_runs)
+    atexit.register(_cancel_live_runs)
+    _cancel_on_kernel_shutdown(getattr(ipython, "kernel", None))
     if _date_parameter not in ipython.events.callbacks["pre_run_cell"]:
         ipython.events.register("pre_run_cell", _date_parameter)
+
+
+def _cancel_on_kernel_shutdown(kernel: Any) -> None:
+    """Cancel our runs when the kernel is asked to shut down or restart — before ipykernel terminates its child
+    processes (our workers) and long before atexit, which a kernel killed after its grace period never reaches."""
+    if kernel is None or getattr(kernel.do_shutdown, "_nbo_wrapped", False):
+        return
+    original = kernel.do_shutdown
+
+    def do_shutdown(restart: bool) -> Any:
+        _cancel_live_runs()
+        return original(restart)
+
+    do_shutdown._nbo_wrapped = True  # type: ignore[attr-defined]
+    kernel.do_shutdown = do_shutdown
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -62,6 +62,91 @@ class WidgetProgress:
         self._bar.bar_style = "success" if self._bar.value == self._bar.max else ""
 
 
+class RunProgressView:
+    """A run handle in a notebook: bar, n/N, elapsed, ETA, failures (one line each) and a Cancel button.
+
+    Updated from the handle's thread as runs end and by a one-second ticker for the clock, so it keeps moving while
+    the person runs other cells. ``h = %nbo materialize ...`` gives this object: ``h.handle``, ``h.wait()``,
+    ``h.cancel()``.
+    """
+
+    def __init__(self, handle: Any, *, title: str = "materialize") -> None:
+        import ipywidgets as widgets
+
+        self.handle = handle
+        total = len(handle.plan.runs)
+        self._bar = widgets.IntProgress(value=0, min=0, max=max(total, 1), description=title,
+                                        layout=widgets.Layout(width="320px"))
+        self._label = widgets.Label("")
+        self._cancel = widgets.Button(description="Cancel", button_style="warning", icon="stop",
+                                      layout=widgets.Layout(width="90px"))
+        self._cancel.on_click(lambda _: self.cancel())
+        self._failures = widgets.HTML("")
+        self._failure_lines: list[str] = []
+        self.widget = widgets.VBox([widgets.HBox([self._bar, self._label, self._cancel]), self._failures])
+        self._refresh()
+        handle.on_outcome(self._on_outcome)
+        handle.on_finish(lambda report: self._refresh(finished=True))
+        import threading
+
+        self._ticker = threading.Thread(target=self._tick, name="nbo-progress-clock", daemon=True)
+        self._ticker.start()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    def wait(self, timeout: float | None = None) -> Any:
+        return self.handle.wait(timeout)
+
+    def cancel(self) -> None:
+        self._cancel.disabled = True
+        self._cancel.description = "Canceling"
+        self.handle.cancel()
+
+    def _on_outcome(self, outcome: RunOutcome) -> None:
+        if outcome.status not in ("SUCCESS", "CANCELED"):
+            import html
+
+            self._failure_lines.append(html.escape(_outcome_line(outcome)))
+            shown = self._failure_lines[-20:]
+            more = len(self._failure_lines) - len(shown)
+            self._failures.value = ("<div style='font-family: monospace; white-space: pre-wrap'>"
+                                    + (f"... {more} earlier failure(s); see nbo runs<br>" if more else "")
+                                    + "<br>".join(shown) + "</div>")
+        self._refresh()
+
+    def _tick(self) -> None:
+        import time
+
+        while not self.handle.done():
+            time.sleep(1.0)
+            self._refresh()
+
+    def _refresh(self, *, finished: bool = False) -> None:
+        p = self.handle.progress()
+        self._bar.value = p.done
+        parts = [f"{p.done}/{p.total}", f"{_clock(p.elapsed_s)} elapsed"]
+        if p.eta_s is not None and not finished:
+            parts.append(f"ETA {_clock(p.eta_s)}")
+        if p.failed:
+            parts.append(f"{p.failed} failed")
+        if p.canceled:
+            parts.append(f"{p.canceled} canceled")
+        if finished or self.handle.done():
+            parts.insert(0, "canceled" if p.canceled else "done")
+            self._bar.bar_style = "danger" if p.failed else ("warning" if p.canceled else "success")
+            self._cancel.layout.display = "none"
+        self._label.value = " · ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
 def _outcome_line(o: RunOutcome) -> str:
     text = f"{o.status:<7} {o.notebook} [{o.partition}] {','.join(o.assets)}"
     if o.run_id:
