@@ -23,7 +23,8 @@ def test_nbo_materialize_in_a_kernel_shows_a_widget_and_records_runs(tmp_path: P
     nbformat.write(nb, tmp_path / "notebooks" / "letters.ipynb")
     driver = new_notebook()
     driver.metadata["kernelspec"] = nb.metadata["kernelspec"]
-    driver.cells = [new_code_cell("%load_ext notebook_orch"), new_code_cell("%nbo materialize letters --workers 1 --wait"),
+    driver.cells = [new_code_cell("%load_ext notebook_orch"),
+                    new_code_cell("%nbo materialize letters --workers 1 --wait"),
                     new_code_cell("%nbo materialize nosuch")]
     monkeypatch.setenv("NBO_PROJECT", str(tmp_path))
     client = NotebookClient(driver, kernel_name="python3", timeout=120, allow_errors=True,
