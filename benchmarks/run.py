@@ -9,7 +9,7 @@ import importlib
 import sys
 from pathlib import Path
 
-GROUPS = ["staleness", "store", "discovery", "startup", "backfill", "lineage"]
+GROUPS = ["staleness", "store", "discovery", "startup", "backfill", "lineage", "scale"]
 
 
 def main(argv: list[str]) -> int:
