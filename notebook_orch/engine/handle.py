@@ -112,6 +112,22 @@ class RunHandle:
         except Exception:  # noqa: BLE001 - the drive loop settles whatever is left
             pass
 
+    def settle_abandoned(self) -> int:
+        """After ``cancel()``: record every attempt of this handle still RUNNING as CANCELED now, in this thread
+        (a kernel shutting down cannot wait for the handle's thread). Returns how many were settled."""
+        from notebook_orch.engine.executor import _data_dir
+        from notebook_orch.engine.lifecycle import settle
+
+        settled = 0
+        for req in self._requests:
+            store = self._store_for(req)
+            before = [r for r in (store.get_run(i) for i in req.run_ids) if r is not None and r.status == "RUNNING"]
+            if before:
+                settle(store, _data_dir(req), req.run_ids, project_root=req.project_root, notebook=req.notebook,
+                       error=CANCELED_BY_REQUEST, status="CANCELED")
+                settled += len(before)
+        return settled
+
     def on_outcome(self, callback: Callable[[RunOutcome], None]) -> None:
         """Call ``callback`` (from the handle's thread) with each run's outcome as it ends; already ended ones first."""
         with self._lock:

@@ -245,8 +245,12 @@ def _cancel_live_runs() -> None:
         handle.cancel()
     for handle in handles:
         try:
-            handle.wait(timeout=20)
-        except BaseException:  # noqa: BLE001 - exiting anyway; what could be settled was
+            handle.wait(timeout=3)
+        except BaseException:  # noqa: BLE001 - shutting down anyway: settle below what the handle did not
+            pass
+        try:
+            handle.settle_abandoned()
+        except Exception:  # noqa: BLE001 - the heartbeat timeout reaps what could not be settled
             pass
 
 
