@@ -16,7 +16,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from notebook_orch import Project
-from notebook_orch.core.graph import build_graph
+from notebook_orch.core.graph import build_graph, build_valid_graph
 from notebook_orch.core.partitions import UNPARTITIONED_KEY
 from notebook_orch.core.specs import parse_declaration
 from notebook_orch.core.staleness import resolve_staleness
@@ -92,6 +92,7 @@ def test_mermaid_parses_with_mermaids_own_parser(flights):
         pytest.skip(f"LOUD SKIP: Mermaid's parser is unavailable, so the Mermaid export is NOT checked: {exc}")
     graph, report = flights
     hostile = hostile_graph()
+    broken = broken_graph()
     big = build_graph([s(f"a{i}" + (" --deps " + ",".join(sorted({f"a{i - 1}", f"a{i // 2}"})) if i else ""))
                        for i in range(300)])
     sources = [
@@ -99,6 +100,8 @@ def test_mermaid_parses_with_mermaids_own_parser(flights):
         render(graph, "mermaid"),
         render(hostile, "mermaid"),
         render(hostile, "mermaid", resolve_staleness(hostile, MemoryHistory().snapshot(), now=NOW)),
+        render(broken, "mermaid"),
+        render(broken, "mermaid", resolve_staleness(broken, MemoryHistory().snapshot(), now=NOW)),
         "graph LR\n    a -->|[all]| b",  # what the export used to write: the parser must refuse it
     ]
     results = mermaid_check.parse(sources)
@@ -130,6 +133,33 @@ def test_mermaid_text_labels_and_colours(flights):
     ids = render(hostile_graph(), "mermaid")
     assert '    n0["end"]' not in ids and '    n0["n0"]' in ids  # "n0" is an asset: no clash
     assert re.search(r'^    (n0_\d+)\["end"\]$', ids, re.M)
+
+
+def broken_graph():
+    """Valid assets beside invalid ones: an unknown dependency, its downstream, and a cycle."""
+    return build_valid_graph([s("a", 1), s("b --deps a[all]", 2), s("bad --deps nope", 3), s("worse --deps bad,a", 4),
+                              s("c1 --deps c2,a", 5), s("c2 --deps c1", 6)])
+
+
+def test_invalid_assets_are_drawn_with_their_problem_not_hidden():
+    graph = broken_graph()
+    assert sorted(graph.invalid) == ["bad", "c1", "c2", "worse"]
+    report = resolve_staleness(graph, MemoryHistory().snapshot(), now=NOW)
+    root = ET.fromstring(render(graph, "svg", report))
+    nodes = nodes_of(render(graph, "svg", report))
+    assert {n: g.get("data-status") for n, g in nodes.items()} == {
+        "a": "MISSING", "b": "MISSING", "bad": "INVALID", "worse": "INVALID", "c1": "INVALID", "c2": "INVALID"}
+    assert nodes["bad"].find(f"{SVG}rect").get("stroke") == COLOURS["INVALID"]
+    assert "depends on 'nope'" in nodes["bad"].find(f"{SVG}title").text
+    assert [t.text for t in nodes["worse"].iter(f"{SVG}text")][1].startswith("invalid: Asset 'worse' depends on")
+    edges = {(g.get("data-source"), g.get("data-target")): g for g in root.iter(f"{SVG}g") if g.get("class") == "edge"}
+    assert set(edges) == {("a", "b"), ("bad", "worse"), ("a", "worse"), ("c2", "c1"), ("a", "c1"), ("c1", "c2")}
+    dashed = [k for k, g in edges.items() if g.find(f"{SVG}path").get("stroke-dasharray")]
+    assert len(dashed) == 1 and dashed[0] in {("c2", "c1"), ("c1", "c2")}  # the edge closing the cycle
+    legend = [t for t in root.iter(f"{SVG}g") if t.get("data-status") == "INVALID" and t.get("class") == "legend-item"]
+    assert "".join(legend[0].find(f"{SVG}text").itertext()) == "invalid 4 assets"
+    assert "bad [INVALID]" in render(graph, "text", report)
+    assert "<p>6 assets (4 invalid), 6 dependencies." in render(graph, "html", report)
 
 
 # -- the picture -------------------------------------------------------------------------------------------------

@@ -249,8 +249,9 @@ def svg_parts(graph: AssetGraph, report: StalenessReport | None = None) -> tuple
     for bad in graph.invalid.values():
         tip = [bad.name, f"{bad.notebook}, cell {bad.cell_index + 1}" if bad.cell_index is not None
                else str(bad.notebook), *(f"INVALID: {p.message}" for p in bad.problems)]
-        nodes.append(SvgNode(bad.name, bad.name, "INVALID", "invalid", (), "\n".join(tip)))
-        totals["INVALID"] = totals.get("INVALID", 0) + 1
+        # The node says why in short (cut to its width); the tooltip has every problem.
+        nodes.append(SvgNode(bad.name, bad.name, "INVALID", "invalid: " + bad.describe(), (), "\n".join(tip)))
+        totals["INVALID"] = totals.get("INVALID", 0) + 1  # counted in assets: an invalid asset has no partitions
     edges = [SvgEdge(dep, bad.name, "" if mapping == "identity" else mapping, f"{dep} → {bad.name}")
              for bad in graph.invalid.values() for dep, mapping in _invalid_edges(graph, bad)]
     for spec in graph.specs:
@@ -260,7 +261,8 @@ def svg_parts(graph: AssetGraph, report: StalenessReport | None = None) -> tuple
             edges.append(SvgEdge(edge.upstream, spec.name, label, title))
     legend = None
     if report is not None:
-        legend = SvgLegend({s: n for s, n in totals.items() if n}, dict(MEANINGS), COLOUR_RULE)
+        legend = SvgLegend({s: n for s, n in totals.items() if n}, dict(MEANINGS), COLOUR_RULE,
+                           units={"INVALID": "assets"})
     return nodes, edges, legend
 
 
@@ -281,8 +283,11 @@ def render_html(graph: AssetGraph, report: StalenessReport | None = None) -> str
     """A whole page that draws offline: inline SVG, no script to run, nothing fetched."""
     svg = render_svg(graph, report)
     data = json.dumps(lineage_data(graph, report)).replace("</", "<\\/")  # cannot close the script element
-    n_edges = sum(len(spec.deps) for spec in graph.specs)
-    summary = f"{len(graph)} assets, {n_edges} dependencies" + ("" if report else " (statuses not read)")
+    n_edges = sum(len(spec.deps) for spec in graph.specs) + sum(len(_invalid_edges(graph, b))
+                                                                  for b in graph.invalid.values())
+    n_invalid = len(graph.invalid)
+    summary = (f"{len(graph) + n_invalid} assets" + (f" ({n_invalid} invalid)" if n_invalid else "")
+               + f", {n_edges} dependencies" + ("" if report else " (statuses not read)"))
     return (
         "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"

@@ -55,6 +55,7 @@ class SvgLegend:
     meanings: dict[str, str] = field(default_factory=dict)
     rule: str = ""  # how a node's colour is chosen, in words
     unit: str = "partitions"
+    units: dict[str, str] = field(default_factory=dict)  # a status counted in something else (INVALID: assets)
 
 
 def text_width(text: str, px: float, *, bold: bool = False) -> float:
@@ -189,7 +190,8 @@ def _swatch_width(status: str, legend: SvgLegend) -> float:
 
 def _swatch_text(status: str, legend: SvgLegend) -> str:
     n = legend.counts.get(status)
-    return status.lower() + (f" {n}" if n else "")
+    unit = legend.units.get(status)
+    return status.lower() + (f" {n}" if n else "") + (f" {unit}" if n and unit else "")
 
 
 def _legend(legend: SvgLegend) -> str:
@@ -199,7 +201,7 @@ def _legend(legend: SvgLegend) -> str:
         tip = legend.meanings.get(status, "")
         n = legend.counts.get(status, 0)
         if n:
-            tip += f" ({n} {legend.unit})"
+            tip += f" ({n} {legend.units.get(status, legend.unit)})"
         out.append(f'<g class="legend-item" data-status="{status}"><title>{escape(tip)}</title>'
                    f'<rect x="{x:.1f}" y="12" width="18" height="14" rx="3" fill="{TINTS[status]}" stroke="{colour}" '
                    f'stroke-width="2"/><text x="{x + 24:.1f}" y="23" font-size="{SMALL_PX}" fill="#263238">'
