@@ -28,7 +28,7 @@ EDGE_COLOUR = "#78909c"
 FONT = "font-family=\"-apple-system,BlinkMacSystemFont,'Segoe UI',Helvetica,Arial,sans-serif\""
 NAME_PX, SMALL_PX = 13, 11
 NODE_H, MIN_W, MAX_W = 56.0, 120.0, 280.0
-LEGEND_H = 64.0
+LEGEND_LINE = 15.0
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,13 @@ def render_svg(nodes: Sequence[SvgNode], edges: Sequence[SvgEdge], *, legend: Sv
 
 def draw(layout: LayeredLayout, nodes: Sequence[SvgNode], edges: Sequence[SvgEdge], *,
          legend: SvgLegend | None = None, title: str = "lineage") -> str:
-    top = LEGEND_H if legend is not None else 0.0
-    legend_w = _legend_width(legend) if legend is not None else 0.0
+    rule_lines: list[str] = []
+    legend_w = 0.0
+    if legend is not None:
+        # The rule wraps to the drawing's width (at least a readable column), so a small graph stays narrow.
+        rule_lines = wrap(legend.rule, SMALL_PX, max(layout.width - 32, 420.0))
+        legend_w = _legend_width(legend, rule_lines)
+    top = 40 + LEGEND_LINE * len(rule_lines) if legend is not None else 0.0
     width, height = max(layout.width, legend_w), layout.height + top
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="nbo-lineage" width="{width:.0f}" height="{height:.0f}" '
@@ -97,7 +102,7 @@ def draw(layout: LayeredLayout, nodes: Sequence[SvgNode], edges: Sequence[SvgEdg
         f'<rect x="0" y="0" width="{width:.0f}" height="{height:.0f}" fill="#ffffff"/>',
     ]
     if legend is not None:
-        out.append(_legend(legend))
+        out.append(_legend(legend, rule_lines))
     out.append(f'<g transform="translate(0,{top:.0f})">')
     routes = {(r.source, r.target): r for r in layout.edges}
     out.append('<g class="edges">')
@@ -179,9 +184,20 @@ def _label_point(route: EdgeRoute) -> tuple[float, float]:
     return (ax + bx) / 2, (ay + by) / 2
 
 
-def _legend_width(legend: SvgLegend) -> float:
+def _legend_width(legend: SvgLegend, rule_lines: list[str]) -> float:
     row = sum(_swatch_width(s, legend) for s in COLOURS)
-    return max(row, text_width(legend.rule, SMALL_PX)) + 32
+    return max([row, *(text_width(line, SMALL_PX) for line in rule_lines)]) + 32
+
+
+def wrap(text: str, px: float, width: float) -> list[str]:
+    """Greedy word wrap of ``text`` to lines of at most ``width`` (estimated), one word per line at least."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and text_width(lines[-1] + " " + word, px) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
 
 
 def _swatch_width(status: str, legend: SvgLegend) -> float:
@@ -194,7 +210,7 @@ def _swatch_text(status: str, legend: SvgLegend) -> str:
     return status.lower() + (f" {n}" if n else "") + (f" {unit}" if n and unit else "")
 
 
-def _legend(legend: SvgLegend) -> str:
+def _legend(legend: SvgLegend, rule_lines: list[str]) -> str:
     out = ['<g class="legend">']
     x = 16.0
     for status, colour in COLOURS.items():
@@ -207,8 +223,9 @@ def _legend(legend: SvgLegend) -> str:
                    f'stroke-width="2"/><text x="{x + 24:.1f}" y="23" font-size="{SMALL_PX}" fill="#263238">'
                    f"{escape(_swatch_text(status, legend))}</text></g>")
         x += _swatch_width(status, legend)
-    if legend.rule:
-        out.append(f'<text class="legend-rule" x="16" y="46" font-size="{SMALL_PX}" fill="#546e7a">'
-                   f"{escape(legend.rule)}</text>")
+    if rule_lines:
+        spans = "".join(f'<tspan x="16" dy="{0 if i == 0 else LEGEND_LINE:.0f}">{escape(line)}</tspan>'
+                        for i, line in enumerate(rule_lines))
+        out.append(f'<text class="legend-rule" x="16" y="46" font-size="{SMALL_PX}" fill="#546e7a">{spans}</text>')
     out.append("</g>")
     return "".join(out)
