@@ -124,6 +124,11 @@ class RunFailed(NotebookOrchError):
         super().__init__(message)
 
 
+# Said after "SystemExit: CODE" wherever a cell called sys.exit() (the kernel's %%asset cells, the executor's runs).
+SYSTEM_EXIT_HINT = (" (the cell called sys.exit() or raised SystemExit; in a notebook that stops the cell, not the "
+                    "kernel, and fails the run: raise an exception that says what went wrong instead)")
+
+
 def close_matches(word: str, candidates: list[str] | set[str] | tuple[str, ...]) -> str:
     """' Did you mean ...?' or '' — appended to messages about mistyped names."""
     import difflib

@@ -10,11 +10,24 @@ A ``Secret`` refuses to be pickled (a pickle is a file or a message to another p
 must not go by accident); call ``.reveal()`` to hand the plain value on deliberately. Error messages that
 notebook_orch records or shows pass through ``redact``, which replaces every secret value this process has read
 with ``<secret NAME>``, so ``raise ValueError(f"login failed for {token}")`` does not put the token in the store.
+
+Scrubbing goes by VALUE, not by the name written in the source: every value read through ``secret()`` in this
+process is known, whatever expression computed its name and wherever it ended up (an f-string, a dict, a
+DataFrame cell). In a Jupyter kernel, the first read installs a scrub on the kernel's message session, so no
+output — stream, display, result, error, widget message — leaves the kernel with the value in it (what the front
+end, papermill's output notebook and the kernel's log receive). Inside a run, each name read is appended to the
+run's manifest, so the executor can scrub what it keeps (the run's error, the output notebook) with the values of
+those variables as a second line of defence; the manifest holds names, never values. Value storage refuses to
+store a value that contains a secret (``find_secret``).
+
+Limits: a value shorter than ``MIN_REDACTED_LENGTH`` is not scrubbed; a value that reaches an output split across
+two stream messages, or transformed (encoded, reversed, sliced), is not recognised.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from typing import Any, NoReturn
 
@@ -73,7 +86,81 @@ def secret(name: str, default: str | None = None) -> Secret:
     if len(value) >= MIN_REDACTED_LENGTH:
         with _lock:
             _read[value] = name
+        _in_kernel(name)
     return Secret(value, name)
+
+
+def known_values() -> dict[str, str]:
+    """Every secret value read in this process (through ``secret()``) -> the name it was read under."""
+    with _lock:
+        return dict(_read)
+
+
+def find_secret(text: str) -> str | None:
+    """The name of a secret whose value occurs in ``text``, or None."""
+    with _lock:
+        known = list(_read.items())
+    return next((name for value, name in known if value in text), None)
+
+
+def scrub(node: Any) -> Any:
+    """``node`` (JSON-like: dicts, lists, strings) with every secret value in its strings redacted; the same object
+    when nothing changed, so callers can tell cheaply."""
+    if isinstance(node, str):
+        return redact(node)
+    if isinstance(node, list):
+        items = [scrub(v) for v in node]
+        return node if all(a is b for a, b in zip(items, node)) else items
+    if isinstance(node, dict):
+        pairs = {k: scrub(v) for k, v in node.items()}
+        return node if all(pairs[k] is v for k, v in node.items()) else pairs
+    return node
+
+
+# -- inside a Jupyter kernel -------------------------------------------------------------------------------------
+_reported: set[tuple[str, str]] = set()  # (manifest, name) already appended to a run's manifest
+
+
+def _in_kernel(name: str) -> None:
+    """In an IPython kernel: scrub every message that leaves it, and tell the run (if any) which name was read."""
+    ipython_mod = sys.modules.get("IPython")  # never import IPython for a plain script
+    shell = ipython_mod.get_ipython() if ipython_mod is not None else None
+    if shell is None:
+        return
+    kernel = getattr(shell, "kernel", None)
+    session = getattr(kernel, "session", None)
+    if session is not None:
+        install_session_scrub(session)
+    run = shell.user_ns.get("nbo_run")
+    manifest = run.get("manifest") if isinstance(run, dict) else None
+    if manifest and (manifest, name) not in _reported:
+        from notebook_orch.engine.manifest import append_manifest
+
+        append_manifest(manifest, {"secret": name})
+        _reported.add((manifest, name))
+
+
+def install_session_scrub(session: Any) -> None:
+    """Redact secret values in every message ``session`` (a jupyter_client ``Session``) serializes.
+
+    Every message a kernel sends — stdout/stderr streams, display data, execute results, errors and the execute
+    reply, comm messages of widgets — goes through its session's ``serialize``: one place, before the bytes leave
+    the process. Installed once per session; costs nothing until a secret has been read.
+    """
+    if getattr(session, "_nbo_scrubbing", False):
+        return
+    original = session.serialize
+
+    def serialize(msg: dict, ident: Any = None) -> Any:
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if content and _read:
+            clean = scrub(content)
+            if clean is not content:
+                msg = {**msg, "content": clean}
+        return original(msg, ident)
+
+    session.serialize = serialize
+    session._nbo_scrubbing = True
 
 
 def redact(text: str) -> str:

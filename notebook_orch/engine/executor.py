@@ -131,7 +131,6 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
                     f"Notebook {req.notebook} no longer exists (deleted after the plan was made); restore it or "
                     "validate the project again (nbo validate)."
                 )
-            secrets = _secret_values(source)
             _papermill(req, life.run_id, source, output, manifest)
         except Exception as exc:  # the one boundary around a notebook run
             error = _describe_failure(exc, req, source, output)
@@ -156,6 +155,7 @@ def _finish(life: Any, req: RunRequest, attempt: int, error: tuple[str, int | No
         error = error or (f"The run's manifest {manifest} could not be read ({type(exc).__name__}: {exc}).",
                           None, None)
     out_path = str(output) if output.exists() else None
+    secrets = {**secrets, **_secret_values(manifest)}
     if secrets:
         if out_path:
             _scrub_notebook(output, secrets)
@@ -184,21 +184,25 @@ def _finish(life: Any, req: RunRequest, attempt: int, error: tuple[str, int | No
                       error_cell=cell, output_path=out_path)
 
 
-# secret("NAME") / notebook_orch.secret(name="NAME") with a literal name: what the kernel can read as a secret.
-_SECRET_CALL = re.compile(r"""\bsecret\(\s*(?:name\s*=\s*)?["']([A-Za-z_][A-Za-z0-9_]*)["']""")
 _MIN_SECRET_LENGTH = 4  # shorter values would garble every message and protect nothing
 
 
-def _secret_values(source: Path) -> dict[str, str]:
-    """Value -> name of each environment variable the notebook reads with ``secret("NAME")``.
+def _secret_values(manifest: Path) -> dict[str, str]:
+    """Value -> name of each secret the run's kernel read (``notebook_orch.secret``), whatever computed the name.
 
-    The kernel redacts secrets in the errors of ``%%asset`` cells, but a plain cell that raises with a secret in
-    its message puts it in papermill's error and the output notebook; what this run keeps (the run's error, check
-    details, the output notebook) is scrubbed of these values as a second line of defence. Names built at run time
-    are not found here.
+    The kernel itself scrubs every output before it leaves (``secrets.install_session_scrub``) and reports the
+    NAMES it read in the run's manifest (never values); what this run keeps — the run's error, check details, the
+    output notebook — is scrubbed again here with those variables' values, read from this process's environment
+    (the kernel's is a copy of it). A secret read with a default instead of the environment is scrubbed by the
+    kernel only.
     """
-    names = {m.group(1) for cell in _read_cells(source) or [] for m in _SECRET_CALL.finditer(_text(cell))}
-    values = {os.environ.get(name, ""): name for name in sorted(names)}
+    from notebook_orch.engine.manifest import secret_names
+
+    try:
+        names = secret_names(manifest)
+    except (OSError, ValueError):
+        return {}
+    values = {os.environ.get(name, ""): name for name in names}
     return {v: n for v, n in values.items() if len(v) >= _MIN_SECRET_LENGTH}
 
 
@@ -284,6 +288,10 @@ def _describe_failure(exc: Exception, req: RunRequest, source: Path, output: Pat
     if isinstance(exc, PapermillExecutionError):
         cell = _source_index(output, exc.cell_index, source)
         message = f"{exc.ename}: {exc.evalue}"
+        if exc.ename == "SystemExit":
+            from notebook_orch.errors import SYSTEM_EXIT_HINT
+
+            message += SYSTEM_EXIT_HINT
         if not exc.evalue:
             # IPython reports a UsageError (an unknown magic, bad magic arguments) on stderr, not as an error
             # output, so papermill knows only that the cell failed: what the cell printed there is the message.
@@ -296,8 +304,9 @@ def _describe_failure(exc: Exception, req: RunRequest, source: Path, output: Pat
     cell, cell_source = _last_started_cell(output, source)
     where = f"cell {cell} of {req.notebook}" if cell is not None else req.notebook
     if name == "DeadKernelError":
-        message = (f"The kernel died while running {where} ({exc}): the process exited or was killed (os._exit, a "
-                   "crash, out of memory); see the output notebook for what it printed last.")
+        message = (f"The kernel died while running {where} ({exc}): the process exited or was killed (exit() or "
+                   "quit() in this or an earlier cell, os._exit, a crash, out of memory); see the output notebook for "
+                   "what it printed last.")
     elif name == "CellTimeoutError":
         limit = f" of {req.execution_timeout_s:g} s" if req.execution_timeout_s else ""
         message = (f"{where[0].upper()}{where[1:]} ran past the execution timeout{limit} and was stopped; make it "

@@ -35,6 +35,19 @@ def materialization_from_json(data: Mapping[str, Any]) -> NewMaterialization:
     return NewMaterialization(**data)
 
 
+def secret_names(path: str | os.PathLike[str]) -> list[str]:
+    """Names of the secrets the run's kernel read (``{"secret": NAME}`` lines; values are never written)."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    names = []
+    for line in p.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line) if line.strip() else {}
+        if isinstance(entry, dict) and isinstance(entry.get("secret"), str) and entry["secret"] not in names:
+            names.append(entry["secret"])
+    return names
+
+
 def read_manifest(path: str | os.PathLike[str]) -> tuple[list[NewMaterialization], list[CheckResult]]:
     """Materializations a run's kernel published, and the check results of a failed asset (if any)."""
     mats, checks = [], []

@@ -44,7 +44,7 @@ from notebook_orch.core.partitions import UNPARTITIONED_KEY, TimeWindowPartition
 from notebook_orch.core.specs import AllPartitions, AssetSpec, Window, parse_declaration
 from notebook_orch.engine.heartbeats import Heartbeat
 from notebook_orch.engine.manifest import append_manifest, materialization_to_json
-from notebook_orch.errors import NotebookOrchError, PartitionError, RunFailed
+from notebook_orch.errors import SYSTEM_EXIT_HINT, NotebookOrchError, PartitionError, RunFailed
 from notebook_orch.secrets import redact
 from notebook_orch.store.records import CANCELED, FAILED, CheckResult, ConsumedInput, NewMaterialization
 
@@ -310,8 +310,10 @@ class AssetRuntime:
         ns.pop(spec.name, None)  # a value left from an earlier run must not pass for this one's
         try:
             run_body()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a cell ends the cell, not the kernel: a failure
             detail = f"{exc.msg} (line {exc.lineno} of the cell)" if isinstance(exc, SyntaxError) else str(exc)
+            if isinstance(exc, SystemExit):
+                detail = f"{exc.code!r}{SYSTEM_EXIT_HINT}"
             error = RunFailed(
                 redact(f"Asset {spec.name}[{partition}] failed in {spec.location}: {type(exc).__name__}: {detail}"),
                 asset=spec.name, partition=partition, run_id=run_id, cell=spec.cell_index,

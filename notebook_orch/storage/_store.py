@@ -31,6 +31,7 @@ from notebook_orch.core.specs import check_name
 from notebook_orch.errors import DeclarationError, PartitionError, ValueStorageError
 from notebook_orch.storage._fs import fsync_dir, fsync_file, newest_mtime, write_atomic
 from notebook_orch.storage._registry import HandlerRegistry, default_registry
+from notebook_orch.storage._secrets import secret_in_file, secret_in_value
 from notebook_orch.storage._types import PublishedValue, StagedValue, ValueHandler, ValueMetadata
 
 SUCCESS = "_SUCCESS"
@@ -68,6 +69,7 @@ class ValueStore:
         part_dir = self.partition_dir(asset, partition)
         _check_run_id(run_id)
         handler = self.registry.choose(value, io, asset=asset)
+        _refuse_secret(asset, partition, secret_in_value(value))
         try:
             data_version = handler.data_version(value)
             metadata = handler.describe(value)
@@ -85,6 +87,10 @@ class ValueStore:
             if not isinstance(exc, Exception):
                 raise
             raise _failure(asset, partition, f"the value could not be written as {handler.name}", exc) from exc
+        leaked = secret_in_file(temp / file_name)
+        if leaked is not None:
+            _remove(temp, part_dir)
+            _refuse_secret(asset, partition, leaked)
         return StagedValue(asset, partition, run_id, handler.name, temp, file_name, data_version, metadata)
 
     def commit(self, staged: StagedValue) -> PublishedValue:
@@ -265,6 +271,15 @@ def _check_run_id(run_id: str, *, what: str = "Run id") -> None:
         raise ValueStorageError(
             f"{what} {run_id!r} cannot name a folder; use letters, digits, '_', '-', '.', '=' (not starting with "
             "'.' or '-', no '..')."
+        )
+
+
+def _refuse_secret(asset: str, partition: str, name: str | None) -> None:
+    if name is not None:
+        raise ValueStorageError(
+            f"Asset {asset!r}, partition {partition!r}: the value contains the secret {name} (read with "
+            f"notebook_orch.secret({name!r})); secrets are never stored. Keep only what is derived from it (a "
+            "length, a hash, the data it fetched), not the secret itself. Nothing was published."
         )
 
 

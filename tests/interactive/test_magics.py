@@ -36,7 +36,7 @@ def assert_usage_error(session: Session, source: str, *fragments: str) -> None:
     ("%%asset raw --deps 'a[0:-2]'", "is reversed"),
     ("%%asset raw --partitions daily:2013-13-01", "is not a date"),
     ("%%asset raw --partitions dialy:2013-01-01", "Did you mean 'daily'?"),
-    ("%%asset raw --retries -1", "--retries must be 0 or more"),
+    ("%%asset raw --retries -1", "argument --retries: expected a whole number from 0 to 100"),
     ("%%asset raw --check 'len(('", "is not a Python expression"),
     ("%%asset raw --io feather", "invalid choice: 'feather'"),
     ("%%asset raw --schedule 'every day'", "not a valid cron expression"),
