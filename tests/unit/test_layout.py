@@ -193,3 +193,21 @@ def test_widget_positions_are_the_layered_layout_for_the_chosen_assets():
     assert sorted(positions) == ["a", "b", "c", "d"]
     assert positions["a"][0] < positions["b"][0] == positions["c"][0] < positions["d"][0]
     assert abs(positions["b"][1] - positions["c"][1]) >= 52  # the widget's nodes are 52 high: no overlap
+
+
+@given(st.integers(1, 10).flatmap(lambda n: st.tuples(
+    st.just([f"v{i}" for i in range(n)]),
+    st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n))))
+def test_any_directed_graph_is_laid_out_cycles_included(graph):
+    # An invalid project can hold cycles: the picture must still place every node once, without overlaps.
+    nodes, pairs = graph
+    edges = [(nodes[a], nodes[b]) for a, b in pairs]
+    layout = layered_layout(nodes, edges)
+    assert sorted(layout.nodes) == sorted(nodes)
+    for a, b in itertools.combinations(layout.nodes.values(), 2):
+        assert not overlapping(a, b)
+    drawn = {(r.source, r.target) for r in layout.edges}
+    assert drawn == {(a, b) for a, b in edges if a != b}
+    for route in layout.edges:
+        src, dst = layout.nodes[route.source], layout.nodes[route.target]
+        assert route.reversed == (src.rank >= dst.rank)
