@@ -270,4 +270,4 @@ def test_cli_html_and_mermaid_on_a_real_project(tmp_path: Path, capsys):
     try:
         assert mermaid_check.parse([mermaid])[0]["ok"]
     except mermaid_check.Unavailable as exc:
-        pytest.skip(f"LOUD SKIP: the Mermaid parser is unavailable, the CLI's Mermaid is NOT checked: {exc}")
+        pytest.skip(f"LOUD SKIP: Mermaid's parser is unavailable, so the CLI's Mermaid is NOT checked: {exc}")
