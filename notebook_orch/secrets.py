@@ -108,9 +108,9 @@ def scrub(node: Any) -> Any:
     when nothing changed, so callers can tell cheaply."""
     if isinstance(node, str):
         return redact(node)
-    if isinstance(node, list):
+    if isinstance(node, (list, tuple)):
         items = [scrub(v) for v in node]
-        return node if all(a is b for a, b in zip(items, node)) else items
+        return node if all(a is b for a, b in zip(items, node)) else type(node)(items)
     if isinstance(node, dict):
         pairs = {k: scrub(v) for k, v in node.items()}
         return node if all(pairs[k] is v for k, v in node.items()) else pairs

@@ -59,10 +59,14 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     make_project(root, {
         "shows": [READ, "print('using', token)", asset_cell("shows_it", "shows_it = {'length': len(token)}")],
         "stores": [READ, asset_cell("stores_it", "stores_it = {'header': f'Bearer {token}'}")],
+        # Printed before any secret() call, so the kernel did not know it yet: the executor's scrub (by the names
+        # the kernel reported afterwards) is what keeps it out of the output notebook.
+        "early": ["import os\nprint('early', os.environ['NBO_RUN_' + 'TOKEN'])", READ,
+                  asset_cell("early_print", "early_print = 1")],
         "plain_exit": ["import sys\nsys.exit(4)", asset_cell("after_exit", "after_exit = 1")],
         "asset_exit": [asset_cell("asset_exit", "raise SystemExit('bye')\nasset_exit = 1")],
     })
-    proc = nbo(root, "materialize", "shows_it,stores_it,after_exit,asset_exit", "--partition", DAY,
+    proc = nbo(root, "materialize", "shows_it,stores_it,early_print,after_exit,asset_exit", "--partition", DAY,
                env={"NBO_RUN_TOKEN": SECRET})
     return {"root": root, "proc": proc, "runs": {r.assets[0]: r for r in runs_of(root)}}
 
@@ -81,6 +85,13 @@ def test_a_secret_read_under_a_computed_name_is_in_no_file_and_not_printed(hosti
     manifest = Path(runs["shows_it"].output_path).parent / "manifest.jsonl"
     lines = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines()]
     assert {"secret": "NBO_RUN_TOKEN"} in lines
+
+
+def test_what_left_the_kernel_before_the_secret_was_read_is_scrubbed_by_the_executor(hostile_run: dict) -> None:
+    run = hostile_run["runs"]["early_print"]
+    assert run.status == "SUCCESS"
+    text = Path(run.output_path).read_text(encoding="utf-8")
+    assert SECRET not in text and "early <secret NBO_RUN_TOKEN>" in text
 
 
 def test_a_value_holding_a_secret_fails_its_run_naming_the_asset(hostile_run: dict) -> None:

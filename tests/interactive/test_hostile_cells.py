@@ -99,3 +99,25 @@ def test_a_value_derived_from_a_secret_is_stored(project: ProjectDir, new_sessio
     session: Session = new_session()
     assert session.ok(source).startswith("derived[unpartitioned]: 2 rows in ")
     assert session.ok("print(sorted(derived.items()))").strip() == "[('length', 20), ('prefix_ok', True)]"
+
+
+def test_the_kernel_session_scrub_redacts_every_message_it_serializes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyter_client.session import Session as KernelSession
+
+    import notebook_orch
+    from notebook_orch.secrets import install_session_scrub
+
+    session = KernelSession(key=b"k")
+    install_session_scrub(session)
+    install_session_scrub(session)  # once only: not wrapped twice
+    monkeypatch.setenv("NBO_HOSTILE_TOKEN", SECRET)
+    notebook_orch.secret("NBO_HOSTILE_TOKEN")
+    content = {"name": "stdout", "text": f"a {SECRET} b", "data": {"text/plain": [f"'{SECRET}'", ("x", SECRET)]},
+               "n": 3}
+    msg = session.msg("stream", content=content)
+    frames = session.serialize(msg)
+    got = session.deserialize(session.feed_identities(frames)[1])["content"]
+    assert got == {"name": "stdout", "text": "a <secret NBO_HOSTILE_TOKEN> b",
+                   "data": {"text/plain": ["'<secret NBO_HOSTILE_TOKEN>'", ["x", "<secret NBO_HOSTILE_TOKEN>"]]},
+                   "n": 3}
+    assert content["text"] == f"a {SECRET} b"  # the caller's dict is not modified
