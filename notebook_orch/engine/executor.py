@@ -243,6 +243,11 @@ def _text(cell: dict) -> str:
 
 
 def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifest: Path) -> None:
+    """Execute the notebook for the run with notebook_orch's papermill engine, in a warm or a fresh kernel.
+
+    The engine executes only the cells the run needs (``core.cell_selection``); the run context it selects them by
+    is the one injected into the kernel as ``nbo_run``.
+    """
     import logging
 
     import papermill as pm
@@ -250,13 +255,13 @@ def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifes
     # Our parameters are injected whether or not the notebook's parameters cell names them: not worth a warning.
     logging.getLogger("papermill").setLevel(logging.ERROR)
 
-    from notebook_orch.engine.warm_engine import ENGINE_NAME, register
+    from notebook_orch.engine.papermill_engine import ENGINE_NAME, register
 
     register()
     parameters: dict[str, Any] = {"partition_key": req.partition}
     if req.partition_date:
         parameters["partition_date"] = req.partition_date
-    parameters["nbo_run"] = {
+    context = {
         "run_id": run_id,
         "project_root": req.project_root,
         "notebook": req.notebook,
@@ -265,11 +270,12 @@ def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifes
         "code_versions": req.code_versions,
         "manifest": str(manifest),
     }
+    parameters["nbo_run"] = context
     pm.execute_notebook(
         str(source),
         str(output),
         parameters=parameters,
-        engine_name=ENGINE_NAME if req.mode == WARM_MODE else None,
+        engine_name=ENGINE_NAME,
         kernel_name="python3",
         language="python",  # runs always use the python3 kernel; notebooks written by tools may lack metadata
         progress_bar=False,
@@ -277,6 +283,8 @@ def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifes
         execution_timeout=req.execution_timeout_s,
         shutdown_kernel="immediate",
         extra_arguments=list(KERNEL_ARGUMENTS),
+        nbo_run=context,
+        nbo_kernel=WARM_MODE if req.mode == WARM_MODE else FRESH_MODE,
     )
 
 

@@ -1,24 +1,20 @@
-"""A papermill engine that keeps one kernel per worker process and reuses it for every notebook it executes.
+"""Warm kernels: one kernel per worker process, reused for every notebook the worker executes.
 
 A plain papermill run starts a kernel (~0.75 s here), imports everything, runs cells (~0.05 s) and shuts the
 kernel down (~0.3 s). This engine starts the kernel once; before each notebook it drops every name the previous
 run created (``runtime.reset_for_warm_run``) and changes to the notebook's folder, so each run sees a clean
 namespace while imported modules stay loaded. Runs, records, output notebooks and failures stay per run.
 
-Registered under papermill's ``papermill.engine`` entry point as ``notebook_orch_warm``.
+The engine (``papermill_engine.NotebookOrchEngine``) uses this module for ``nbo_kernel="warm"``.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Callable
 from typing import Any
 
-from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import Engine, NBClientEngine
-from papermill.utils import merge_kwargs, remove_args
-
-ENGINE_NAME = "notebook_orch_warm"
 _KERNELS: dict[str, Any] = {}
 
 
@@ -89,50 +85,32 @@ def warm_kernel(kernel_name: str, *, startup_timeout: float = 60) -> tuple[Any, 
     return pair
 
 
-class WarmKernelEngine(Engine):
-    @classmethod
-    def execute_managed_notebook(
-        cls,
-        nb_man: Any,
-        kernel_name: str,
-        log_output: bool = False,
-        stdout_file: Any = None,
-        stderr_file: Any = None,
-        start_timeout: float = 60,
-        execution_timeout: float | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        cwd = kwargs.pop("cwd", None) or os.getcwd()
-        km, kc = warm_kernel(kernel_name, startup_timeout=start_timeout)
-        _execute_quietly(
-            kc,
-            f"import notebook_orch.kernel.runtime as __nbo_rt; __nbo_rt.reset_for_warm_run(get_ipython(), cwd={cwd!r})",
-            timeout=start_timeout,
-        )
-        kwargs = remove_args(["input_path", "timeout", "startup_timeout", "kernel_name"], **kwargs)
-        final_kwargs = merge_kwargs(
-            kwargs,
-            timeout=execution_timeout,
-            startup_timeout=start_timeout,
-            kernel_name=kernel_name,
-            log_output=log_output,
-            stdout_file=stdout_file,
-            stderr_file=stderr_file,
-        )
-        client = PapermillNotebookClient(nb_man, km=km, **final_kwargs)
-        client.kc = kc  # reuse the ready client: nbclient starts one only when it has none
+def execute_in_warm_kernel(make_client: Callable[[Any], Any], kernel_name: str, *, start_timeout: float = 60) -> Any:
+    """Execute a notebook with the client ``make_client(km)`` on this worker's warm kernel, reset for the run.
+
+    The namespace is reset and the kernel changes to the current folder (papermill's ``cwd``) first. A failed cell
+    leaves a usable kernel; a dead or hung one is discarded so it does not serve the next run.
+    """
+    km, kc = warm_kernel(kernel_name, startup_timeout=start_timeout)
+    _execute_quietly(
+        kc,
+        f"import notebook_orch.kernel.runtime as __nbo_rt; __nbo_rt.reset_for_warm_run(get_ipython(), "
+        f"cwd={os.getcwd()!r})",
+        timeout=start_timeout,
+    )
+    client = make_client(km)
+    client.kc = kc  # reuse the ready client: nbclient starts one only when it has none
+    try:
+        return client.execute(cleanup_kc=False)
+    except BaseException:
+        alive = False
         try:
-            return client.execute(cleanup_kc=False)
-        except BaseException:
-            # A failed cell leaves a usable kernel; a dead or hung one must not serve the next run.
+            alive = _run_sync(km.is_alive)()
+        except Exception:
             alive = False
-            try:
-                alive = _run_sync(km.is_alive)()
-            except Exception:
-                alive = False
-            if not alive or _timed_out():
-                discard_kernel(kernel_name)
-            raise
+        if not alive or _timed_out():
+            discard_kernel(kernel_name)
+        raise
 
 
 def _timed_out() -> bool:
@@ -142,12 +120,14 @@ def _timed_out() -> bool:
     return type(exc).__name__ in ("CellTimeoutError", "TimeoutError", "DeadKernelError")
 
 
-def register() -> None:
-    """Make sure papermill knows the engine even when entry points were read before we were installed."""
-    from papermill.engines import papermill_engines
+def __getattr__(name: str) -> Any:
+    # Installs made before the engine was unified name ``warm_engine:WarmKernelEngine`` in their papermill entry
+    # point; it is the one engine now (``papermill_engine``). Resolved lazily: that module imports this one.
+    if name == "WarmKernelEngine":
+        from notebook_orch.engine.papermill_engine import NotebookOrchEngine
 
-    if ENGINE_NAME not in papermill_engines._engines:
-        papermill_engines.register(ENGINE_NAME, WarmKernelEngine)
+        return NotebookOrchEngine
+    raise AttributeError(name)
 
 
-__all__ = ["ENGINE_NAME", "NBClientEngine", "WarmKernelEngine", "discard_kernel", "register", "warm_kernel"]
+__all__ = ["discard_kernel", "execute_in_warm_kernel", "shutdown_all", "warm_kernel"]

@@ -11,15 +11,16 @@ from __future__ import annotations
 import atexit
 import shlex
 import weakref
+from collections.abc import Mapping
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 
 from notebook_orch.core.partitions import Unpartitioned, partition_date
 from notebook_orch.core.specs import HELP
-from notebook_orch.errors import DeclarationError, RunFailed
-from notebook_orch.kernel.runtime import AssetRuntime
+from notebook_orch.errors import DeclarationError, NotebookOrchError, RunFailed
+from notebook_orch.kernel.runtime import RUN_CONTEXT, AssetRuntime
 from notebook_orch.secrets import redact
 
 
@@ -34,7 +35,10 @@ class NotebookOrchMagics(Magics):
         self.runtime = runtime or AssetRuntime()
         shell._nbo_runtime = self.runtime
 
+    # no_var_expand: the kernel must see the declaration byte for byte as discovery reads it from the file; IPython
+    # would otherwise expand ``{...}`` and ``$name`` in the line (``--check "x == {'a', 'b'}"`` checked a tuple).
     @cell_magic
+    @no_var_expand
     def asset(self, line: str, cell: str) -> None:
         shell = self.shell
 
@@ -70,6 +74,8 @@ class NotebookOrchMagics(Magics):
             return
         if argv[0] == "graph":
             return self._graph(argv[1:])
+        if argv[0] in ("materialize", "backfill"):
+            _refuse_inside_a_run(argv[0], self.shell.user_ns)
         from notebook_orch.faces.cli import main
 
         root = str(self.runtime.project().config.root)
@@ -89,8 +95,6 @@ class NotebookOrchMagics(Magics):
                 return
             raise UsageError(f"%nbo {line}: invalid arguments (see above).") from None
         if code != 0:
-            from notebook_orch.errors import NotebookOrchError
-
             raise NotebookOrchError(f"%nbo {argv[0]} finished with exit code {code} (see above).")
 
     def _graph(self, args: list[str]) -> Any:
@@ -198,6 +202,23 @@ def _show_lineage(argv: list[str], root: str) -> bool:
         return False
     display({"text/html": notebook_html(graph, report), "text/plain": render(graph, "text", report)}, raw=True)
     return True
+
+
+def _refuse_inside_a_run(command: str, namespace: Any) -> None:
+    """A run executes what its assets need; a run that starts runs would nest them (one partition once started 31).
+
+    Runs skip ``%nbo`` cells, so this holds only for a cell forced to run (tagged ``nbo-setup``, or in a helper).
+    """
+    context = namespace.get(RUN_CONTEXT)
+    if not isinstance(context, Mapping):
+        return
+    where = f"run {context.get('run_id')} of {context.get('notebook')} [{context.get('partition_key')}]"
+    raise NotebookOrchError(
+        f"%nbo {command} is refused inside a run ({where}): a run executes only what its assets need, and runs "
+        f"started from inside a run would start runs again in each of them. Start it from an interactive kernel or "
+        f"a terminal (nbo {command} ...); remove the nbo-setup tag from this cell, or move the %nbo line out of "
+        "the cell that asset cells rely on."
+    )
 
 
 def _show_user_traceback(shell: Any, error: RunFailed) -> None:

@@ -19,6 +19,7 @@ import nbformat
 
 DAYS = "daily:2013-01-01..2013-01-31"
 FIRST_ASSET_CELL = 2  # cell 0 loads the extension, cell 1 holds the parameters
+SETUP_TAG = "nbo-setup"  # runs execute only what their assets need, and cells with this tag
 
 
 def asset_cell(name: str, body: str, *, deps: str | None = None, partitions: str | None = DAYS,
@@ -34,20 +35,26 @@ def asset_cell(name: str, body: str, *, deps: str | None = None, partitions: str
     return line + "\n" + textwrap.dedent(body).strip() + "\n"
 
 
-def write_notebook(path: Path, cells: Iterable[str]) -> Path:
-    """A notebook whose cell 0 loads the extension and cell 1 is the parameters cell, then ``cells``."""
+def setup_cell(source: str) -> Any:
+    """A code cell tagged ``nbo-setup``: runs in every run although no asset reads a name from it."""
+    return nbformat.v4.new_code_cell(source, metadata={"tags": [SETUP_TAG]})
+
+
+def write_notebook(path: Path, cells: Iterable[Any]) -> Path:
+    """A notebook whose cell 0 loads the extension and cell 1 is the parameters cell, then ``cells`` (sources, or
+    cells made by ``setup_cell``)."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     params = nbformat.v4.new_code_cell('partition_key = "2013-01-15"')
     params.metadata["tags"] = ["parameters"]
     nb.cells = [nbformat.v4.new_code_cell("%load_ext notebook_orch"), params]
-    nb.cells += [nbformat.v4.new_code_cell(src) for src in cells]
+    nb.cells += [src if isinstance(src, dict) else nbformat.v4.new_code_cell(src) for src in cells]
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
     return path
 
 
-def make_project(root: Path, notebooks: dict[str, list[str]], *, heartbeat_timeout: float | None = None) -> Path:
+def make_project(root: Path, notebooks: dict[str, list[Any]], *, heartbeat_timeout: float | None = None) -> Path:
     """A project folder: ``pyproject.toml`` with ``[tool.notebook_orch]`` and ``notebooks/<name>.ipynb``."""
     root.mkdir(parents=True, exist_ok=True)
     table = ['[tool.notebook_orch]', 'notebooks = "notebooks"']

@@ -2,13 +2,15 @@
 
 One project, two notebooks: ``upstream.ipynb`` holds ``numbers`` (selected) and ``unselected`` (not selected),
 ``downstream.ipynb`` holds ``doubled`` reading ``numbers``. Two partitions, two workers. Each notebook's last cell
-(not an asset) writes the kernel's pid under the run id, so the tests can see which kernel ran what.
+(not an asset; tagged ``nbo-setup`` so that runs execute it) writes the kernel's pid under the run id, so the tests
+can see which kernel ran what.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from execution_helpers import (
@@ -23,6 +25,7 @@ from execution_helpers import (
     published_versions,
     read_value,
     runs_of,
+    setup_cell,
 )
 
 from notebook_orch.core.planning import PartitionSelection
@@ -33,8 +36,9 @@ DAYS = ("2013-01-01", "2013-01-02")
 SELECTION = "numbers,doubled"
 
 
-def _pid_cell(folder: Path) -> str:
-    return f"import os, pathlib\npathlib.Path({str(folder)!r}, nbo_run['run_id']).write_text(str(os.getpid()))"
+def _pid_cell(folder: Path) -> Any:
+    return setup_cell(
+        f"import os, pathlib\npathlib.Path({str(folder)!r}, nbo_run['run_id']).write_text(str(os.getpid()))")
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +142,8 @@ def test_an_unselected_asset_cell_is_skipped_and_not_materialized(happy: dict) -
         cells = output_cells(run)
         shown = [cell_text(c) for c in cells]
         unselected = next(c for c in cells if cell_text(c).startswith("%%asset unselected"))
-        assert printed(unselected) == "unselected: skipped (not selected in this run)\n"
+        assert printed(unselected) == f"skipped by notebook_orch: not needed by run {run.run_id} (assets numbers)\n"
+        assert unselected["execution_count"] is None
         assert any(s.startswith("%%asset numbers") for s in shown)
 
 
@@ -158,8 +163,11 @@ def test_every_run_keeps_an_output_notebook_showing_the_injected_parameters(happ
         assert (context["run_id"], context["partition_key"], context["notebook"], context["assets"]) == (
             run.run_id, day, run.notebook, list(run.assets))
         assert context["project_root"] == str(root)
-        # Every cell ran: none was left pending.
-        assert all(c["metadata"]["papermill"]["status"] == "completed" for c in cells if c["cell_type"] == "code")
+        # Every cell the run needed ran, and only the unselected asset's cell was skipped: none was left pending.
+        statuses = [(cell_text(c).split()[1] if cell_text(c).startswith("%%asset") else None,
+                     c["metadata"]["papermill"]["status"]) for c in cells if c["cell_type"] == "code"]
+        skipped = [("unselected", "skipped")] if run.notebook == "notebooks/upstream.ipynb" else []
+        assert [s for s in statuses if s[1] != "completed"] == skipped
 
 
 def test_downstream_runs_start_after_their_upstream_finished(happy: dict) -> None:

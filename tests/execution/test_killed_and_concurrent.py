@@ -21,6 +21,7 @@ from execution_helpers import (
     published_versions,
     read_value,
     runs_of,
+    setup_cell,
     wait_for,
 )
 
@@ -214,11 +215,11 @@ def test_an_interrupted_backfill_cancels_its_runs_and_the_rerun_does_only_what_i
 def test_a_run_reaped_while_it_ran_commits_nothing_and_leaves_nothing_published(tmp_path: Path) -> None:
     # The notebook reaps its own run first (as another command would after a long stall of its heartbeats), then
     # its asset cell succeeds and the kernel publishes the value: the run may no longer commit it.
-    make_project(tmp_path, {"stalled": [
+    make_project(tmp_path, {"stalled": [setup_cell(
         "from datetime import datetime, timedelta\nfrom notebook_orch.store import open_store\n"
         f"store = open_store('sqlite:///{tmp_path}/.notebook_orch/store.db')\n"
         "reaped = store.reap_stale_runs(timeout_s=1, now=datetime.utcnow() + timedelta(hours=1))\n"
-        "assert [r.run_id for r in reaped] == [nbo_run['run_id']]",
+        "assert [r.run_id for r in reaped] == [nbo_run['run_id']]"),
         asset_cell("stalled_value", 'stalled_value = {"day": partition_key}'),
     ]})
     with open_project(tmp_path) as project:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from execution_helpers import asset_cell, cell_text, make_project, nbo, output_cells, read_value, runs_of
+from execution_helpers import asset_cell, cell_text, make_project, nbo, output_cells, read_value, runs_of, setup_cell
 
 pytestmark = pytest.mark.kernel
 
@@ -27,8 +27,9 @@ def secret_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
             raise PermissionError(f"login refused for {token}")
             fails_in_asset = 1
         """)],
-        # ... a plain cell's error does not: papermill reports it as the kernel printed it.
-        "fails_in_plain_cell": [READ, 'raise PermissionError(f"plain cell: login refused for {token}")',
+        # ... a plain cell's error does not: papermill reports it as the kernel printed it (the cell is set-up, so
+        # runs execute it although no asset needs it).
+        "fails_in_plain_cell": [setup_cell(READ), setup_cell('raise PermissionError(f"plain cell: login refused for {token}")'),
                                 asset_cell("fails_in_plain_cell", "fails_in_plain_cell = 1")],
     })
     proc = nbo(root, "materialize", "uses_secret,fails_in_asset,fails_in_plain_cell", "--partition", DAY,

@@ -1,0 +1,146 @@
+"""notebook_orch's papermill engine: a run executes only the cells its assets need, in a fresh or a warm kernel.
+
+papermill hands an engine the parameterized notebook. Given the run's context (``nbo_run``: run id, notebook,
+assets), this engine asks ``core.cell_selection.plan_cells`` which code cells the run executes — the selected asset
+cells, the helper cells their code versions count (discovery's answer for this very notebook), the extension's
+``%load_ext``, the parameters cells and cells tagged ``nbo-setup`` — and executes those in order. Every other code
+cell is not sent to the kernel: its outputs say ``skipped by notebook_orch: not needed by run ID (assets ...)``, its
+metadata holds ``notebook_orch.skipped`` with the reason, and papermill's status for it is ``skipped``.
+
+One engine for both kernel modes (engine argument ``nbo_kernel``): ``fresh`` starts a kernel for the notebook and
+shuts it down after, as plain papermill does; ``warm`` reuses this worker's kernel (``warm_engine``). Without a run
+context (``papermill --engine notebook_orch``), every cell runs, as with papermill's own engine.
+
+Registered under papermill's ``papermill.engine`` entry point as ``notebook_orch``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from nbclient.exceptions import CellExecutionError
+from nbformat.v4 import new_output
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import Engine
+from papermill.utils import merge_kwargs, remove_args
+
+from notebook_orch.core.cell_selection import CellPlan, NotebookCell, plan_cells
+
+ENGINE_NAME = "notebook_orch"
+FRESH_KERNEL, WARM_KERNEL = "fresh", "warm"
+SKIPPED_STATUS = "skipped"  # papermill's per-cell status: pending, running, completed, failed — and ours
+_INJECTED = "injected-parameters"
+logger = logging.getLogger("papermill")
+
+__all__ = ["ENGINE_NAME", "NotebookOrchEngine", "SelectiveNotebookClient", "plan_for_run", "register"]
+
+
+def plan_for_run(nb: Any, run: Mapping[str, Any]) -> CellPlan:
+    """The cells of the parameterized notebook ``nb`` that the run ``run`` (its ``nbo_run`` context) executes.
+
+    Discovery reads the notebook as saved, so it is shown the cells without papermill's injected parameters; its
+    cell indexes are mapped back onto ``nb``.
+    """
+    from notebook_orch.discovery import assets_in_cells
+
+    cells = [NotebookCell(c.cell_type, _text(c.get("source", "")), tuple(c.get("metadata", {}).get("tags", ())))
+             for c in nb.cells]
+    saved = [i for i, c in enumerate(cells) if _INJECTED not in c.tags]
+    found = assets_in_cells([(cells[i].cell_type, cells[i].source) for i in saved],
+                            notebook=str(run.get("notebook", "")))
+    asset_cells: dict[str, int] = {}
+    for spec in found.specs:
+        if spec.cell_index is not None:
+            asset_cells.setdefault(spec.name, saved[spec.cell_index])
+    helpers = {name: [saved[i] for i in indexes] for name, indexes in found.helpers.items()}
+    return plan_cells(cells, assets=tuple(run.get("assets", ())), asset_cells=asset_cells, helpers=helpers)
+
+
+class SelectiveNotebookClient(PapermillNotebookClient):
+    """papermill's client, executing only the code cells of ``cell_plan`` (all of them when it is None)."""
+
+    def __init__(self, nb_man: Any, km: Any = None, *, cell_plan: CellPlan | None = None,
+                 run: Mapping[str, Any] | None = None, **kw: Any) -> None:
+        super().__init__(nb_man, km=km, **kw)
+        self.cell_plan = cell_plan
+        self.run_context = dict(run or {})
+
+    def papermill_execute_cells(self) -> None:
+        # papermill's loop, except that a skipped cell is marked instead of executed, and a cell that does not
+        # execute (skipped, markdown, raw) is not saved twice: each cell_start/cell_complete rewrites the notebook.
+        for index, cell in enumerate(self.nb.cells):
+            if cell.cell_type != "code":
+                continue
+            if self.cell_plan is not None and not self.cell_plan.runs(index):
+                self._mark_skipped(cell)
+                continue
+            try:
+                self.nb_man.cell_start(cell, index)
+                self.execute_cell(cell, index)
+            except CellExecutionError as ex:
+                self.nb_man.cell_exception(self.nb.cells[index], cell_index=index, exception=ex)
+                break
+            finally:
+                self.nb_man.cell_complete(self.nb.cells[index], cell_index=index)
+
+    def _mark_skipped(self, cell: Any) -> None:
+        assets = ", ".join(self.run_context.get("assets", ())) or "none"
+        run_id = self.run_context.get("run_id", "?")
+        cell.outputs = [new_output(
+            "stream", name="stdout", text=f"skipped by notebook_orch: not needed by run {run_id} (assets {assets})\n")]
+        cell.execution_count = None
+        cell.metadata["notebook_orch"] = {"skipped": True, "reason": f"not needed by run (assets {assets})"}
+        cell.metadata.setdefault("papermill", {})["status"] = SKIPPED_STATUS
+
+
+class NotebookOrchEngine(Engine):
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man: Any,
+        kernel_name: str,
+        log_output: bool = False,
+        stdout_file: Any = None,
+        stderr_file: Any = None,
+        start_timeout: float = 60,
+        execution_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        run = kwargs.pop("nbo_run", None)
+        mode = kwargs.pop("nbo_kernel", FRESH_KERNEL)
+        if mode not in (FRESH_KERNEL, WARM_KERNEL):
+            raise ValueError(f"nbo_kernel must be {FRESH_KERNEL!r} or {WARM_KERNEL!r}, not {mode!r}")
+        plan = plan_for_run(nb_man.nb, run) if isinstance(run, Mapping) else None
+        kwargs = remove_args(["input_path", "timeout", "startup_timeout", "kernel_name", "cwd"], **kwargs)
+        final_kwargs = merge_kwargs(
+            kwargs,
+            timeout=execution_timeout,
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log=logger,
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+        )
+
+        def client(km: Any = None) -> SelectiveNotebookClient:
+            return SelectiveNotebookClient(nb_man, km=km, cell_plan=plan, run=run, **final_kwargs)
+
+        if mode == WARM_KERNEL:
+            from notebook_orch.engine.warm_engine import execute_in_warm_kernel
+
+            return execute_in_warm_kernel(client, kernel_name, start_timeout=start_timeout)
+        return client().execute()
+
+
+def register() -> None:
+    """Make sure papermill knows the engine even when entry points were read before we were installed."""
+    from papermill.engines import papermill_engines
+
+    papermill_engines.register(ENGINE_NAME, NotebookOrchEngine)  # idempotent
+
+
+def _text(source: Any) -> str:
+    return "".join(source) if isinstance(source, list) else str(source)
