@@ -29,7 +29,8 @@ def secret_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         """)],
         # ... a plain cell's error does not: papermill reports it as the kernel printed it (the cell is set-up, so
         # runs execute it although no asset needs it).
-        "fails_in_plain_cell": [setup_cell(READ), setup_cell('raise PermissionError(f"plain cell: login refused for {token}")'),
+        "fails_in_plain_cell": [setup_cell(READ),
+                                setup_cell('raise PermissionError(f"plain cell: login refused for {token}")'),
                                 asset_cell("fails_in_plain_cell", "fails_in_plain_cell = 1")],
     })
     proc = nbo(root, "materialize", "uses_secret,fails_in_asset,fails_in_plain_cell", "--partition", DAY,
