@@ -150,7 +150,9 @@ class NotebookOrchMagics(Magics):
         graph = self.runtime.graph()
         fits, date = [], None
         now = _now()
-        for spec in graph.specs:
+        # The kernel's own declarations count too: a new partitioned cell must be able to pick its first key.
+        specs = {**{s.name: s for s in graph.specs}, **{s.name: s for s in self.runtime.kernel_declarations()}}
+        for spec in specs.values():
             if isinstance(spec.partitions, Unpartitioned):
                 continue
             try:
@@ -160,7 +162,7 @@ class NotebookOrchMagics(Magics):
             fits.append(spec.name)
             date = date or partition_date(spec.partitions, key)
         if not fits:
-            partitioned = [f"{s.name} ({s.partitions.describe()})" for s in graph.specs
+            partitioned = [f"{s.name} ({s.partitions.describe()})" for s in specs.values()
                            if not isinstance(s.partitions, Unpartitioned)]
             raise UsageError(
                 f"Partition key {key!r} is not a partition of any asset in the project; "

@@ -122,6 +122,7 @@ class AssetRuntime:
         self.cache: OrderedDict[tuple[str, str], tuple[str, Any]] = OrderedDict()
         self._run_outputs: dict[str, Any] = {}
         self._new_assets: dict[str, AssetSpec] = {}  # run here, declared in no saved notebook yet
+        self._kernel_declared: dict[str, AssetSpec] = {}  # cells run here whose declaration is not the saved one
         self.active_partition: str | None = None
 
     # -- the project as seen from the kernel -------------------------------------------------------------
@@ -214,6 +215,10 @@ class AssetRuntime:
         graph = self._with_new_assets(self.graph(), but=declared.name)
         chosen = resolve_interactive_spec(graph, declared, body, version_with_helpers=self._code_version_with_helpers)
         spec = chosen.spec
+        if chosen.note:
+            self._kernel_declared[spec.name] = spec
+        else:
+            self._kernel_declared.pop(spec.name, None)
         partition = self._interactive_partition(spec, ns)
         project = self.project()
         store = project.store
@@ -233,6 +238,11 @@ class AssetRuntime:
             self._new_assets[spec.name] = spec
         return _replace_result(result, data_changed=changed, stale_downstream=stale, run_id=run.run_id,
                                note=chosen.note)
+
+    def kernel_declarations(self) -> tuple[AssetSpec, ...]:
+        """The declarations of cells run in this kernel that are new or differ from the saved ones (the kernel's
+        view: ``%nbo partition`` accepts their keys, so a new partitioned asset can pick its first partition)."""
+        return tuple(self._kernel_declared.values())
 
     def _with_new_assets(self, graph: Any, *, but: str) -> Any:
         """``graph`` plus the new assets this kernel ran that no saved notebook declares yet, so that a new cell can

@@ -132,3 +132,14 @@ def test_a_duplicate_cannot_be_fixed_by_editing_one_copy(session: Session, proje
     write_notebook(project.root / "notebooks" / "copy.ipynb", ["%%asset config\nconfig = {'scale': 1}"])
     assert_refused(session, "%%asset config\nconfig = {'scale': 2}", "Asset 'config' is invalid", "defined twice")
     assert runs(project) == []
+
+
+def test_a_new_partitioned_asset_can_choose_a_key_only_it_has(session: Session, project: ProjectDir) -> None:
+    source = "%%asset future --partitions daily:2020-03-01..2020-03-05\nfuture = {'k': partition_key}"
+    result = session.run(source)
+    assert not result.success and "choose the partition first with '%nbo partition KEY', e.g. %nbo partition " \
+        "2020-03-01" in str(result.error_in_exec)
+    assert "future" in session.ok("%nbo partition 2020-03-02")  # no saved asset has this key; the kernel's does
+    out = session.ok(source).strip()
+    assert out.startswith("future[2020-03-02]") and out.endswith(NEW)
+    assert session.ns["future"] == {"k": "2020-03-02"}
