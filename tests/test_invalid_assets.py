@@ -74,6 +74,8 @@ def test_each_broken_declaration_is_invalid_and_the_rest_keeps_working(proj: Pat
     assert all(rows[n]["status"] == "MISSING" and rows[n]["missing"] == 3 for n in valid)
     for name in invalid:
         assert any(says in p for p in rows[name]["problems"]), rows[name]["problems"]
+        partitions = 3 if kind == "duplicate" else 1  # the first declaration of 'clean' is daily
+        assert (rows[name]["invalid"], rows[name]["fresh"], rows[name]["missing"]) == (partitions, 0, 0)
     assert rows["after"]["problems"] == [
         f"notebooks/scratch.ipynb, cell {len(cells)}: Asset 'after' depends on invalid {sorted(invalid)[0]!r}; it is "
         "left out until that declaration is fixed (nbo validate lists the problem)."]
@@ -113,6 +115,7 @@ def test_stale_and_lineage_show_invalid_assets(proj: Path, capsys: pytest.Captur
     code, out, _ = cli(proj, "stale", "--json", capsys=capsys)
     (item,) = [i for i in json.loads(out) if i["status"] == "INVALID"]
     assert item["asset"] == "bad" and "which no asset declares" in item["causes"][0]["message"]
+    assert status_json(proj, capsys)["bad"]["invalid"] == 3  # each of its daily partitions
 
     code, out, _ = cli(proj, "lineage", capsys=capsys)
     assert code == 0 and "bad [INVALID]  <- raw, nope" in out and "INVALID: notebooks/scratch.ipynb, cell 0" in out

@@ -141,7 +141,8 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
             "last_partition": last[0] if last else None,
             "last_materialized": last[1] if last else None,
         })
-    rows.extend(_invalid_row(bad) for bad in invalid)
+    statuses = [k.lower() for k in report.totals()]
+    rows.extend(_invalid_row(bad, statuses, now=report.now) for bad in invalid)
     if args.json:
         print(json.dumps(_jsonable({"assets": rows, "totals": report.totals(), "invalid_assets": len(invalid),
                                     "other_problems": [str(p) for p in graph.other_problems]}), indent=2))
@@ -169,15 +170,19 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _invalid_row(bad: Any) -> dict[str, Any]:
-    """A status row for an asset left out of the graph: status INVALID and its problems, no counts."""
+def _invalid_row(bad: Any, statuses: Sequence[str], *, now: Any) -> dict[str, Any]:
+    """A status row for an asset left out of the graph: status INVALID and its problems; every partition it declares
+    counts as invalid (one when its line did not parse)."""
     spec = bad.spec
+    n = len(spec.partitions.keys(now=now)) if spec is not None else 1
     return {
         "asset": bad.name,
         "notebook": bad.notebook,
         "cell": bad.cell_index,
         "partitions": spec.partitions.describe() if spec is not None else None,
         "status": INVALID,
+        **dict.fromkeys(statuses, 0),
+        "invalid": n,
         "problems": [str(p) for p in bad.problems],
         "invalid_deps": list(bad.invalid_deps),
         "last_partition": None,
