@@ -68,6 +68,8 @@ def check_heartbeat_timeout(value: Any, *, where: str) -> float:
 
 def _shown(value: Any) -> str:
     kind = {dict: "a table", list: "an array", bool: "a boolean", str: "a string"}.get(type(value))
+    if hasattr(value, "isoformat"):  # TOML dates and times
+        return f"a {type(value).__name__} ({value.isoformat()})"
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
@@ -81,6 +83,10 @@ def _path_text(value: Any, *, where: str, what: str) -> str:
         raise ConfigError(f"{where} is empty; give {what}, or remove it to use the default.")
     if "\x00" in value:
         raise ConfigError(f"{where} contains a NUL character, which no path or URL may hold; fix the value.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 arrive from the environment as lone surrogates
+        raise ConfigError(f"{where} is not UTF-8 text ({_shown(value)}); set it to a UTF-8 path or URL.") from None
     return value
 
 

@@ -2,6 +2,7 @@
 
     NotebookOrchError                 every error the package raises on purpose
     ├── ConfigError                   a [tool.notebook_orch] / NBO_* value of the wrong type or out of range
+    ├── InvalidOption                 an option given to the Python API out of range (workers, retries, limit ...)
     ├── DeclarationError              a bad ``%%asset`` line (unknown option, bad name, bad mapping ...)
     ├── PartitionError                a partition spec or key that is invalid, reversed, out of range or path-like
     ├── DiscoveryError                a notebook file that cannot be read as a notebook
@@ -49,6 +50,10 @@ class Problem:
 
 
 class ConfigError(NotebookOrchError):
+    pass
+
+
+class InvalidOption(NotebookOrchError, ValueError):
     pass
 
 

@@ -175,10 +175,12 @@ class Project:
         The one path every face takes: the CLI, ``%nbo materialize``, the widget's buttons and the scheduler.
         Runs whose heartbeat stopped are reaped first: this is a writer.
         """
+        from notebook_orch.core.specs import check_run_options
         from notebook_orch.engine.executors import default_registry
         from notebook_orch.engine.handle import RunHandle
         from notebook_orch.engine.runner import build_requests
 
+        check_run_options(workers=workers, retries=retries, execution_timeout_s=execution_timeout_s)
         self.reap()
         plan = self.plan(selection, partitions=partitions, downstream=downstream, only_stale=only_stale)
         requests = build_requests(self, plan, kind=kind, mode=mode, retries=retries,
@@ -195,6 +197,9 @@ class Project:
         return follow(self.submit(selection, **options), progress)
 
     def runs(self, *, limit: int = 20, status: str | None = None, asset: str | None = None) -> list[RunRecord]:
+        from notebook_orch.core.specs import check_run_options
+
+        check_run_options(limit=limit)
         return self.store.list_runs(limit=limit, status=status, asset=asset)
 
     def close(self) -> None:

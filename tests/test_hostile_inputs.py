@@ -15,7 +15,14 @@ from notebook_orch import Project
 from notebook_orch.config import load_config
 from notebook_orch.core.specs import MAX_OFFSET, parse_declaration
 from notebook_orch.discovery import discover
-from notebook_orch.errors import ConfigError, DeclarationError, PartitionError, StoreDamaged, StoreOpenError
+from notebook_orch.errors import (
+    ConfigError,
+    DeclarationError,
+    InvalidOption,
+    PartitionError,
+    StoreDamaged,
+    StoreOpenError,
+)
 from notebook_orch.faces.cli import main
 from notebook_orch.store import open_store
 
@@ -83,6 +90,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     ("heartbeat_timeout = 0", r"heartbeat_timeout must be .* not 0 \(zero or less"),
     ("heartbeat_timeout = 1e300", r"heartbeat_timeout must be a number of seconds above 0 and at most 604800"),
     ("heartbeat_timeout = true", r"heartbeat_timeout must be .* not a boolean \(True\)"),
+    ("heartbeat_timeout = 1979-05-27", r"heartbeat_timeout must be .* not a date \(1979-05-27\)"),
     ("notebooks = {path = 'nb'}", r"\] notebooks must be a string \(the folder of the project's notebooks.*\), "
                                   r"not a table"),
     ("store = ['a.db']", r"\] store must be a string \(a database URL .*\), not an array"),
@@ -110,11 +118,13 @@ def test_a_wrong_config_value_is_refused_naming_the_key(tmp_path: Path, line: st
     ("NBO_HEARTBEAT_TIMEOUT", "-1", r"NBO_HEARTBEAT_TIMEOUT must be .* not -1\.0 \(zero or less"),
     ("NBO_HEARTBEAT_TIMEOUT", "inf", r"NBO_HEARTBEAT_TIMEOUT must be .* at most 604800 .* not inf"),
     ("NBO_NOTEBOOKS", "a\x00b", r"Environment variable NBO_NOTEBOOKS contains a NUL character"),
+    ("NBO_STORE_URL", "sqlite:///\udcff.db", r"Environment variable NBO_STORE_URL is not UTF-8 text \(a string "
+                                              r"\('sqlite:///\\udcff.db'\)\); set it to a UTF-8 path or URL"),
 ])
 def test_a_wrong_environment_value_is_refused_naming_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                   var: str, value: str, expected: str) -> None:
     root = write_project(tmp_path)
-    if "\x00" in value:  # the OS refuses NUL in the environment: reach load_config the way a mapping would
+    if "\x00" in value or "\udcff" in value:  # the OS refuses these in setenv: reach load_config as a mapping would
         monkeypatch.setattr(os, "environ", {**os.environ, var: value})
     else:
         monkeypatch.setenv(var, value)
@@ -193,6 +203,27 @@ def test_numbers_too_large_or_negative_are_refused_when_parsed(tmp_path: Path, a
     assert code == 2
     assert expected in text and "Traceback" not in text
     assert tree(root) == before  # refused before the store was opened
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    ({"workers": 10**9}, r"workers must be a whole number from 1 to 256, not 1000000000\."),
+    ({"workers": 0}, r"workers must be a whole number from 1 to 256, not 0\."),
+    ({"retries": 10**12}, r"retries must be a whole number from 0 to 100, not 1000000000000\."),
+    ({"retries": 2.5}, r"retries must be a whole number from 0 to 100, not 2\.5\."),
+    ({"execution_timeout_s": float("nan")}, r"execution_timeout_s must be a number of seconds above 0 and at most "
+                                            r"604,800, or None for no limit, not nan\."),
+    ({"execution_timeout_s": -1}, r"execution_timeout_s must be .* not -1\."),
+])
+def test_the_python_api_applies_the_same_bounds_before_anything_runs(tmp_path: Path, options: dict,
+                                                                     expected: str) -> None:
+    root = write_project(tmp_path)
+    before = tree(root)
+    with Project(root) as project, pytest.raises(InvalidOption, match=expected):
+        project.submit("raw", **options)
+    with Project(root) as project, pytest.raises(InvalidOption, match=r"limit must be a whole number from 1 to "
+                                                                      r"1,000,000, not 10000000000000000000000"):
+        project.runs(limit=10**22)
+    assert tree(root) == before
 
 
 @pytest.mark.parametrize(("line", "expected"), [

@@ -18,7 +18,7 @@ from datetime import time
 from typing import Union
 
 from notebook_orch.core.partitions import UNPARTITIONED, PartitionsDef, parse_partitions
-from notebook_orch.errors import DeclarationError, PartitionError
+from notebook_orch.errors import DeclarationError, InvalidOption, PartitionError
 
 IO_KINDS = ("parquet", "json", "pickle")
 MAGIC = "%%asset"
@@ -66,6 +66,21 @@ def bounded_seconds(high: float = MAX_TIMEOUT_S) -> Callable[[str], float]:
 
     parse.__name__ = "float"
     return parse
+
+
+def check_run_options(*, workers: int | None = None, retries: int | None = None, limit: int | None = None,
+                      execution_timeout_s: float | None = None) -> None:
+    """The bounds the CLI applies when it parses, for callers of the Python API: ``InvalidOption`` names the
+    option, the range and the value."""
+    for option, value, low, high in (("workers", workers, 1, MAX_WORKERS), ("retries", retries, 0, MAX_RETRIES),
+                                     ("limit", limit, 1, MAX_LIMIT)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            raise InvalidOption(f"{option} must be a whole number from {low} to {high:,}, not {value!r}.")
+    timeout = execution_timeout_s
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or math.isnan(timeout) or not 0 < timeout <= MAX_TIMEOUT_S):
+        raise InvalidOption(f"execution_timeout_s must be a number of seconds above 0 and at most "
+                            f"{MAX_TIMEOUT_S:,g}, or None for no limit, not {timeout!r}.")
 
 
 def _short(text: str) -> str:
