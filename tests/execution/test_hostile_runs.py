@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from execution_helpers import FIRST_ASSET_CELL, asset_cell, make_project, nbo, runs_of
+from execution_helpers import FIRST_ASSET_CELL, asset_cell, make_project, nbo, runs_of, setup_cell
 
 pytestmark = pytest.mark.kernel
 
@@ -56,14 +56,16 @@ def test_the_kernel_scrubs_every_output_before_it_leaves(tmp_path: Path, monkeyp
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("hostile")
+    # Runs execute only the cells their assets need: the plain cells under test are tagged nbo-setup so they run.
     make_project(root, {
-        "shows": [READ, "print('using', token)", asset_cell("shows_it", "shows_it = {'length': len(token)}")],
+        "shows": [READ, setup_cell("print('using', token)"),
+                  asset_cell("shows_it", "shows_it = {'length': len(token)}")],
         "stores": [READ, asset_cell("stores_it", "stores_it = {'header': f'Bearer {token}'}")],
         # Printed before any secret() call, so the kernel did not know it yet: the executor's scrub (by the names
         # the kernel reported afterwards) is what keeps it out of the output notebook.
-        "early": ["import os\nprint('early', os.environ['NBO_RUN_' + 'TOKEN'])", READ,
+        "early": [setup_cell("import os\nprint('early', os.environ['NBO_RUN_' + 'TOKEN'])"), setup_cell(READ),
                   asset_cell("early_print", "early_print = 1")],
-        "plain_exit": ["import sys\nsys.exit(4)", asset_cell("after_exit", "after_exit = 1")],
+        "plain_exit": [setup_cell("import sys\nsys.exit(4)"), asset_cell("after_exit", "after_exit = 1")],
         "asset_exit": [asset_cell("asset_exit", "raise SystemExit('bye')\nasset_exit = 1")],
     })
     proc = nbo(root, "materialize", "shows_it,stores_it,early_print,after_exit,asset_exit", "--partition", DAY,
