@@ -34,9 +34,11 @@ class LiveLoop:
     """Calls ``tick()`` every ``interval_s`` in a daemon thread until ``stop()``; an error stops nothing but is kept
     (``last_error``) so one bad read does not end live updates."""
 
-    def __init__(self, tick: Callable[[], None], *, interval_s: float = 0.25) -> None:
+    def __init__(self, tick: Callable[[], None], *, interval_s: float = 0.25,
+                 wait: Callable[[float], object] | None = None) -> None:
         self.tick = tick
         self.interval_s = interval_s
+        self.wait = wait  # returns early when there is something new (the store's wait_for_events)
         self.last_error: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="nbo-lineage-live", daemon=True)
@@ -45,11 +47,18 @@ class LiveLoop:
         self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        while not self._stop.is_set():
             try:
+                if self.wait is not None:
+                    self.wait(self.interval_s)
+                else:
+                    self._stop.wait(self.interval_s)
+                if self._stop.is_set():
+                    break
                 self.tick()
             except Exception as exc:  # noqa: BLE001 - kept for the panel; the loop goes on
                 self.last_error = exc
+                self._stop.wait(self.interval_s)  # a failing read must not spin
 
     def stop(self) -> None:
         self._stop.set()

@@ -35,6 +35,7 @@ class LineageGraph(w.HBox):
             from notebook_orch.project import Project
 
             project = Project()
+        t0 = time.perf_counter()
         self.project = project
         self.selection = selection
         self._lock = threading.RLock()
@@ -58,9 +59,10 @@ class LineageGraph(w.HBox):
         self.canvas.on_click(self.show)
         self.canvas.on_ready(self._resend_all)
         self._follower = _follow.make_follower(project.store, after=self.report.event_id)
-        self._loop = _follow.LiveLoop(self.refresh, interval_s=interval_s)
+        self._loop = _follow.LiveLoop(self.refresh, interval_s=interval_s, wait=self._wait_for_events)
         if live:
             self._loop.start()
+        self.timings["build_s"] = time.perf_counter() - t0
 
     # -- reading ---------------------------------------------------------------------------------------------
     def panel_view(self, asset: str) -> dict[str, Any]:
@@ -148,9 +150,13 @@ class LineageGraph(w.HBox):
         if self.panel.asset is None or not self.panel.view or not self.panel.view["partitioned"]:
             self.panel.dry_run.value = ""
             return
+        from notebook_orch.core.planning import plan_materialization
+
         try:
             selection, options = self.request("backfill")
-            plan = self.project.plan(selection, **options)
+            graph = self.project.graph
+            with self._lock:  # the widget's live report: Project.plan would resolve every status again (~1 s)
+                plan = plan_materialization(graph, self.report, selection=graph.select(selection), **options)
             text = (f"Would start {len(plan.runs)} run(s) for {len(plan.targets)} partition(s)"
                     + (f", skipping {len(plan.skipped)}" if plan.skipped else "") + ".")
         except Exception as exc:  # noqa: BLE001 - a bad key is shown next to the fields
@@ -173,10 +179,18 @@ class LineageGraph(w.HBox):
             patches = vm.changed_nodes(self._last, self.project.graph, self.report, self.project.graph.sorted(names))
             self._last.update(patches)
         self.canvas.patch(patches)
-        if self.panel.asset is not None and (self.panel.asset in names or any(
-                a in names for a in (self.panel.view or {}).get("upstream", []))):
+        ups = {u["name"] for u in (self.panel.view or {}).get("upstream", [])}
+        if self.panel.asset is not None and (self.panel.asset in names or ups & names):
             self.panel.show(self.panel_view(self.panel.asset), linker=self._link, keep_inputs=True)
         return patches
+
+    def _wait_for_events(self, timeout: float) -> None:
+        wait = getattr(self.project.store, "wait_for_events", None)
+        cursor = getattr(self._follower, "cursor", None)
+        if wait is None or cursor is None:
+            time.sleep(timeout)
+        else:
+            wait(cursor, timeout=timeout)  # wakes at once on a new event; else ticks for the run progress
 
     def _report_handle(self) -> None:
         handle = self.handle

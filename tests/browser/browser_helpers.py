@@ -170,11 +170,17 @@ def node_states(page: Any) -> dict[str, dict[str, str]]:
 
 
 def click_node(page: Any, name: str) -> None:
+    """Click ``name`` where a person would; on a big graph drawn too small to hit a node, zoom in on it first (as
+    a person zooms before clicking). Playwright positions the click relative to the canvas at click time, so a
+    notebook that scrolls meanwhile does not move the target."""
     xy = page.evaluate(
-        f"""() => {{ const cy = {CY}; const n = cy.getElementById({json.dumps(name)});
-            const r = cy.container().getBoundingClientRect(); const p = n.renderedPosition();
-            return [r.left + p.x, r.top + p.y]; }}""")
-    page.mouse.click(*xy)
+        f"""() => new Promise((done) => {{ const cy = {CY}; const n = cy.getElementById({json.dumps(name)});
+            const w = cy.width(), h = cy.height(), p = n.renderedPosition();
+            if (cy.zoom() < 0.5) {{ cy.zoom(0.8); cy.center(n); }}
+            else if (p.x < 10 || p.y < 10 || p.x > w - 10 || p.y > h - 10) cy.center(n);
+            requestAnimationFrame(() => requestAnimationFrame(() => {{
+                const q = n.renderedPosition(); done([q.x, q.y]); }})); }})""")
+    page.locator(".nbo-lineage-canvas").click(position={"x": xy[0], "y": xy[1]})
 
 
 def kernel_eval(page: Any, code: str) -> str | None:
