@@ -56,13 +56,15 @@ def lock_event_log(conn: Connection) -> None:
 class EventWaiter:
     """Blocks until the event log has an event after a given id, or a timeout passes.
 
-    PostgreSQL: LISTEN on a dedicated autocommit connection (opened on first use, reopened after a fork or a
-    broken connection). SQLite: polls ``max(id)`` every few milliseconds, backing off to 100 ms.
+    PostgreSQL: LISTEN on a dedicated autocommit connection per waiting thread (opened on first use, reopened
+    after a broken connection; a psycopg connection must not be shared by two threads waiting on it). SQLite:
+    polls ``max(id)`` every few milliseconds, backing off to 100 ms.
     """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._listener: Any = None
+        self._local = threading.local()
+        self._listeners: list[Any] = []
         self._lock = threading.Lock()
 
     def wait(self, after: int, timeout: float) -> bool:
@@ -87,41 +89,57 @@ class EventWaiter:
             pause = min(pause * 2, 0.1)
 
     def _wait_notified(self, after: int, deadline: float) -> bool:
-        with self._lock:
-            listener = self._listen()
-            # LISTEN came first: an event committed after this check still sends us a notification.
-            while True:
-                if self._last_id() > after:
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                try:
-                    for _ in listener.notifies(timeout=left, stop_after=1):
-                        pass
-                except Exception:  # a broken listener: drop it and fall back to one more check
-                    self.close()
-                    listener = self._listen()
+        listener = self._listener()
+        # LISTEN came first: an event committed after this check still sends us a notification.
+        while True:
+            if self._last_id() > after:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                for _ in listener.notifies(timeout=left, stop_after=1):
+                    pass
+            except Exception:  # a broken listener: open another, then check again
+                self._drop(listener)
+                listener = self._listener()
 
-    def _listen(self) -> Any:
-        if self._listener is None or self._listener.closed:
+    def _listener(self) -> Any:
+        listener = getattr(self._local, "listener", None)
+        if listener is None or listener.closed:
             dialect = self._engine.dialect
             cargs, cparams = dialect.create_connect_args(self._engine.url)
             listener = dialect.loaded_dbapi.connect(*cargs, **cparams)
             listener.autocommit = True
             listener.execute(f"LISTEN {CHANNEL}")
-            self._listener = listener
-        return self._listener
+            self._local.listener = listener
+            with self._lock:
+                self._listeners.append(listener)
+        return listener
+
+    def _drop(self, listener: Any) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+        self._local.listener = None
+        try:
+            listener.close()
+        except Exception:
+            pass
 
     def close(self) -> None:
-        """Close the listening connection (if any). After a fork, forget the parent's without closing it."""
-        listener, self._listener = self._listener, None
-        if listener is not None:
+        """Close every listening connection."""
+        with self._lock:
+            listeners, self._listeners = self._listeners, []
+        for listener in listeners:
             try:
                 listener.close()
             except Exception:
                 pass
+        self._local = threading.local()
 
     def forget(self) -> None:
-        """In a forked child: drop the parent's listener without touching its socket."""
-        self._listener = None
+        """In a forked child: drop the parent's listeners without touching their sockets."""
+        with self._lock:
+            self._listeners = []
+        self._local = threading.local()

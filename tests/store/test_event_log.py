@@ -181,3 +181,15 @@ def test_an_event_follower_waits_in_the_store_and_wakes_on_the_next_commit(store
         timer.join()
         assert event.payload["targets"] == [["a", "p1"]] and 0.25 < took < 5
         assert follower.cursor == event.id
+
+
+def test_a_thread_waiting_long_does_not_hold_up_another_threads_wait(store_url: str) -> None:
+    with open_store(store_url) as store, open_store(store_url) as writer:
+        writer.start_run(notebook="nb", targets=[("a", "p")], kind="manual", now=T0)
+        long_wait = threading.Thread(target=lambda: store.wait_for_events(10_000, timeout=3))
+        long_wait.start()
+        time.sleep(0.3)  # now blocked inside wait_for_events
+        t0 = time.monotonic()
+        assert store.wait_for_events(0, timeout=10) is True
+        assert time.monotonic() - t0 < 1.5
+        long_wait.join(timeout=30)
