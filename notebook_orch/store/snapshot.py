@@ -18,6 +18,7 @@ import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -146,9 +147,35 @@ def _fields() -> tuple[str, ...]:
     return tuple(AssetStates.__dataclass_fields__)
 
 
+class _CacheRow(NamedTuple):
+    asset: str
+    event_id: int
+    format: str
+    payload: bytes | None
+    entries: int | None
+
+
+_CACHE_ROWS = "SELECT asset, event_id, format, payload, entries FROM state_cache"
+
+
+def _cache_rows(conn: Connection) -> dict[str, _CacheRow]:
+    """Every state_cache row, straight from the driver. On PostgreSQL in binary format: in text format each
+    payload travels hex-encoded and psycopg decodes it in Python (1.2 s for 1,000 assets x 365 measured, against
+    a tenth of that in binary)."""
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.driver_connection.cursor(binary=True)
+    else:
+        cursor = conn.connection.cursor()
+    try:
+        cursor.execute(_CACHE_ROWS)
+        return {row[0]: _CacheRow(row[0], row[1], row[2], None if row[3] is None else bytes(row[3]), row[4])
+                for row in cursor.fetchall()}
+    finally:
+        cursor.close()
+
+
 def _read_cached(conn: Connection, mark: int) -> tuple[dict[str, AssetStates], CacheUpdate | None]:
-    c = state_cache.c
-    rows = {row.asset: row for row in conn.execute(sa.select(c.asset, c.event_id, c.format, c.payload, c.entries))}
+    rows = _cache_rows(conn)
     verified = rows.pop(_VERIFIED, None)
     current = {a: row for a, row in rows.items() if row.format == state_pack.FORMAT}
     if verified is None or verified.format != state_pack.FORMAT or len(rows) < (verified.entries or 0):

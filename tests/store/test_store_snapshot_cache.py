@@ -82,7 +82,7 @@ def scratch_url(request: pytest.FixtureRequest) -> str:
     return "sqlite://" if request.param == "sqlite" else request.getfixturevalue("pg_databases").fresh()
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(op, max_size=25))
 def test_cached_snapshots_always_equal_uncached_ones_and_the_model(scratch_url: str, ops: list[tuple]) -> None:
     store = _empty_store(scratch_url)
