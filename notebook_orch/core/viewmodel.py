@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from notebook_orch.core.graph import AssetGraph, Edge
+    from notebook_orch.core.graph import AssetGraph, Edge, InvalidAsset
     from notebook_orch.core.staleness import StalenessReport
     from notebook_orch.store.records import MaterializationRecord, RunRecord
 
@@ -201,8 +201,13 @@ def graph_view(
     *,
     names: Sequence[str] | None = None,
     layout: LayoutFn | None = None,
+    invalid: Sequence[InvalidAsset] = (),
 ) -> dict[str, Any]:
-    """Everything the graph widget draws: nodes (with positions), edges, notebook groups and the legend."""
+    """Everything the graph widget draws: nodes (with positions), edges, notebook groups and the legend.
+
+    ``invalid``: assets left out of the graph (broken declarations and what reads them), drawn as INVALID nodes
+    one layer right of what they read, so nothing broken is hidden.
+    """
     names = list(graph.order if names is None else graph.sorted(names))
     chosen = set(names)
     positions = (layout or default_layout())(graph, names)
@@ -233,6 +238,7 @@ def graph_view(
                 label = edge_label(graph, edge)
                 edges.append({"id": f"{edge.upstream}->{name}", "source": edge.upstream, "target": name,
                               "label": label, "classes": "mapped" if label else ""})
+    _add_invalid(nodes, edges, groups, invalid)
     totals = dict.fromkeys(COUNT_ORDER, 0)
     for node in nodes:
         for s, n in node["counts"].items():
@@ -243,6 +249,62 @@ def graph_view(
         "groups": list(groups.values()),
         "legend": legend(),
         "totals": {s: n for s, n in totals.items() if n},
+    }
+
+
+def _add_invalid(nodes: list[dict], edges: list[dict], groups: dict[str, dict], invalid: Sequence[InvalidAsset]
+                 ) -> None:
+    where = {n["id"]: (n["x"], n["y"]) for n in nodes}
+    lowest: dict[float, float] = {}
+    for x, y in where.values():
+        lowest[x] = max(lowest.get(x, y), y)
+    pending = list(invalid)
+    for _ in range(len(pending) + 1):  # invalid assets may read each other: place those whose deps are placed
+        later = []
+        for bad in pending:
+            deps = [d for d in bad.deps if d in where or any(b.name == d for b in pending)]
+            if any(d not in where for d in deps):
+                later.append(bad)
+                continue
+            x = max((where[d][0] for d in deps), default=-X_STEP) + X_STEP
+            y = lowest.get(x, -Y_STEP) + Y_STEP
+            lowest[x] = y
+            where[bad.name] = (x, y)
+            spec = bad.spec
+            notebook = spec.notebook if spec else (bad.problems[0].notebook if bad.problems else None)
+            group = f"nb:{notebook}" if notebook else None
+            if group:
+                groups.setdefault(group, {"id": group, "label": notebook, "members": 0})["members"] += 1
+            nodes.append({
+                "id": bad.name, "label": bad.name, "notebook": notebook,
+                "cell": spec.cell_index + 1 if spec and spec.cell_index is not None else None,
+                "group": group, "partitions": spec.partitions.describe() if spec else "", "x": float(x),
+                "y": float(y), "status": "INVALID", "classes": "status-invalid", "counts": {"INVALID": 1},
+                "counts_text": "invalid", "bar": [],
+            })
+            edges.extend({"id": f"{d}->{bad.name}", "source": d, "target": bad.name, "label": "",
+                          "classes": "invalid"} for d in deps)
+        if not later or len(later) == len(pending):
+            break
+        pending = later
+
+
+def invalid_panel_view(bad: InvalidAsset) -> dict[str, Any]:
+    """The panel of an asset left out of the graph: its problems, each naming the cell and the fix."""
+    spec = bad.spec
+    first = bad.problems[0] if bad.problems else None
+    notebook = spec.notebook if spec else (first.notebook if first else None)
+    cell = spec.cell_index if spec and spec.cell_index is not None else (first.cell if first else None)
+    return {
+        "asset": bad.name, "status": "INVALID", "classes": "status-invalid", "counts": {"INVALID": 1},
+        "counts_text": "invalid", "bar": [], "partitions": spec.partitions.describe() if spec else "",
+        "partitioned": False, "keys_total": 0, "ranges": [], "notebook": notebook,
+        "cell": cell + 1 if cell is not None else None, "description": spec.description if spec else None,
+        "owner": spec.owner if spec else None, "checks_declared": list(spec.checks) if spec else [],
+        "schedule": None, "sla": None, "reasons": [], "root_causes": [],
+        "problems": [str(p) for p in bad.problems], "invalid_deps": list(bad.invalid_deps),
+        "last_materialization": None, "last_run": None,
+        "upstream": [{"name": d, "status": "", "mapping": ""} for d in bad.deps], "downstream": [],
     }
 
 
@@ -373,6 +435,7 @@ __all__ = [
     "counts_text",
     "edge_label",
     "graph_view",
+    "invalid_panel_view",
     "key_ranges",
     "layered_positions",
     "legend",

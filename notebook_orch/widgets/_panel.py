@@ -69,7 +69,8 @@ class AssetPanel:
         first_time = self.asset != view["asset"]
         self.asset, self.view = view["asset"], view
         self.info.value = panel_html(view, linker=linker)
-        self.actions.layout.display = "flex"
+        # An invalid asset cannot run until its declaration is fixed: the panel says what to fix instead.
+        self.actions.layout.display = "none" if view["status"] == "INVALID" else "flex"
         # Partition fields and the backfill range mean nothing for an unpartitioned asset: hide them.
         shown = "flex" if view["partitioned"] else "none"
         self.partition.layout.display = self.range_box.layout.display = shown

@@ -52,6 +52,10 @@ def panel_html(panel: dict[str, Any], *, linker: Linker | None = None) -> str:
     if panel["notebook"]:
         where = f"{panel['notebook']}, cell {panel['cell']}"
         out.append(f"<div>Defined in {_link(panel['notebook'], where, linker)}</div>")
+    if panel.get("problems"):
+        items = "".join(f"<li>{escape(p)}</li>" for p in panel["problems"])
+        out.append(f"<div style='margin-top:6px;color:#6a1b9a'><b>Not in the graph until fixed</b>"
+                   f"<ul style='margin:2px 0;padding-left:18px'>{items}</ul></div>")
     if panel["reasons"]:
         out.append("<div style='margin-top:6px'><b>Why stale</b><ul style='margin:2px 0;padding-left:18px'>")
         for r in panel["reasons"]:
@@ -94,7 +98,7 @@ def panel_html(panel: dict[str, Any], *, linker: Linker | None = None) -> str:
             detail = f" — {escape(c['detail'])}" if c.get("detail") else ""
             out.append(f"<div>{mark} check <code>{escape(c['expr'])}</code>{detail}</div>")
         out.append("</div>")
-    elif not panel["reasons"]:
+    elif not panel["reasons"] and not panel.get("problems"):
         out.append("<div style='margin-top:6px;color:#607d8b'>Never materialized.</div>")
     if panel.get("schedule") or panel.get("sla"):
         bits = [f"schedule <code>{escape(panel['schedule'])}</code>" if panel.get("schedule") else "",

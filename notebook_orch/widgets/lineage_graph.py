@@ -40,10 +40,13 @@ class LineageGraph(w.HBox):
         self.selection = selection
         self._lock = threading.RLock()
         graph = project.graph
-        self._names = graph.select(selection) if selection else list(graph.order)
+        broken = getattr(graph, "invalid", {})  # assets left out of the graph: shown as INVALID, never hidden
+        chosen = graph.select(selection, include_invalid=True) if selection else [*graph.order, *sorted(broken)]
+        self._names = [n for n in chosen if n not in broken]
         self._shown = set(self._names)
         self.report = project.status()
-        view = vm.graph_view(graph, self.report, names=self._names)
+        view = vm.graph_view(graph, self.report, names=self._names,
+                             invalid=[broken[n] for n in chosen if n in broken])
         self._last = {n["id"]: {k: n[k] for k in ("status", "classes", "counts", "counts_text", "bar")}
                       for n in view["nodes"]}
         self.timings: dict[str, float] = {}  # seconds of the last panel build etc., for benchmarks and tests
@@ -67,6 +70,9 @@ class LineageGraph(w.HBox):
     # -- reading ---------------------------------------------------------------------------------------------
     def panel_view(self, asset: str) -> dict[str, Any]:
         """The panel's content for ``asset`` (the view-model plus the store records it names)."""
+        bad = getattr(self.project.graph, "invalid", {}).get(asset)
+        if bad is not None:
+            return vm.invalid_panel_view(bad)
         store = self.project.store
         with self._lock:
             last = self.report.last_materialized(asset)
@@ -210,12 +216,23 @@ class LineageGraph(w.HBox):
         except Exception as exc:  # noqa: BLE001
             self.panel.say(f"<span style='color:#c62828'>Failed: {escape(str(exc))}</span>")
             return
-        failures = list(getattr(result, "failures", []) or [])
-        if failures:
-            lines = "".join(f"<li>{escape(str(f))}</li>" for f in failures[:5])
-            self.panel.say(f"<span style='color:#c62828'>{len(failures)} run(s) failed</span><ul>{lines}</ul>")
+        bad = [o for o in getattr(result, "outcomes", ()) if o.status not in ("SUCCESS", "SKIPPED")]
+        summary = escape(result.summary()) if hasattr(result, "summary") else "done"
+        if bad:
+            lines = "".join(
+                f"<li>{escape(o.notebook)} [{escape(o.partition)}] {o.status.lower()}"
+                + (f" in cell {o.error_cell + 1}" if o.error_cell is not None else "")
+                + (f": {escape(o.error)}" if o.error else "")
+                + (f" — {self._link_html(o.output_path, 'output notebook')}" if o.output_path else "") + "</li>"
+                for o in bad[:5])
+            self.panel.say(f"<span style='color:#c62828'>{summary}</span><ul style='margin:2px 0'>{lines}</ul>")
         else:
-            self.panel.say(f"Done: {self._handle_note} at {time.strftime('%H:%M:%S')}.")
+            self.panel.say(f"Done: {self._handle_note} — {summary} (at {time.strftime('%H:%M:%S')}).")
+
+    def _link_html(self, path: str, text: str) -> str:
+        href = self._link(path)
+        return (f"<a href='{escape(href)}' target='_blank' style='color:#1565c0'>{escape(text)}</a>" if href
+                else f"{escape(text)} {escape(path)}")
 
     def _resend_all(self) -> None:
         with self._lock:

@@ -162,3 +162,25 @@ def test_changed_nodes_patches_only_what_changed():
     assert list(patches) == ["b"]
     assert patches["b"]["classes"] == "status-running partitioned"
     assert patches["b"]["counts_text"] == "fresh 8 · missing 1 · running 1"
+
+
+def test_invalid_assets_are_drawn_right_of_what_they_read_with_their_problems():
+    from notebook_orch.core.graph import build_valid_graph
+    from notebook_orch.core.viewmodel import invalid_panel_view
+
+    a = s(f"a {DAYS}", 0, "load.ipynb")
+    broken = s("bad --deps a,nowhere", 2)
+    reader = s("reads_bad --deps bad", 3)
+    g = build_valid_graph([a, broken, reader])
+    assert sorted(g.invalid) == ["bad", "reads_bad"]
+    view = graph_view(g, resolve_staleness(g, MemoryHistory().snapshot(), now=NOW),
+                      invalid=[g.invalid["bad"], g.invalid["reads_bad"]])
+    nodes = {n["id"]: n for n in view["nodes"]}
+    assert nodes["bad"]["classes"] == "status-invalid" and nodes["bad"]["counts_text"] == "invalid"
+    assert nodes["a"]["x"] < nodes["bad"]["x"] < nodes["reads_bad"]["x"]
+    assert [(e["id"], e["classes"]) for e in view["edges"] if e["classes"] == "invalid"] == [
+        ("a->bad", "invalid"), ("bad->reads_bad", "invalid")]
+    assert view["totals"] == {"MISSING": 10, "INVALID": 2}
+    panel = invalid_panel_view(g.invalid["bad"])
+    assert panel["status"] == "INVALID" and panel["cell"] == 3
+    assert any("'nowhere'" in p for p in panel["problems"])

@@ -207,3 +207,17 @@ def test_links_open_project_files_in_the_serving_jupyterlab(project, tmp_path):
     g.show("raw")
     assert f"href='/x/lab/tree/{root.name}/notebooks/raw.ipynb'" in g.panel.info.value
     g.close()
+
+
+def test_an_invalid_asset_is_shown_with_its_problem_and_no_buttons(project):
+    write(project.config.root, "broken.ipynb", "%%asset broken --deps raw,nowhere\nbroken = raw")
+    project.discover()
+    g = LineageGraph(project, live=False)
+    nodes = {n["id"]: n for n in g.canvas.graph["nodes"]}
+    assert nodes["broken"]["classes"] == "status-invalid"
+    g.show("broken")
+    assert "Not in the graph until fixed" in g.panel.info.value and "nowhere" in g.panel.info.value
+    assert g.panel.actions.layout.display == "none"
+    g.show("raw")
+    assert g.panel.actions.layout.display == "flex"
+    g.close()

@@ -77,6 +77,8 @@ function style(large) {
     { selector: "edge.mapped", style: {
       "label": "data(label)", "font-size": 10, "color": "#37474f", "text-background-color": "#fff",
       "text-background-opacity": 0.9, "text-background-padding": 2, "line-style": "dashed" } },
+    { selector: "edge.invalid", style: { "line-color": "#6a1b9a", "target-arrow-color": "#6a1b9a",
+      "line-style": "dotted" } },
     { selector: "node:selected", style: { "border-width": 4, "border-color": "#000" } },
     { selector: ".faded", style: { "opacity": 0.25 } },
     { selector: "edge.path", style: { "line-color": "#000", "target-arrow-color": "#000", "width": 3 } },
