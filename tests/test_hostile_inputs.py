@@ -289,6 +289,29 @@ def test_a_damaged_store_is_reported_as_damaged_and_left_as_it_is(tmp_path: Path
     assert tree(root) == before
 
 
+@pytest.mark.parametrize(("damage", "expected"), [
+    ("UPDATE runs SET started_at = 'garbage'", "ValueError: Invalid isoformat string: 'garbage'"),
+    ("UPDATE runs SET assets = 'not json{'", "JSONDecodeError: Expecting value: line 1 column 1 (char 0)"),
+])
+def test_a_damaged_row_is_reported_as_damaged_when_read(tmp_path: Path, damage: str, expected: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    root = write_project(tmp_path)
+    db = root / ".notebook_orch" / "store.db"
+    db.parent.mkdir()
+    with open_store(f"sqlite:///{db}") as store:
+        store.start_run(notebook="notebooks/raw.ipynb", targets=[("raw", "unpartitioned")], kind="manual")
+    with sqlite3.connect(db) as raw:
+        raw.execute(damage)
+    before = tree(root)
+    code, text = run_cli(capsys, "-C", str(root), "runs")
+    assert code == 2
+    assert text == (f"error: The metadata store at 'sqlite:///{db}' is damaged: a row cannot be read ({expected}). "
+                    "Restore the file from a backup, or move it aside (nothing was changed) and let notebook_orch "
+                    "create a new store; the values under the data folder stay, but the run history is in the old "
+                    "file.\n")
+    assert tree(root) == before
+
+
 def test_a_file_that_is_not_a_database_is_left_as_it_is(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
     db.write_bytes(b"not a database " * 100)

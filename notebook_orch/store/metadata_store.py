@@ -77,8 +77,15 @@ class MetadataStore:
 
     @contextmanager
     def _read(self, *, consistent: bool = False) -> Iterator[Connection]:
-        with engine_mod.read_txn(self._live_engine(), consistent=consistent) as conn:
-            yield conn
+        try:
+            with engine_mod.read_txn(self._live_engine(), consistent=consistent) as conn:
+                yield conn
+        except (ValueError, TypeError, KeyError) as exc:
+            # Rows are decoded as they are read (dates, JSON lists, enums): a row that does not decode was written
+            # by something else than this store, or the file is damaged. Reads change nothing, so say so plainly.
+            from notebook_orch.store.migrate import damaged_rows
+
+            raise damaged_rows(self._shown, exc) from exc
 
     @property
     def _shown(self) -> str:

@@ -92,6 +92,14 @@ def _damaged(shown: str, what: str) -> StoreDamaged:
     return StoreDamaged(f"The metadata store at {shown!r} is damaged: {what}. {_DAMAGED_FIX}.")
 
 
+def damaged_rows(shown: str, exc: BaseException) -> StoreDamaged:
+    """A read met a row it cannot decode (a date that is not a date, a list that is not JSON ...)."""
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+    if len(detail) > 200:
+        detail = detail[:197] + "..."
+    return _damaged(shown, f"a row cannot be read ({detail})")
+
+
 def _read_version(conn: Connection, shown: str) -> int:
     try:
         rows = conn.execute(sa.text(f"SELECT version FROM {schema.schema_version.name}")).all()
