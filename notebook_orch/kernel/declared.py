@@ -13,14 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from notebook_orch.core.codeversion import code_version, normalize_source
+from notebook_orch.core.codeversion import normalize_source
 from notebook_orch.core.graph import AssetGraph, InvalidAsset, unknown_dependency
 from notebook_orch.core.mappings import mapping_problem
 from notebook_orch.core.specs import AssetSpec
 from notebook_orch.errors import RunFailed
 
-# (notebook, cell index, body) -> the code version discovery would give the body once saved there
-VersionWithHelpers = Callable[[str, int, str], str]
+# (notebook, cell index or None for "below every saved cell", body) -> the code version discovery would give the
+# body once saved there; notebook None: the kernel does not know its notebook (the body alone)
+VersionWithHelpers = Callable[[str | None, int | None, str], str]
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,13 @@ class InteractiveSpec:
 
 
 def resolve_interactive_spec(graph: AssetGraph, declared: AssetSpec, body: str, *,
-                             version_with_helpers: VersionWithHelpers) -> InteractiveSpec:
-    """The spec to run for the kernel's ``declared`` cell with ``body`` (raises ``RunFailed`` naming the problem)."""
+                             version_with_helpers: VersionWithHelpers,
+                             kernel_notebook: str | None = None) -> InteractiveSpec:
+    """The spec to run for the kernel's ``declared`` cell with ``body`` (raises ``RunFailed`` naming the problem).
+
+    ``kernel_notebook``: the saved notebook this kernel belongs to (JupyterLab tells the kernel), so that a new asset
+    is versioned with that notebook's helper cells, as discovery will once the cell is saved there.
+    """
     name = declared.name
     if name in graph:
         saved = graph.spec(name)
@@ -46,7 +52,7 @@ def resolve_interactive_spec(graph: AssetGraph, declared: AssetSpec, body: str, 
         elif normalize_source(saved.source) == normalize_source(body):
             version = saved.code_version
         else:  # versioned as discovery will version it once saved, so saving does not make it look changed
-            version = version_with_helpers(str(saved.notebook), saved.cell_index or 0, body)
+            version = version_with_helpers(saved.notebook, saved.cell_index, body)
         spec = replace(declared, notebook=saved.notebook, cell_index=saved.cell_index, source=body,
                        code_version=version)
         return InteractiveSpec(spec, f"unsaved: differs from {saved.notebook}")
@@ -54,7 +60,7 @@ def resolve_interactive_spec(graph: AssetGraph, declared: AssetSpec, body: str, 
     if bad is not None:
         return _instead_of_invalid(graph, bad, declared, body, version_with_helpers)
     check_kernel_deps(graph, declared)
-    version = declared.code_version_override or code_version(body, [])
+    version = declared.code_version_override or version_with_helpers(kernel_notebook, None, body)
     return InteractiveSpec(replace(declared, notebook=None, cell_index=None, source=body, code_version=version),
                            "new: not in any saved notebook yet")
 
@@ -69,8 +75,7 @@ def _instead_of_invalid(graph: AssetGraph, bad: InvalidAsset, declared: AssetSpe
             asset=declared.name, cell=bad.cell_index,
         )
     check_kernel_deps(graph, declared)
-    version = declared.code_version_override or (
-        version_with_helpers(bad.notebook, bad.cell_index or 0, body) if bad.notebook else code_version(body, []))
+    version = declared.code_version_override or version_with_helpers(bad.notebook, bad.cell_index, body)
     spec = replace(declared, notebook=bad.notebook, cell_index=bad.cell_index, source=body, code_version=version)
     return InteractiveSpec(spec, f"unsaved: differs from {bad.notebook}, where it is invalid"
                            if bad.notebook else "new: not in any saved notebook yet")

@@ -213,7 +213,8 @@ class AssetRuntime:
         from notebook_orch.kernel.declared import resolve_interactive_spec
 
         graph = self._with_new_assets(self.graph(), but=declared.name)
-        chosen = resolve_interactive_spec(graph, declared, body, version_with_helpers=self._code_version_with_helpers)
+        chosen = resolve_interactive_spec(graph, declared, body, version_with_helpers=self._code_version_with_helpers,
+                                          kernel_notebook=self._kernel_notebook(ns))
         spec = chosen.spec
         if chosen.note:
             self._kernel_declared[spec.name] = spec
@@ -260,13 +261,28 @@ class AssetRuntime:
                 known.add(spec.name)
         return AssetGraph(specs, invalid=graph.invalid, other_problems=graph.other_problems)
 
-    def _code_version_with_helpers(self, notebook: str, cell_index: int, body: str) -> str:
-        """The code version of ``body`` with the helper cells of the saved ``notebook`` above ``cell_index``."""
+    def _kernel_notebook(self, ns: Mapping[str, Any]) -> str | None:
+        """The notebook of this kernel relative to the project root, when JupyterLab said which (``__session__``,
+        set by ipykernel from JPY_SESSION_NAME) and it is one of the project's."""
+        session = ns.get("__session__")
+        if not isinstance(session, str) or not session.endswith(".ipynb"):
+            return None
+        root = self.project().config.root
+        try:
+            return Path(session).resolve().relative_to(Path(root).resolve()).as_posix()
+        except (OSError, ValueError):
+            return None
+
+    def _code_version_with_helpers(self, notebook: str | None, cell_index: int | None, body: str) -> str:
+        """The code version of ``body`` with the helper cells of the saved ``notebook`` above ``cell_index`` (all
+        of them when None: a new cell is usually written below the ones it uses)."""
         from notebook_orch.core.codeversion import code_version, select_helpers
         from notebook_orch.core.specs import split_asset_cell
         from notebook_orch.discovery import read_cells
 
         helpers: list[str] = []
+        if notebook is None:
+            return code_version(body, helpers)
         try:
             cells = read_cells(self.project().config.root / notebook)
             other = [(i, src) for i, (kind, src) in enumerate(cells)

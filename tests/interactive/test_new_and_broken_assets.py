@@ -8,8 +8,9 @@ declaration saved in a scratch notebook breaks only itself: the other cells and 
 from __future__ import annotations
 
 import pytest
-from interactive_helpers import CELLS, ProjectDir, Session, write_notebook
+from interactive_helpers import CELLS, DAILY, ProjectDir, Session, write_notebook
 
+from notebook_orch import Project
 from notebook_orch.errors import NotebookOrchError, RunFailed
 
 NEW = "(new: not in any saved notebook yet)"
@@ -144,3 +145,20 @@ def test_a_new_partitioned_asset_can_choose_a_key_only_it_has(session: Session, 
     out = session.ok(source).strip()
     assert out.startswith("future[2020-03-02]") and out.endswith(NEW)
     assert session.ns["future"] == {"k": "2020-03-02"}
+
+
+@pytest.mark.parametrize("kernel_knows_its_notebook", [True, False])
+def test_a_new_asset_saved_afterwards_is_fresh_when_the_kernel_knows_its_notebook(
+        session: Session, project: ProjectDir, kernel_knows_its_notebook: bool) -> None:
+    """JupyterLab tells the kernel its notebook (``__session__``): a new cell is versioned with that notebook's
+    helper cells (here ``make_raw`` of the knobs cell), as discovery versions it once saved — so saving it does not
+    make it look code-changed. Without that, only the body is versioned and saving shows the helper as a change."""
+    if kernel_knows_its_notebook:
+        session.ns["__session__"] = str(project.notebook)
+    source = f"%%asset raw_copy --partitions {DAILY}\nraw_copy = make_raw(partition_key)"
+    session.ok("%nbo partition 2013-01-02")
+    assert session.ok(source).strip().endswith(NEW)
+    project.save({**CELLS, "raw_copy": source})
+    with Project(project.root) as saved:
+        counts = saved.status().counts("raw_copy")
+    assert (counts["FRESH"], counts["STALE"]) == ((1, 0) if kernel_knows_its_notebook else (0, 1))
