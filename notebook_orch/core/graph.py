@@ -161,6 +161,13 @@ def validate_specs(specs: Sequence[AssetSpec], *, unparsed: Iterable[str] = ()) 
 def _cycles(by_name: Mapping[str, AssetSpec]) -> list[tuple[list[str], tuple[str, ...]]]:
     """Each group of assets that feed each other (a strongly connected component with more than one member, as
     ``--deps`` cannot name the asset itself): one cycle through it as a path, and every member."""
+    try:  # the common case, no cycle at all, at graphlib's speed
+        graphlib.TopologicalSorter(
+            {name: [d.asset for d in spec.deps if d.asset in by_name] for name, spec in by_name.items()}
+        ).prepare()
+        return []
+    except graphlib.CycleError:
+        pass
     down: dict[str, list[str]] = {name: [] for name in by_name}
     for name, spec in sorted(by_name.items()):
         for d in spec.deps:
@@ -263,17 +270,21 @@ def build_valid_graph(specs: Sequence[AssetSpec], *, problems: Iterable[Problem]
             twice.update(f.assets)
     # Downstream of an invalid asset: invalid too, naming the invalid upstream assets and the broken roots.
     roots: dict[str, set[str]] = {name: {name} for name in own}
-    changed = True
-    while changed:
-        changed = False
-        for name, versions in sorted(declared.items()):
-            if name in own:
-                continue
-            bad = {d.asset for d in versions[0].deps if d.asset in roots}
-            if bad:
-                roots[name] = set().union(*(roots[b] for b in bad))
-                changed = True
-                own[name] = []  # filled below, once every root is known
+    readers: dict[str, list[str]] = {}
+    for name, versions in declared.items():
+        for dep in versions[0].deps:
+            readers.setdefault(dep.asset, []).append(name)
+    todo = sorted(own)
+    while todo:  # each reached asset's roots grow until nothing changes (a diamond reaches one twice)
+        current = todo.pop()
+        for reader in readers.get(current, ()):
+            if reader in own and own[reader]:
+                continue  # broken on its own: its own problems say what to fix
+            grown = roots.setdefault(reader, set()) | roots[current]
+            if reader not in own or grown != roots[reader]:
+                own[reader] = []  # filled below, once every root is known
+                roots[reader] = grown
+                todo.append(reader)
     invalid: dict[str, InvalidAsset] = {}
     for name in sorted(roots):
         versions = tuple(declared.get(name, ()))
