@@ -122,9 +122,9 @@ def _timed_out() -> bool:
 
 def __getattr__(name: str) -> Any:
     # Installs made before the engine was unified name ``warm_engine:WarmKernelEngine`` in their papermill entry
-    # point; it is the one engine now (``papermill_engine``). Resolved lazily: that module imports this one.
+    # point; it is the one engine now, reached through the same import-safe proxy as the new entry point.
     if name == "WarmKernelEngine":
-        from notebook_orch.engine.papermill_engine import NotebookOrchEngine
+        from notebook_orch.engine.papermill_entry import NotebookOrchEngine
 
         return NotebookOrchEngine
     raise AttributeError(name)

@@ -19,6 +19,8 @@ The notebook ``mixed.ipynb`` (cells counted from 0 as nbformat does; 0 loads the
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -131,3 +133,22 @@ def test_nbo_materialize_run_as_set_up_inside_a_run_is_refused_saying_why(tmp_pa
     assert "%nbo materialize is refused inside a run" in outcome.error
     assert f"run {outcome.run_id}" in outcome.error
     assert [(r.assets, r.status) for r in runs_of(tmp_path)] == [(("leaf",), "FAILED")]  # no nested run
+
+
+def test_the_engine_module_can_be_imported_before_papermill() -> None:
+    # papermill loads engine entry points while it is imported; ours must not need the half-imported engine module.
+    code = (
+        "from importlib.metadata import entry_points\n"
+        "from notebook_orch.engine.papermill_engine import NotebookOrchEngine, register\n"
+        "from papermill.engines import papermill_engines\n"
+        "register()\n"
+        "ours = [e.name for e in entry_points(group='papermill.engine') if e.value.startswith('notebook_orch')]\n"
+        "assert ours, 'no notebook_orch entry point installed'\n"
+        "for name in [*ours, 'notebook_orch']:\n"
+        "    engine = papermill_engines.get_engine(name)\n"
+        "    assert engine.execute_managed_notebook == NotebookOrchEngine.execute_managed_notebook, name\n"
+        "print('ok', sorted(ours))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("ok")
