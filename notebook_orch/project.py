@@ -107,11 +107,12 @@ class Project:
 
         now = now or utcnow()
         graph = self.graph
-        return resolve_staleness(graph, self.store.snapshot(), now=now)
+        store = self.store
+        return resolve_staleness(graph, store.snapshot(), now=now, consumed=store.consumed_versions)
 
     def refresh(self, report: StalenessReport) -> set[tuple[str, str]]:
         """Fold the store's new events into ``report`` incrementally; returns what changed."""
-        from notebook_orch.store.records import EV_MATERIALIZED, EV_PARTITION_FAILED
+        from notebook_orch.store.records import PARTITION_STATE_EVENTS
 
         touched: set[tuple[str, str]] = set()
         last = report.event_id
@@ -122,7 +123,7 @@ class Project:
             last = events[-1].id
             touched.update(
                 (e.asset, e.partition) for e in events
-                if e.kind in (EV_MATERIALIZED, EV_PARTITION_FAILED) and e.asset and e.partition
+                if e.kind in PARTITION_STATE_EVENTS and e.asset and e.partition
             )
         snap = self.store.snapshot(keys=sorted(touched))
         return report.apply(snap.assets, running=snap.running, event_id=last)

@@ -40,7 +40,8 @@ from notebook_orch.core.partitions import (
     check_key_is_safe,
 )
 from notebook_orch.core.specs import AllPartitions, DepSpec
-from notebook_orch.core.staleness import FAILED, FRESH, MISSING, RUNNING, STATUSES
+from notebook_orch.core.staleness import STATUSES
+from notebook_orch.core.status import Status
 from notebook_orch.errors import NotebookOrchError, PartitionError, close_matches
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ if TYPE_CHECKING:
     from notebook_orch.core.graph import AssetGraph
     from notebook_orch.core.staleness import StalenessReport
 
-_FRESH, _MISSING, _FAILED, _RUNNING = (STATUSES.index(s) for s in (FRESH, MISSING, FAILED, RUNNING))
+_FRESH, _MISSING, _FAILED, _RUNNING = (
+    STATUSES.index(s) for s in (Status.FRESH, Status.MISSING, Status.FAILED, Status.RUNNING))
 _EPS = timedelta(microseconds=1)
 _KEY_SHAPES = "2013-01-05 (a day), 2013-01 (a month) or 2013-01-05T06 (an hour)"
 

@@ -1,222 +1,184 @@
 """Which partitions are FRESH, STALE (and why), MISSING, FAILED or RUNNING (pure: graph + snapshot -> report).
 
-The rules, for one (asset, partition) with a materialization:
+The rule every other follows: **STALE means materializing clears it.** For one (asset, partition) with a value:
 
 * code changed — its code version differs from the cell's current one;
 * dependencies changed — the declared dependencies differ from those it was built with;
-* upstream data changed — an upstream partition it reads got a *different* data version after it was built
-  (``data_seq`` of that upstream exceeds the ``inputs_seq`` this partition consumed; rematerializing to identical
-  data keeps ``data_seq``, so nothing downstream goes stale);
+* upstream data changed — an upstream partition it reads now holds data other than what it read. Two steps: the
+  cheap sequence test (an upstream ``data_seq`` above the ``inputs_seq`` this partition consumed; rematerializing
+  to identical data keeps ``data_seq``) picks the suspects, then the data versions it consumed are compared with
+  the current ones, so data that went A -> B -> A is no change. For ``[all]`` a partition materialized since, or
+  one read then and gone now, is a change too;
 * upstream stale / missing / failed — transitively, some upstream partition it reads is not fresh (its own kind,
-  with the root cause found by walking up).
+  with the root cause found by walking up). ``[all]`` reads the partitions that exist, so a missing one counts
+  only when none exists.
+
+A failed or canceled attempt over an existing value leaves that value's status (with a note); a FAILED partition
+is one whose last attempt failed with nothing materialized; a canceled one with nothing is MISSING.
 
 Every partition edge counts: windows, ``[all]`` and grain changes included, with no threshold. The work is
 column-wise per asset (numpy over the asset's partitions, upstream first), so 365,000 partition states take a
-fraction of a second, and ``apply`` recomputes only the partitions reachable from what changed.
+fraction of a second; consumed data versions are looked up (through the ``consumed`` callable the caller passes,
+materializations never change) only for the suspects. ``apply`` recomputes only what changed rows can reach.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from notebook_orch.core.consumed import ConsumedLookup, ConsumedReads, EdgeChange, Read, edge_change
 from notebook_orch.core.mappings import range_max, readers_of, upstream_ranges
+from notebook_orch.core.specs import AllPartitions
+from notebook_orch.core.stale_causes import (
+    PartitionStatus,
+    RootCause,
+    StaleCause,
+    data_cause,
+    list_partitions,
+    to_datetime,
+)
+from notebook_orch.core.state_columns import (
+    BAD_BITS,
+    CAUSE_NAMES,
+    CODE_CHANGED,
+    DEPS_CHANGED,
+    DIRECT,
+    FAILED_C,
+    FRESH_C,
+    MISSING_C,
+    RUNNING_C,
+    STALE_C,
+    STATUSES,
+    UPSTREAM_DATA_CHANGED,
+    UPSTREAM_STALE,
+    AssetColumns,
+    Edge,
+    bad_bits,
+    empty_columns,
+    load_rows,
+    range_any,
+    range_or,
+    readers_mask,
+)
+from notebook_orch.core.status import CauseKind, Status
 from notebook_orch.errors import PartitionError
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from notebook_orch.core.graph import AssetGraph
     from notebook_orch.store.records import AssetStates, StoreSnapshot
 
-FRESH, STALE, MISSING, FAILED, RUNNING = "FRESH", "STALE", "MISSING", "FAILED", "RUNNING"
-STATUSES = (FRESH, STALE, MISSING, FAILED, RUNNING)
-_F, _S, _M, _X, _R = range(5)
+FRESH, STALE, MISSING, FAILED, RUNNING, INVALID = Status  # the vocabulary, re-exported for old imports
 
-# Cause bits.
-CODE_CHANGED, DEPS_CHANGED, UPSTREAM_DATA_CHANGED = 1, 2, 4
-UPSTREAM_STALE, UPSTREAM_MISSING, UPSTREAM_FAILED = 8, 16, 32
-_DIRECT = CODE_CHANGED | DEPS_CHANGED | UPSTREAM_DATA_CHANGED
-CAUSE_NAMES = {
-    CODE_CHANGED: "code_changed",
-    DEPS_CHANGED: "dependencies_changed",
-    UPSTREAM_DATA_CHANGED: "upstream_data_changed",
-    UPSTREAM_STALE: "upstream_stale",
-    UPSTREAM_MISSING: "upstream_missing",
-    UPSTREAM_FAILED: "upstream_failed",
-}
-# What an upstream partition's status contributes downstream, as bits.
-_BAD_BITS = {_S: UPSTREAM_STALE, _M: UPSTREAM_MISSING, _X: UPSTREAM_FAILED}
-
-
-@dataclass(frozen=True)
-class StaleCause:
-    kind: str
-    message: str
-    upstream: str | None = None
-    upstream_partitions: tuple[str, ...] = ()
-    since: datetime | None = None
-
-
-@dataclass(frozen=True)
-class RootCause:
-    asset: str
-    partition: str
-    status: str
-    kinds: tuple[str, ...]
-
-    def __str__(self) -> str:
-        why = ", ".join(k.replace("_", " ") for k in self.kinds) or self.status.lower()
-        return f"{self.asset}[{self.partition}] ({why})"
-
-
-@dataclass(frozen=True)
-class PartitionStatus:
-    asset: str
-    partition: str
-    status: str
-    causes: tuple[StaleCause, ...] = ()
-    root_causes: tuple[RootCause, ...] = ()
-    running_run_id: str | None = None
-    last_run_id: str | None = None
-    materialization_id: int | None = None
-    materialized_at: datetime | None = None
-
-
-@dataclass
-class _AssetState:
-    """Mutable columns for one asset, aligned with its partition keys."""
-
-    keys: tuple[str, ...]
-    code_version: str
-    deps_signature: str
-    present: Any
-    code_ok: Any
-    deps_ok: Any
-    data_seq: Any
-    inputs_seq: Any
-    failed: Any
-    running: Any
-    mat_id: Any
-    mat_time: Any
-    built_code: Any
-    built_deps: Any
-    last_run: list
-    base: Any = None
-    prop: Any = None
-    causes: Any = None
-    edges: list = field(default_factory=list)
-    _index: dict[str, int] | None = None
-
-    def index(self, key: str) -> int:
-        if self._index is None:
-            self._index = {k: i for i, k in enumerate(self.keys)}
-        return self._index[key]
-
-
-def _empty_state(keys: tuple[str, ...], code_version: str, deps_signature: str) -> _AssetState:
-    import numpy as np
-
-    n = len(keys)
-    return _AssetState(
-        keys=keys,
-        code_version=code_version,
-        deps_signature=deps_signature,
-        present=np.zeros(n, dtype=bool),
-        code_ok=np.zeros(n, dtype=bool),
-        deps_ok=np.zeros(n, dtype=bool),
-        data_seq=np.full(n, -1, dtype=np.int64),
-        inputs_seq=np.zeros(n, dtype=np.int64),
-        failed=np.zeros(n, dtype=bool),
-        running=np.zeros(n, dtype=bool),
-        mat_id=np.full(n, -1, dtype=np.int64),
-        mat_time=np.full(n, math.nan),
-        built_code=np.full(n, None, dtype=object),
-        built_deps=np.full(n, None, dtype=object),
-        last_run=[None] * n,
-        base=np.full(n, _M, dtype=np.int8),
-        prop=np.full(n, _M, dtype=np.int8),
-        causes=np.zeros(n, dtype=np.int16),
-    )
-
-
-def _load_rows(st: _AssetState, rows: AssetStates) -> Any:
-    """Copy store rows into the columns; returns the positions written (rows for unknown keys are ignored)."""
-    import numpy as np
-
-    if rows.partitions == st.keys:
-        pos: Any = slice(None)
-        take: Any = slice(None)
-    else:
-        index = st._index if st._index is not None else {k: i for i, k in enumerate(st.keys)}
-        st._index = index
-        found = [(index[k], j) for j, k in enumerate(rows.partitions) if k in index]
-        pos = np.fromiter((p for p, _ in found), dtype=np.int64, count=len(found))
-        take = np.fromiter((j for _, j in found), dtype=np.int64, count=len(found))
-    mat_id = np.array([-1 if m is None else m for m in rows.materialization_id], dtype=np.int64)[take]
-    st.mat_id[pos] = mat_id
-    st.present[pos] = mat_id >= 0
-    code = np.array(rows.code_version, dtype=object)[take]
-    deps = np.array(rows.deps_signature, dtype=object)[take]
-    st.built_code[pos] = code
-    st.built_deps[pos] = deps
-    st.code_ok[pos] = code == st.code_version
-    st.deps_ok[pos] = deps == st.deps_signature
-    st.data_seq[pos] = np.where(mat_id >= 0, np.array(rows.data_seq, dtype=np.int64)[take], -1)
-    st.inputs_seq[pos] = np.array(rows.inputs_seq, dtype=np.int64)[take]
-    st.failed[pos] = np.array(rows.last_status, dtype=object)[take] == "FAILED"
-    st.mat_time[pos] = np.array([math.nan if t is None else t for t in rows.materialized_at], dtype=float)[take]
-    runs = np.array(rows.last_run_id, dtype=object)[take]
-    if isinstance(pos, slice):
-        st.last_run = list(runs)
-    else:
-        for p, r in zip(pos.tolist(), runs.tolist()):
-            st.last_run[p] = r
-    return pos
 
 
 class StalenessReport:
     """The status of every partition of every asset, with reasons on demand. Update with ``apply``."""
 
-    def __init__(self, graph: AssetGraph, states: dict[str, _AssetState], now: datetime, event_id: int) -> None:
+    def __init__(
+        self,
+        graph: AssetGraph,
+        states: dict[str, AssetColumns],
+        now: datetime,
+        event_id: int,
+        consumed: ConsumedLookup | None = None,
+    ) -> None:
         self.graph = graph
         self.now = now
         self.event_id = event_id
         self._states = states
         self._running: dict[tuple[str, str], str] = {}
+        self._consumed = ConsumedReads(consumed)
+        # Set only while ``apply`` runs: per asset, the sorted indexes whose data version just changed / a mask of
+        # the rows reloaded.
+        self._moved_versions: dict[str, Any] = {}
+        self._reloaded: dict[str, Any] = {}
 
     # -- computing ---------------------------------------------------------------------------------------
-    def _compute(self, name: str, idx: Any) -> None:
+    def _sequence_test(self, name: str, idx: Any) -> tuple[Any, Any]:
+        """The cheap pre-filter, over ``name``'s partitions ``idx``: ``(suspect, sure)``.
+
+        ``suspect``: an upstream partition it reads has a ``data_seq`` above its ``inputs_seq`` (or an ``[all]``
+        upstream lost partitions): what it read may differ from what is there now. ``sure``: suspects that read
+        nothing at all (``inputs_seq`` 0, while every ``data_seq`` is >= 1) and now have something to read.
+        Inside ``apply``, suspects that read the same data as before and now read a partition whose data version
+        just changed are sure too: they read the old version. Only the rest need their consumed versions.
+        """
+        import numpy as np
+
+        st = self._states[name]
+        present = st.present[idx]
+        inputs_seq = st.inputs_seq[idx]
+        fired = np.zeros(len(present), dtype=bool)
+        orphans = np.zeros(len(present), dtype=bool)
+        hit = np.zeros(len(present), dtype=bool)
+        for edge in st.edges:
+            up = self._states[edge.upstream]
+            lo_i, hi_i = edge.lo[idx], edge.hi[idx]
+            fired |= range_max(up.data_seq, lo_i, hi_i, -1) > inputs_seq
+            if edge.existing and up.orphaned:
+                orphans |= hi_i > lo_i
+            moved = self._moved_versions.get(edge.upstream)
+            if moved is not None and len(moved):
+                hit |= readers_mask(lo_i, hi_i, moved)
+        suspect = (fired | orphans) & present
+        sure = suspect & fired & (inputs_seq <= 0)
+        if hit.any():
+            clean = (st.causes[idx] & UPSTREAM_DATA_CHANGED) == 0
+            reloaded = self._reloaded.get(name)
+            if reloaded is not None:
+                clean &= ~reloaded[idx]
+            sure |= suspect & fired & clean & hit
+        return suspect, sure
+
+    def _compute(self, name: str, idx: Any, tested: tuple[Any, Any] | None = None) -> None:
+        """Status and cause bits of ``name``'s partitions ``idx`` (its upstream computed already); ``tested`` is
+        ``_sequence_test(name, idx)`` when the caller has it."""
         import numpy as np
 
         st = self._states[name]
         present = st.present[idx]
         direct = np.where(present & ~st.code_ok[idx], CODE_CHANGED, 0).astype(np.int16)
         direct |= np.where(present & ~st.deps_ok[idx], DEPS_CHANGED, 0).astype(np.int16)
+        suspect, sure = self._sequence_test(name, idx) if tested is None else tested
+        if suspect.any():
+            changed = sure.copy()
+            unsure = suspect & ~sure
+            if unsure.any():
+                changed[unsure] = self._verify(st, np.arange(len(st.keys))[idx][unsure])
+            direct[changed] |= UPSTREAM_DATA_CHANGED
         inherited = np.zeros_like(direct)
-        inputs_seq = st.inputs_seq[idx]
-        for upstream, lo, hi in st.edges:
-            up = self._states[upstream]
-            lo_i, hi_i = lo[idx], hi[idx]
-            newest = range_max(up.data_seq, lo_i, hi_i, -1)
-            direct |= np.where(present & (newest > inputs_seq), UPSTREAM_DATA_CHANGED, 0).astype(np.int16)
-            bad = _bad_bits(up.prop)
-            inherited |= _range_or(bad, lo_i, hi_i)
+        for edge in st.edges:
+            up = self._states[edge.upstream]
+            lo_i, hi_i = edge.lo[idx], edge.hi[idx]
+            bad = bad_bits(up.base)
+            if edge.existing:
+                # [all] reads what exists: a missing or failed partition matters only when none exists at all.
+                some = range_any(up.present, lo_i, hi_i)
+                inherited |= np.where(some, range_or(bad & UPSTREAM_STALE, lo_i, hi_i), range_or(bad, lo_i, hi_i))
+            else:
+                inherited |= range_or(bad, lo_i, hi_i)
         causes = direct | inherited
-        underlying = np.where(present, np.where(causes != 0, _S, _F), _M).astype(np.int8)
-        failed = st.failed[idx]
-        st.base[idx] = np.where(failed, _X, underlying).astype(np.int8)
-        # What downstream sees: a failed attempt over an existing value leaves that value (fresh or stale) in
-        # place, so only a partition that failed with nothing materialized counts as "upstream failed".
-        st.prop[idx] = np.where(failed & ~present, _X, underlying).astype(np.int8)
+        underlying = np.where(present, np.where(causes != 0, STALE_C, FRESH_C), MISSING_C).astype(np.int8)
+        # A failed attempt over an existing value leaves that value (fresh or stale) in place; one with nothing
+        # materialized is FAILED. A canceled attempt changes nothing: over nothing it is MISSING.
+        st.base[idx] = np.where(st.failed[idx] & ~present, FAILED_C, underlying).astype(np.int8)
         st.causes[idx] = causes
 
+    def _verify(self, st: AssetColumns, where: Any) -> list[bool]:
+        """For suspects ``where``: does what each read differ from what is there now? (consumed versions)"""
+        rest = where.tolist()
+        self._consumed.fetch(int(st.mat_id[p]) for p in rest if st.inputs_seq[p] > 0)  # one lookup for all
+        return [any(self._edge_change(st, p, e, self._consumed.read_by(st, p)) for e in st.edges) for p in rest]
+
+    def _edge_change(self, st: AssetColumns, p: int, edge: Edge, read: Read | None) -> EdgeChange:
+        return edge_change(st, p, edge, self._states[edge.upstream], read)
+
+
     # -- reading -----------------------------------------------------------------------------------------
-    def _state(self, asset: str) -> _AssetState:
+    def _state(self, asset: str) -> AssetColumns:
         try:
             return self._states[asset]
         except KeyError:
@@ -231,15 +193,15 @@ class StalenessReport:
         import numpy as np
 
         st = self._state(asset)
-        return np.where(st.running, _R, st.base).astype(np.int8)
+        return np.where(st.running, RUNNING_C, st.base).astype(np.int8)
 
-    def counts(self, asset: str) -> dict[str, int]:
+    def counts(self, asset: str) -> dict[Status, int]:
         import numpy as np
 
         counts = np.bincount(self.status_codes(asset), minlength=len(STATUSES))
         return {s: int(c) for s, c in zip(STATUSES, counts)}
 
-    def totals(self) -> dict[str, int]:
+    def totals(self) -> dict[Status, int]:
         total = dict.fromkeys(STATUSES, 0)
         for name in self._states:
             for k, v in self.counts(name).items():
@@ -251,14 +213,14 @@ class StalenessReport:
 
         codes = self.status_codes(asset)
         keys = self._state(asset).keys
-        return [keys[i] for i in np.nonzero(codes == STATUSES.index(status))[0].tolist()]
+        return [keys[i] for i in np.nonzero(codes == STATUSES.index(Status(status)))[0].tolist()]
 
-    def status(self, asset: str, partition: str) -> str:
+    def status(self, asset: str, partition: str) -> Status:
         st = self._state(asset)
         i = self._index_of(asset, st, partition)
-        return STATUSES[_R if st.running[i] else int(st.base[i])]
+        return STATUSES[RUNNING_C if st.running[i] else int(st.base[i])]
 
-    def _index_of(self, asset: str, st: _AssetState, partition: str) -> int:
+    def _index_of(self, asset: str, st: AssetColumns, partition: str) -> int:
         try:
             return st.index(partition)
         except KeyError:
@@ -273,18 +235,18 @@ class StalenessReport:
         if not st.present.any():
             return None
         i = int(np.nanargmax(np.where(st.present, st.mat_time, -np.inf)))
-        when = _to_datetime(float(st.mat_time[i]))
+        when = to_datetime(float(st.mat_time[i]))
         return (st.keys[i], when) if when else None
 
-    def upstream_partitions(self, asset: str, partition: str) -> list[tuple[str, str, str]]:
+    def upstream_partitions(self, asset: str, partition: str) -> list[tuple[str, str, Status]]:
         """Every upstream (asset, partition, status) that ``asset[partition]`` reads, through every mapping."""
         st = self._state(asset)
         i = self._index_of(asset, st, partition)
         out = []
-        for upstream, lo, hi in st.edges:
-            up = self._states[upstream]
-            for q in range(int(lo[i]), int(hi[i])):
-                out.append((upstream, up.keys[q], STATUSES[_R if up.running[q] else int(up.base[q])]))
+        for edge in st.edges:
+            up = self._states[edge.upstream]
+            for q in range(int(edge.lo[i]), int(edge.hi[i])):
+                out.append((edge.upstream, up.keys[q], STATUSES[RUNNING_C if up.running[q] else int(up.base[q])]))
         return out
 
     def readers(self, asset: str, indexes: Any) -> dict[str, Any]:
@@ -301,57 +263,71 @@ class StalenessReport:
         st = self._state(asset)
         i = self._index_of(asset, st, partition)
         bits = int(st.causes[i])
-        causes: list[StaleCause] = []
-        spec = self.graph.spec(asset)
         present = bool(st.present[i])
-        if present and bits & CODE_CHANGED:
-            causes.append(StaleCause(
-                CAUSE_NAMES[CODE_CHANGED],
-                f"code changed: built with code version {st.built_code[i]}, the cell ({spec.location}) is now "
-                f"{st.code_version}",
-            ))
-        if present and bits & DEPS_CHANGED:
-            before = set(filter(None, (st.built_deps[i] or "").split(",")))
-            now = set(filter(None, st.deps_signature.split(",")))
-            added, removed = sorted(now - before), sorted(before - now)
-            parts = ([f"added {', '.join(added)}"] if added else []) + (
-                [f"removed {', '.join(removed)}"] if removed else [])
-            causes.append(StaleCause(CAUSE_NAMES[DEPS_CHANGED], "dependencies changed: " + "; ".join(parts)))
-        for upstream, lo, hi in st.edges:
-            up = self._states[upstream]
-            span = range(int(lo[i]), int(hi[i]))
+        causes = self._own_causes(asset, st, i, bits) if present else []
+        read = self._consumed.read_by(st, i) if present else None
+        notes: list[str] = []
+        for edge in st.edges:
+            up = self._states[edge.upstream]
+            lo, hi = int(edge.lo[i]), int(edge.hi[i])
             if present and bits & UPSTREAM_DATA_CHANGED:
-                newer = [q for q in span if up.data_seq[q] > st.inputs_seq[i]]
-                if newer:
-                    since = _to_datetime(min(float(up.mat_time[q]) for q in newer))
+                change = self._edge_change(st, i, edge, read)
+                if change:
+                    causes.append(data_cause(edge.upstream, up, change))
+            if edge.existing and present and hi > lo:
+                built = len(read.get(edge.upstream, {})) if read is not None else int(up.present[lo:hi].sum())
+                notes.append(f"built from {built} of {hi - lo} partitions of {edge.upstream}")
+            for q_code, bit in BAD_BITS.items():
+                if not bits & bit:
+                    continue
+                hit = [q for q in self._bad_upstream(edge, i) if up.base[q] == q_code]
+                if hit:
+                    word = STATUSES[q_code].lower()
                     causes.append(StaleCause(
-                        CAUSE_NAMES[UPSTREAM_DATA_CHANGED],
-                        f"upstream data changed: {_list_partitions(upstream, [up.keys[q] for q in newer])} "
-                        f"got new data{f' at {since:%Y-%m-%d %H:%M:%S} UTC' if since else ''} after this was built",
-                        upstream, tuple(up.keys[q] for q in newer), since,
+                        CAUSE_NAMES[bit],
+                        f"upstream {word}: {list_partitions(edge.upstream, [up.keys[q] for q in hit])} "
+                        f"{'is' if len(hit) == 1 else 'are'} {word}",
+                        edge.upstream, tuple(up.keys[q] for q in hit),
                     ))
-            for code, bit in _BAD_BITS.items():
-                if bits & bit:
-                    hit = [q for q in span if up.prop[q] == code]
-                    if hit:
-                        word = STATUSES[code].lower()
-                        causes.append(StaleCause(
-                            CAUSE_NAMES[bit],
-                            f"upstream {word}: {_list_partitions(upstream, [up.keys[q] for q in hit])} "
-                            f"{'is' if len(hit) == 1 else 'are'} {word}",
-                            upstream, tuple(up.keys[q] for q in hit),
-                        ))
+        if present and (st.failed[i] or st.canceled[i]):
+            what = "failed" if st.failed[i] else "was canceled"
+            notes.append(f"the last attempt (run {st.last_run[i]}) {what}; the value shown is from an earlier run")
         return PartitionStatus(
             asset=asset,
             partition=partition,
             status=self.status(asset, partition),
             causes=tuple(causes),
-            root_causes=tuple(self._root_causes(asset, i)) if bits & ~_DIRECT else (),
+            root_causes=tuple(self._root_causes(asset, i)) if bits & ~DIRECT else (),
             running_run_id=self._running.get((asset, partition)),
             last_run_id=st.last_run[i],
             materialization_id=int(st.mat_id[i]) if st.mat_id[i] >= 0 else None,
-            materialized_at=_to_datetime(float(st.mat_time[i])),
+            materialized_at=to_datetime(float(st.mat_time[i])),
+            notes=tuple(notes),
         )
+
+    def _own_causes(self, asset: str, st: AssetColumns, i: int, bits: int) -> list[StaleCause]:
+        causes: list[StaleCause] = []
+        if bits & CODE_CHANGED:
+            causes.append(StaleCause(
+                CauseKind.CODE_CHANGED,
+                f"code changed: built with code version {st.built_code[i]}, the cell "
+                f"({self.graph.spec(asset).location}) is now {st.code_version}",
+            ))
+        if bits & DEPS_CHANGED:
+            before = set(filter(None, (st.built_deps[i] or "").split(",")))
+            now = set(filter(None, st.deps_signature.split(",")))
+            added, removed = sorted(now - before), sorted(before - now)
+            parts = ([f"added {', '.join(added)}"] if added else []) + (
+                [f"removed {', '.join(removed)}"] if removed else [])
+            causes.append(StaleCause(CauseKind.DEPENDENCIES_CHANGED, "dependencies changed: " + "; ".join(parts)))
+        return causes
+
+    def _bad_upstream(self, edge: Edge, i: int) -> list[int]:
+        """Upstream indexes that ``edge`` reads for partition ``i`` and that pass a cause down (see _compute)."""
+        up = self._states[edge.upstream]
+        lo, hi = int(edge.lo[i]), int(edge.hi[i])
+        skip = (FRESH_C, MISSING_C, FAILED_C) if edge.existing and up.present[lo:hi].any() else (FRESH_C,)
+        return [q for q in range(lo, hi) if up.base[q] not in skip]
 
     def _root_causes(self, asset: str, i: int) -> list[RootCause]:
         """Walk up through not-fresh upstream partitions to the ones that are bad for their own reasons."""
@@ -361,19 +337,19 @@ class StalenessReport:
         while todo:
             name, j = todo.pop()
             st = self._states[name]
-            for upstream, lo, hi in st.edges:
-                up = self._states[upstream]
-                for q in range(int(lo[j]), int(hi[j])):
-                    if up.prop[q] == _F or (upstream, q) in seen:
+            for edge in st.edges:
+                up = self._states[edge.upstream]
+                for q in self._bad_upstream(edge, j):
+                    if (edge.upstream, q) in seen:
                         continue
-                    seen.add((upstream, q))
-                    own = int(up.causes[q]) & _DIRECT
-                    if up.prop[q] in (_M, _X) or own:
+                    seen.add((edge.upstream, q))
+                    own = int(up.causes[q]) & DIRECT
+                    if up.base[q] in (MISSING_C, FAILED_C) or own:
                         kinds = tuple(CAUSE_NAMES[b] for b in (CODE_CHANGED, DEPS_CHANGED, UPSTREAM_DATA_CHANGED)
                                       if own & b)
-                        roots.append(RootCause(upstream, up.keys[q], STATUSES[int(up.prop[q])], kinds))
-                    if int(up.causes[q]) & ~_DIRECT:
-                        todo.append((upstream, q))
+                        roots.append(RootCause(edge.upstream, up.keys[q], STATUSES[int(up.base[q])], kinds))
+                    if int(up.causes[q]) & ~DIRECT:
+                        todo.append((edge.upstream, q))
         return sorted(roots, key=lambda r: (self.graph.position[r.asset], r.partition))
 
     # -- incremental -------------------------------------------------------------------------------------
@@ -397,11 +373,33 @@ class StalenessReport:
                 continue
             st = self._states[name]
             before = st.data_seq.copy()
-            pos = _load_rows(st, rows)
+            index = st.index_map()
+            before_version = {i: st.data_version[i] for i in (index.get(k) for k in rows.partitions) if i is not None}
+            pos = load_rows(st, rows)
             where = np.arange(len(st.keys))[pos]
             pending.setdefault(name, set()).update(where.tolist())
+            # data_seq moves whenever the data does (appearing included): readers must re-check what they read.
             moved = where[before[where] != st.data_seq[where]]
             touched_data[name] = np.sort(moved)
+            # For _verify: which moved to another version (not back to the one this report knew), which reloaded.
+            self._moved_versions[name] = np.array(
+                [q for q in moved.tolist() if before_version[q] != st.data_version[q]], dtype=np.int64)
+            self._reloaded[name] = np.zeros(len(st.keys), dtype=bool)
+            self._reloaded[name][where] = True
+        try:
+            return self._propagate(pending, touched_data, running, event_id)
+        finally:
+            self._moved_versions, self._reloaded = {}, {}
+
+    def _propagate(
+        self,
+        pending: dict[str, set[int]],
+        touched_data: dict[str, Any],
+        running: Mapping[tuple[str, str], str] | None,
+        event_id: int | None,
+    ) -> set[tuple[str, str]]:
+        import numpy as np
+
         result: set[tuple[str, str]] = set()
         if running is not None:
             for key in set(self._running) ^ set(running):
@@ -421,11 +419,11 @@ class StalenessReport:
             _, name = heapq.heappop(heap)
             st = self._states[name]
             idx = np.array(sorted(pending.pop(name)), dtype=np.int64)
-            old_base, old_causes, old_prop = st.base[idx].copy(), st.causes[idx].copy(), st.prop[idx].copy()
+            old_base, old_causes = st.base[idx].copy(), st.causes[idx].copy()
             self._compute(name, idx)
             differs = (st.base[idx] != old_base) | (st.causes[idx] != old_causes)
             result.update((name, st.keys[j]) for j in idx[differs].tolist())
-            emit = np.union1d(idx[st.prop[idx] != old_prop], touched_data.get(name, np.empty(0, np.int64)))
+            emit = np.union1d(idx[st.base[idx] != old_base], touched_data.get(name, np.empty(0, np.int64)))
             if len(emit) == 0:
                 continue
             for edge_down, lo, hi in self._down_edges(name):
@@ -440,78 +438,54 @@ class StalenessReport:
     def _down_edges(self, name: str) -> list[tuple[str, Any, Any]]:
         out = []
         for edge in self.graph.downstream_edges(name):
-            for upstream, lo, hi in self._states[edge.downstream].edges:
-                if upstream == name:
-                    out.append((edge.downstream, lo, hi))
+            for mine in self._states[edge.downstream].edges:
+                if mine.upstream == name:
+                    out.append((edge.downstream, mine.lo, mine.hi))
         return out
 
 
-def _bad_bits(base: Any) -> Any:
-    import numpy as np
+def resolve_staleness(
+    graph: AssetGraph, snapshot: StoreSnapshot, *, now: datetime, consumed: ConsumedLookup | None = None
+) -> StalenessReport:
+    """Compute the full report from a consistent snapshot of the store.
 
-    out = np.zeros(len(base), dtype=np.int16)
-    for code, bit in _BAD_BITS.items():
-        out[base == code] = bit
-    return out
-
-
-def _range_or(bits: Any, lo: Any, hi: Any) -> Any:
-    """Bitwise OR of ``bits[lo[i]:hi[i]]`` for every i (0 when empty)."""
-    import numpy as np
-
-    if len(lo) == 0:
-        return np.zeros(0, dtype=np.int16)
-    if len(bits) == 0:
-        return np.zeros(len(lo), dtype=np.int16)
-    width = hi - lo
-    if width.max() <= 1:
-        return np.where(width == 1, bits[np.minimum(lo, len(bits) - 1)], 0).astype(np.int16)
-    extended = np.append(bits, np.zeros(1, dtype=bits.dtype))
-    bounds = np.empty(2 * len(lo), dtype=np.int64)
-    bounds[0::2] = lo
-    bounds[1::2] = hi
-    return np.where(width > 0, np.bitwise_or.reduceat(extended, bounds)[0::2], 0).astype(np.int16)
-
-
-def _to_datetime(ts: float) -> datetime | None:
-    if ts is None or math.isnan(ts):
-        return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).replace(tzinfo=None)
-
-
-def _list_partitions(asset: str, keys: list[str]) -> str:
-    # Every partition counts; the message names the first few and how many more, the cause carries them all.
-    shown = ", ".join(keys[:3])
-    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-    return f"{asset}[{shown}]{more}"
-
-
-def resolve_staleness(graph: AssetGraph, snapshot: StoreSnapshot, *, now: datetime) -> StalenessReport:
-    """Compute the full report from a consistent snapshot of the store."""
-    states: dict[str, _AssetState] = {}
+    ``consumed`` looks up what materializations read (``MetadataStore.consumed_versions``); it is asked only about
+    partitions whose upstream sequence moved. Without it the sequence test alone decides, so a reverted value
+    (A -> B -> A) still counts as a change and an [all] partition withdrawn since is not noticed.
+    """
+    states: dict[str, AssetColumns] = {}
     counts: dict[str, int] = {}
     for name in graph.order:
         spec = graph.spec(name)
         keys = spec.partitions.keys(now=now)
         counts[name] = len(keys)
-        st = _empty_state(keys, spec.code_version, spec.deps_signature)
+        st = empty_columns(keys, spec.code_version, spec.deps_signature)
         rows = snapshot.assets.get(name)
         if rows is not None and rows.partitions:
-            _load_rows(st, rows)
+            load_rows(st, rows)
         st.edges = [
-            (e.upstream, *upstream_ranges(spec.partitions, graph.spec(e.upstream).partitions, e.dep.mapping,
-                                          len(keys), counts[e.upstream]))
+            Edge(e.upstream, *upstream_ranges(spec.partitions, graph.spec(e.upstream).partitions, e.dep.mapping,
+                                              len(keys), counts[e.upstream]),
+                 isinstance(e.dep.mapping, AllPartitions))
             for e in graph.upstream_edges(name)
         ]
         states[name] = st
-    report = StalenessReport(graph, states, now, snapshot.event_id)
+    report = StalenessReport(graph, states, now, snapshot.event_id, consumed)
     for (name, part), run_id in snapshot.running.items():
         st = states.get(name)
         if st is not None and part in st.keys:
             st.running[st.index(part)] = True
             report._running[(name, part)] = run_id
+    # The sequence test needs no statuses, so every suspect is known first: one lookup for the whole graph.
+    tested = {name: report._sequence_test(name, slice(None)) for name in graph.order}
+    if consumed is not None:
+        report._consumed.fetch(
+            m for name, (suspect, sure) in tested.items() if suspect.any()
+            for m, seq in zip(states[name].mat_id[suspect & ~sure].tolist(),
+                              states[name].inputs_seq[suspect & ~sure].tolist()) if seq > 0
+        )
     for name in graph.order:
-        report._compute(name, slice(None))
+        report._compute(name, slice(None), tested[name])
     return report
 
 
@@ -519,15 +493,17 @@ def stale_partitions(report: StalenessReport, assets: Iterable[str] | None = Non
     """Every STALE partition with its causes (in topological order, then partition order)."""
     out = []
     for name in assets if assets is not None else report.graph.order:
-        for key in report.partitions_with(name, STALE):
+        for key in report.partitions_with(name, Status.STALE):
             out.append(report.explain(name, key))
     return out
 
 
 __all__ = [
     "CAUSE_NAMES",
+    "ConsumedLookup",
     "FAILED",
     "FRESH",
+    "INVALID",
     "MISSING",
     "PartitionStatus",
     "RUNNING",

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from notebook_orch.core.specs import MAX_LIMIT, bounded_int
+from notebook_orch.core.status import RunStatus
 from notebook_orch.errors import NotebookOrchError, ProjectInvalid
 from notebook_orch.faces.lineage import summary_status
 
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-status", action="store_true", help="do not read the store")
     p = add("runs", "recent runs, newest first")
     p.add_argument("--limit", type=bounded_int(1, MAX_LIMIT), default=20, metavar="N", help="at most N runs")
-    p.add_argument("--status", choices=["RUNNING", "SUCCESS", "FAILED", "CANCELED"])
+    p.add_argument("--status", choices=[s.value for s in RunStatus])
     p.add_argument("--asset")
     add("reap", "mark runs whose heartbeat stopped as FAILED and withdraw what they published (a write)")
     from notebook_orch.faces.cli_runs import add_run_commands  # materialize, backfill
@@ -246,7 +247,8 @@ def cmd_runs(project: Any, args: argparse.Namespace) -> int:
     table = Table(title="Runs (newest first)", title_justify="left")
     for col in ("run", "status", "kind", "notebook", "partitions", "assets", "started", "took", "error"):
         table.add_column(col)
-    colour = {"SUCCESS": "green", "FAILED": "red", "RUNNING": "blue", "CANCELED": "yellow"}
+    colour = {RunStatus.SUCCESS: "green", RunStatus.FAILED: "red", RunStatus.RUNNING: "blue",
+              RunStatus.CANCELED: "yellow"}
     for r in runs:
         took = f"{(r.ended_at - r.started_at).total_seconds():.2f}s" if r.ended_at else "-"
         parts = ",".join(r.partition_keys[:3]) + (f" +{len(r.partition_keys) - 3}" if len(r.partition_keys) > 3

@@ -9,12 +9,14 @@ from notebook_orch.store.metadata_store import MetadataStore, open_store
 from notebook_orch.store.records import (
     CANCELED,
     EV_MATERIALIZED,
+    EV_PARTITION_CANCELED,
     EV_PARTITION_FAILED,
     EV_RUN_CANCELED,
     EV_RUN_FAILED,
     EV_RUN_STARTED,
     EV_RUN_SUCCESS,
     FAILED,
+    PARTITION_STATE_EVENTS,
     RUN_KINDS,
     RUN_STATUSES,
     RUNNING,
@@ -57,4 +59,6 @@ __all__ = [
     "EV_RUN_CANCELED",
     "EV_MATERIALIZED",
     "EV_PARTITION_FAILED",
+    "EV_PARTITION_CANCELED",
+    "PARTITION_STATE_EVENTS",
 ]

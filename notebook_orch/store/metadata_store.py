@@ -176,7 +176,9 @@ class MetadataStore:
         output_path: str | None = None,
         now: datetime | None = None,
     ) -> RunRecord:
-        """Mark a run FAILED or CANCELED, its failed targets (default: all it holds) FAILED, release its locks.
+        """Mark a run FAILED or CANCELED and its targets (default: all it holds) likewise, release its locks.
+
+        A target's last attempt becomes FAILED or CANCELED; a value it already had stays its value.
 
         Returns the run as stored. Raises ``StoreError`` (and writes nothing) if the run is not RUNNING.
         """
@@ -238,6 +240,12 @@ class MetadataStore:
     def materializations_by_id(self, ids: Iterable[int]) -> dict[int, MaterializationRecord]:
         with self._read() as conn:
             return reads.materializations_by_id(conn, ids)
+
+    def consumed_versions(self, ids: Iterable[int]) -> dict[int, tuple[tuple[str, str, str], ...]]:
+        """What each materialization read: its inputs' (asset, partition, data version). Staleness asks this only
+        where an upstream sequence moved, to tell real changes from data that came back (A -> B -> A)."""
+        with self._read() as conn:
+            return reads.consumed_versions(conn, ids)
 
     def events_after(self, event_id: int, *, limit: int = 1000) -> list[EventRecord]:
         """Events with id greater than ``event_id``, oldest first (a follower passes the last id it saw).

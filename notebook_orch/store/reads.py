@@ -17,6 +17,7 @@ from notebook_orch.store.schema import events, materializations, partition_locks
 
 _CHUNK = 2_000
 
+
 def get_run(conn: Connection, run_id: str) -> RunRecord | None:
     row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
     return None if row is None else codec.run_record(row)
@@ -72,6 +73,25 @@ def materializations_by_id(conn: Connection, ids: Iterable[int]) -> dict[int, Ma
     for i in range(0, len(wanted), _CHUNK):
         for row in conn.execute(sa.select(m).where(m.c.id.in_(wanted[i : i + _CHUNK])).order_by(m.c.id)):
             found[row.id] = codec.materialization_record(row)
+    return found
+
+
+# Built once: an expanding IN keeps one cached compiled form whatever the number of ids.
+_INPUTS_OF = sa.select(materializations.c.id, materializations.c.inputs).where(
+    materializations.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
+def consumed_versions(conn: Connection, ids: Iterable[int]) -> dict[int, tuple[tuple[str, str, str], ...]]:
+    """For each materialization id: the (asset, partition, data version) of every input it read."""
+    import json
+
+    wanted = sorted(set(ids))
+    found: dict[int, tuple[tuple[str, str, str], ...]] = {}
+    for i in range(0, len(wanted), _CHUNK):
+        for mid, text in conn.execute(_INPUTS_OF, {"ids": wanted[i : i + _CHUNK]}):
+            # Items are [asset, partition, materialization_id, data_version, data_seq] (codec.materialization_values).
+            found[mid] = tuple((c[0], c[1], c[3]) for c in json.loads(text)) if text != "[]" else ()
     return found
 
 

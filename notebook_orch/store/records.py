@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-RUNNING, SUCCESS, FAILED, CANCELED = "RUNNING", "SUCCESS", "FAILED", "CANCELED"
+from notebook_orch.core.status import RunStatus  # the one vocabulary (core/status.py)
+
+# Plain strings (the words themselves) so every database driver binds them as text.
+RUNNING, SUCCESS, FAILED, CANCELED = (s.value for s in RunStatus)
 RUN_STATUSES = (RUNNING, SUCCESS, FAILED, CANCELED)
 RUN_KINDS = ("interactive", "manual", "backfill", "schedule", "trigger")
 
@@ -22,6 +25,9 @@ EV_RUN_FAILED = "RUN_FAILED"
 EV_RUN_CANCELED = "RUN_CANCELED"
 EV_MATERIALIZED = "MATERIALIZED"
 EV_PARTITION_FAILED = "PARTITION_FAILED"
+EV_PARTITION_CANCELED = "PARTITION_CANCELED"
+# The events that change a partition's state row: a follower refreshing statuses reads these partitions again.
+PARTITION_STATE_EVENTS = (EV_MATERIALIZED, EV_PARTITION_FAILED, EV_PARTITION_CANCELED)
 
 # ConsumedInput.materialization_id of an input published earlier in the same run (not yet committed when it was
 # read): finalize_success resolves it to that run's own materialization, in order.
@@ -122,7 +128,8 @@ class AssetStates:
     ``data_seq`` is the id of the materialization where the current data version first appeared (a rematerialization
     to identical data keeps it); ``inputs_seq`` is the largest ``data_seq`` among the inputs the latest
     materialization consumed. So an upstream partition whose ``data_seq`` exceeds a downstream's ``inputs_seq``
-    has new data the downstream has not seen. ``last_status`` is the last attempt's outcome (SUCCESS or FAILED).
+    has new data the downstream has not seen. ``last_status`` is the last attempt's outcome (SUCCESS, FAILED or
+    CANCELED); a failed or canceled attempt leaves the materialization fields of the value before it.
     Entries with ``materialization_id`` None were attempted but never materialized.
     """
 

@@ -24,6 +24,7 @@ from notebook_orch.store.event_log import lock_event_log
 from notebook_orch.store.ids import posix
 from notebook_orch.store.records import (
     CANCELED,
+    EV_PARTITION_CANCELED,
     EV_PARTITION_FAILED,
     EV_RUN_CANCELED,
     EV_RUN_FAILED,
@@ -289,7 +290,7 @@ def finalize_failure(
             "output_path": output_path, "checks": codec.checks_json(checks),
         },
     )
-    _mark_failed(conn, run_id, targets, error=error, checks=checks, now=now)
+    _mark_failed(conn, run_id, targets, status=status, error=error, checks=checks, now=now)
     _release_locks(conn, run_id)
     kind = EV_RUN_CANCELED if status == CANCELED else EV_RUN_FAILED
     append_event(conn, kind, run_id=run_id, now=now, payload={"error": _summary(error), "error_cell": error_cell})
@@ -306,10 +307,13 @@ def _mark_failed(
     run_id: str,
     targets: Sequence[Target],
     *,
+    status: str,
     error: str,
     checks: Sequence[CheckResult],
     now: datetime,
 ) -> None:
+    """Record the targets' last attempt as ``status`` (FAILED or CANCELED). A target with a value keeps it: a
+    failed or canceled attempt does not take away what an earlier run made (statements._mark_failed)."""
     if not targets:
         return
     st = statements(conn)
@@ -317,17 +321,17 @@ def _mark_failed(
         st.mark_failed,
         [
             {"asset": a, "partition": p, "materialization_id": None, "code_version": None, "deps_signature": None,
-             "data_version": None, "data_seq": 0, "inputs_seq": 0, "last_status": FAILED, "last_run_id": run_id,
+             "data_version": None, "data_seq": 0, "inputs_seq": 0, "last_status": status, "last_run_id": run_id,
              "materialized_at": None}
             for a, p in targets
         ],
     )
     payload = codec.dumps({"error": _summary(error), "checks": [[c.expr, c.passed, c.detail] for c in checks]})
+    kind = EV_PARTITION_CANCELED if status == CANCELED else EV_PARTITION_FAILED
     conn.execute(
         st.insert_event,
         [
-            {"kind": EV_PARTITION_FAILED, "run_id": run_id, "asset": a, "partition": p, "timestamp": now,
-             "payload": payload}
+            {"kind": kind, "run_id": run_id, "asset": a, "partition": p, "timestamp": now, "payload": payload}
             for a, p in targets
         ],
     )

@@ -329,7 +329,10 @@ def test_failed_check_publishes_nothing_and_records_the_results(session: Session
     assert store.latest_materialization("raw", "2013-01-02") == before  # the last good data is still the latest
     assert len(published(project, "raw")) == 1 and debris(project) == []
     report = Project(project.root).status()
-    assert report.status("raw", "2013-01-02") == "FAILED"
+    # A failed attempt over a value leaves that value's status, with a note of the attempt.
+    assert report.status("raw", "2013-01-02") == "FRESH"
+    assert report.explain("raw", "2013-01-02").notes == (
+        f"the last attempt (run {failed[0].run_id}) failed; the value shown is from an earlier run",)
     causes = [c.kind for c in report.explain("clean", "2013-01-02").causes]
     assert "upstream_data_changed" not in causes  # its input data did not change
 

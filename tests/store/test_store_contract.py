@@ -12,6 +12,7 @@ from store_helpers import T0, at, mat
 from notebook_orch.errors import PartitionLocked, StoreError
 from notebook_orch.store import (
     EV_MATERIALIZED,
+    EV_PARTITION_CANCELED,
     EV_PARTITION_FAILED,
     EV_RUN_CANCELED,
     EV_RUN_FAILED,
@@ -356,7 +357,38 @@ def test_finalize_failure_can_cancel_and_fail_only_some_targets(store: MetadataS
     assert result.status == "CANCELED"
     assert store.running() == {}
     assert sorted(store.snapshot().assets) == ["b"]
-    assert kinds(store) == [EV_RUN_STARTED, EV_PARTITION_FAILED, EV_RUN_CANCELED]
+    assert state(store, "b", "p") == {
+        "materialization_id": None, "code_version": None, "deps_signature": None, "data_version": None,
+        "data_seq": 0, "inputs_seq": 0, "last_status": "CANCELED", "last_run_id": run.run_id, "materialized_at": None,
+    }
+    assert kinds(store) == [EV_RUN_STARTED, EV_PARTITION_CANCELED, EV_RUN_CANCELED]
+
+
+def test_a_canceled_attempt_keeps_the_value_and_records_the_attempt(store: MetadataStore) -> None:
+    good = _materialize(store, "a", "p", "d1", 1)
+    run = store.start_run(notebook="nb", targets=[("a", "p")], kind="manual", now=at(2))
+    store.finalize_failure(run.run_id, error="interrupted", status="CANCELED", now=at(3))
+    assert state(store, "a", "p") == {
+        "materialization_id": good, "code_version": "c1", "deps_signature": "", "data_version": "d1",
+        "data_seq": good, "inputs_seq": 0, "last_status": "CANCELED", "last_run_id": run.run_id,
+        "materialized_at": posix(at(1)),
+    }
+    assert [(e.kind, e.asset, e.partition) for e in store.events_after(0)][-2:] == [
+        (EV_PARTITION_CANCELED, "a", "p"), (EV_RUN_CANCELED, None, None)]
+
+
+# -- consumed_versions ----------------------------------------------------------------------------------------------
+
+
+def test_consumed_versions_gives_what_each_materialization_read(store: MetadataStore) -> None:
+    up1 = _materialize(store, "up", "p1", "u1", 1)
+    up2 = _materialize(store, "up", "p2", "u2", 2)
+    inputs = (ConsumedInput("up", "p1", up1, "u1", up1), ConsumedInput("up", "p2", up2, "u2", up2))
+    down = _materialize(store, "down", "p", "d", 3, inputs=inputs)
+    assert store.consumed_versions([down, up1, 999_999]) == {
+        down: (("up", "p1", "u1"), ("up", "p2", "u2")), up1: (),
+    }
+    assert store.consumed_versions([]) == {}
 
 
 def test_finalize_failure_rejects_other_statuses_and_finished_runs(store: MetadataStore) -> None:

@@ -43,7 +43,7 @@ def pipeline():
 def test_all_fresh_then_missing():
     g, h, _, keys = pipeline()
     rep = resolve_staleness(g, h.snapshot(), now=NOW)
-    assert rep.totals() == {"FRESH": 31, "STALE": 0, "MISSING": 0, "FAILED": 0, "RUNNING": 0}
+    assert rep.totals() == {"FRESH": 31, "STALE": 0, "MISSING": 0, "FAILED": 0, "RUNNING": 0, "INVALID": 0}
     empty = resolve_staleness(g, MemoryHistory().snapshot(), now=NOW)
     assert empty.totals()["MISSING"] == 31
 
@@ -77,7 +77,7 @@ def test_code_change_and_dependency_change():
     g, h, (a, b, w, r), keys = pipeline()
     g2 = build_graph([a, replace(b, code_version="c2"), w, r])
     rep = resolve_staleness(g2, h.snapshot(), now=NOW)
-    assert rep.counts("b") == {"FRESH": 0, "STALE": 10, "MISSING": 0, "FAILED": 0, "RUNNING": 0}
+    assert rep.counts("b") == {"FRESH": 0, "STALE": 10, "MISSING": 0, "FAILED": 0, "RUNNING": 0, "INVALID": 0}
     assert kinds(rep, "b", keys[0]) == ["code_changed"]
     assert "built with code version c1" in rep.explain("b", keys[0]).causes[0].message
     assert kinds(rep, "w", keys[0]) == ["upstream_stale"]
@@ -90,10 +90,10 @@ def test_code_change_and_dependency_change():
 
 def test_failed_running_and_upstream_failed():
     g, h, (a, b, w, r), keys = pipeline()
-    h.fail("a", keys[0])  # a[0] keeps its earlier value: downstream read that and stays fresh
+    h.fail("a", keys[0])  # a[0] keeps its earlier value, and its status: downstream read that and stays fresh
     h.running[("a", keys[1])] = "run-x"
     rep = resolve_staleness(g, h.snapshot(), now=NOW)
-    assert rep.status("a", keys[0]) == "FAILED" and rep.status("a", keys[1]) == "RUNNING"
+    assert rep.status("a", keys[0]) == "FRESH" and rep.status("a", keys[1]) == "RUNNING"
     assert rep.explain("a", keys[1]).running_run_id == "run-x"
     assert rep.status("b", keys[0]) == "FRESH"
     # A partition that failed with nothing materialized is what downstream sees as "upstream failed".

@@ -1,0 +1,59 @@
+"""The one vocabulary of statuses and stale-cause kinds, used by the core, the store, the engine and every face.
+
+Members are ``str`` subclasses whose value is the word users see, so they compare equal to plain strings
+(``Status.FRESH == "FRESH"``), serialize to JSON as that string, and print as it (``f"{Status.FRESH}"`` is
+``FRESH`` on every Python version). Define new words here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class _Word(str, Enum):
+    def __str__(self) -> str:  # Enum's default is "Status.FRESH"; people and JSON want the word
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    # Enum hashes the member's *name*; a word must hash like its value so that "code_changed" finds
+    # CauseKind.CODE_CHANGED in a dict or set (they already compare equal).
+    def __hash__(self) -> int:
+        return str.__hash__(self.value)
+
+
+class Status(_Word):
+    """The status of one (asset, partition). ``INVALID``: the asset's declaration is broken, or it depends on one
+    that is (the asset is excluded from planning and shown with its problem)."""
+
+    FRESH = "FRESH"
+    STALE = "STALE"
+    MISSING = "MISSING"
+    FAILED = "FAILED"
+    RUNNING = "RUNNING"
+    INVALID = "INVALID"
+
+
+class CauseKind(_Word):
+    """Why an (asset, partition) is not fresh. The first three are its own; the ``upstream_*`` ones are inherited
+    from an upstream partition it reads (the root cause is found by walking up)."""
+
+    CODE_CHANGED = "code_changed"
+    DEPENDENCIES_CHANGED = "dependencies_changed"
+    UPSTREAM_DATA_CHANGED = "upstream_data_changed"
+    UPSTREAM_STALE = "upstream_stale"
+    UPSTREAM_MISSING = "upstream_missing"
+    UPSTREAM_FAILED = "upstream_failed"
+
+
+class RunStatus(_Word):
+    """The outcome of one run (and the last attempt recorded for a partition)."""
+
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+__all__ = ["CauseKind", "RunStatus", "Status"]
