@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from notebook_orch.config import ProjectConfig, load_config
+from notebook_orch.core.status import RunStatus
 from notebook_orch.errors import Problem
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class Project:
         from datetime import timedelta
 
         limit = (now or utcnow()) - timedelta(seconds=self.config.heartbeat_timeout_s)
-        return [r for r in self.store.list_runs(limit=10_000, status="RUNNING")
+        return [r for r in self.store.list_runs(limit=10_000, status=RunStatus.RUNNING.value)
                 if (r.heartbeat_at or r.started_at) < limit]
 
     def status(self, *, now: datetime | None = None) -> StalenessReport:

@@ -11,30 +11,32 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from notebook_orch.core.status import Status
+
 if TYPE_CHECKING:
     from notebook_orch.core.graph import AssetGraph, Edge, InvalidAsset
     from notebook_orch.core.staleness import StalenessReport
     from notebook_orch.store.records import MaterializationRecord, RunRecord
 
 # Worst first: the colour of a node is the worst status any of its partitions has; the label gives the counts.
-SEVERITY = ("INVALID", "RUNNING", "FAILED", "STALE", "MISSING", "FRESH")
+SEVERITY = (Status.INVALID, Status.RUNNING, Status.FAILED, Status.STALE, Status.MISSING, Status.FRESH)
 # Counts are written in the order a person reads a node: what is good, what needs work, what is happening.
-COUNT_ORDER = ("FRESH", "STALE", "MISSING", "FAILED", "RUNNING", "INVALID")
+COUNT_ORDER = (Status.FRESH, Status.STALE, Status.MISSING, Status.FAILED, Status.RUNNING, Status.INVALID)
 COLOURS = {
-    "FRESH": "#2e7d32",
-    "STALE": "#f9a825",
-    "MISSING": "#9e9e9e",
-    "FAILED": "#c62828",
-    "RUNNING": "#1565c0",
-    "INVALID": "#6a1b9a",
+    Status.FRESH: "#2e7d32",
+    Status.STALE: "#f9a825",
+    Status.MISSING: "#9e9e9e",
+    Status.FAILED: "#c62828",
+    Status.RUNNING: "#1565c0",
+    Status.INVALID: "#6a1b9a",
 }
 MEANINGS = {
-    "FRESH": "materialized, up to date",
-    "STALE": "materialized, but code or upstream data changed since",
-    "MISSING": "never materialized",
-    "FAILED": "the last run failed",
-    "RUNNING": "a run is working on it",
-    "INVALID": "its declaration is broken",
+    Status.FRESH: "materialized, up to date",
+    Status.STALE: "materialized, but code or upstream data changed since",
+    Status.MISSING: "never materialized",
+    Status.FAILED: "the last run failed, and no earlier run made a value",
+    Status.RUNNING: "a run is working on it",
+    Status.INVALID: "its declaration is broken",
 }
 BAR_BUCKETS = 120  # the partition bar is at most this many segments wide, whatever the partition count
 X_STEP, Y_STEP = 280, 90  # layered layout spacing in cytoscape model units
@@ -44,11 +46,11 @@ LayoutFn = Callable[["AssetGraph", Sequence[str]], Positions]
 
 
 # -- small pure helpers ----------------------------------------------------------------------------------
-def worst_status(counts: dict[str, int]) -> str:
+def worst_status(counts: dict[str, int]) -> Status:
     for status in SEVERITY:
         if counts.get(status):
             return status
-    return "FRESH"
+    return Status.FRESH
 
 
 def counts_text(counts: dict[str, int]) -> str:
@@ -181,7 +183,7 @@ def node_status(report: StalenessReport | None, graph: AssetGraph, name: str) ->
     from notebook_orch.core.staleness import STATUSES
 
     if report is None:
-        return {"status": "MISSING", "classes": "status-missing", "counts": {}, "counts_text": "", "bar": []}
+        return {"status": Status.MISSING, "classes": "status-missing", "counts": {}, "counts_text": "", "bar": []}
     counts = report.counts(name)
     status = worst_status(counts)
     partitioned = graph.spec(name).partitions.grain != "unpartitioned"

@@ -15,11 +15,11 @@ from datetime import date, datetime
 from typing import Any
 
 from notebook_orch.core.specs import MAX_LIMIT, bounded_int
-from notebook_orch.core.status import RunStatus
+from notebook_orch.core.status import RunStatus, Status
 from notebook_orch.errors import NotebookOrchError, ProjectInvalid
 from notebook_orch.faces.lineage import summary_status
 
-INVALID = "INVALID"  # an asset whose declaration is broken, or that depends on one (see core.graph.InvalidAsset)
+INVALID = Status.INVALID  # an asset whose declaration is broken, or that depends on one (see core.graph.InvalidAsset)
 
 
 def _jsonable(obj: Any) -> Any:

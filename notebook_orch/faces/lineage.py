@@ -15,18 +15,20 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from notebook_orch.core.status import Status
+
 if TYPE_CHECKING:
     from notebook_orch.core.graph import AssetGraph
     from notebook_orch.core.staleness import StalenessReport
 
 FORMATS = ("text", "mermaid", "dot", "json", "svg", "html")
 # Missing partitions do not outweigh built ones: they are "not built yet", not "wrong".
-HEADLINE_ORDER = ("INVALID", "RUNNING", "FAILED", "STALE", "FRESH", "MISSING")
+HEADLINE_ORDER = (Status.INVALID, Status.RUNNING, Status.FAILED, Status.STALE, Status.FRESH, Status.MISSING)
 COLOUR_RULE = ("Colour: failed, running or stale when any partition is; else fresh when any partition is built; "
                "grey only when none is. The bar shows each status's share of the asset's partitions; "
                "the counts above are partitions.")
-_TINTS = {"FRESH": "#e8f5e9", "STALE": "#fff8e1", "MISSING": "#f5f5f5", "FAILED": "#ffebee", "RUNNING": "#e3f2fd",
-          "INVALID": "#f3e5f5"}
+_TINTS = {Status.FRESH: "#e8f5e9", Status.STALE: "#fff8e1", Status.MISSING: "#f5f5f5", Status.FAILED: "#ffebee",
+          Status.RUNNING: "#e3f2fd", Status.INVALID: "#f3e5f5"}
 
 
 def lineage_data(graph: AssetGraph, report: StalenessReport | None = None) -> dict:
@@ -65,7 +67,7 @@ def lineage_data(graph: AssetGraph, report: StalenessReport | None = None) -> di
             "code_version": spec.code_version if spec is not None else None,
             "owner": spec.owner if spec is not None else None,
             "description": spec.description if spec is not None else None,
-            "status": "INVALID",
+            "status": Status.INVALID,
             "problems": [str(p) for p in bad.problems],
         })
         edges.extend({"from": dep, "to": bad.name, "mapping": mapping} for dep, mapping in _invalid_edges(graph, bad))
@@ -80,10 +82,10 @@ def _invalid_edges(graph: AssetGraph, bad: Any) -> list[tuple[str, str]]:
 
 def summary_status(counts: dict[str, int]) -> str:
     """One word for an asset: the worst status any of its partitions has."""
-    for status in ("RUNNING", "FAILED", "STALE", "MISSING"):
+    for status in (Status.RUNNING, Status.FAILED, Status.STALE, Status.MISSING):
         if counts.get(status):
             return status
-    return "FRESH"
+    return Status.FRESH
 
 
 def headline_status(counts: dict[str, int]) -> str:
@@ -91,7 +93,7 @@ def headline_status(counts: dict[str, int]) -> str:
     for status in HEADLINE_ORDER:
         if counts.get(status):
             return status
-    return "MISSING"
+    return Status.MISSING
 
 
 def _counts_text(counts: dict[str, int]) -> str:
@@ -128,7 +130,7 @@ def render(graph: AssetGraph, fmt: str, report: StalenessReport | None = None) -
 
     lines = ["digraph lineage {", "  rankdir=LR;", "  node [shape=box, style=\"filled,rounded\", fontcolor=black];"]
     for a in data["assets"]:
-        status = "INVALID" if "problems" in a else headline_status(a["counts"]) if "counts" in a else ""
+        status = Status.INVALID if "problems" in a else headline_status(a["counts"]) if "counts" in a else ""
         fill, line = _TINTS.get(status, "#eceff1"), COLOURS.get(status, "#546e7a")
         lines.append(f'  "{a["name"]}" [label="{_dot(label[a["name"]])}", fillcolor="{fill}", color="{line}"];')
     for e in data["edges"]:
@@ -188,7 +190,7 @@ def render_mermaid(graph: AssetGraph, report: StalenessReport | None = None) -> 
             text += "<br/>" + _mermaid_text(detail)
         lines.append(f'    {ids[spec.name]}["{text}"]')
     for bad in graph.invalid.values():
-        classes.setdefault("INVALID", []).append(ids[bad.name])
+        classes.setdefault(Status.INVALID, []).append(ids[bad.name])
         lines.append(f'    {ids[bad.name]}["{_mermaid_text(bad.name)}<br/>invalid"]')
         for dep, mapping in _invalid_edges(graph, bad):
             arrow = f'-->|"{_mermaid_text(mapping)}"|' if mapping != "identity" else "-->"
@@ -250,8 +252,9 @@ def svg_parts(graph: AssetGraph, report: StalenessReport | None = None) -> tuple
         tip = [bad.name, f"{bad.notebook}, cell {bad.cell_index + 1}" if bad.cell_index is not None
                else str(bad.notebook), *(f"INVALID: {p.message}" for p in bad.problems)]
         # The node says why in short (cut to its width); the tooltip has every problem.
-        nodes.append(SvgNode(bad.name, bad.name, "INVALID", "invalid: " + bad.describe(), (), "\n".join(tip)))
-        totals["INVALID"] = totals.get("INVALID", 0) + 1  # counted in assets: an invalid asset has no partitions
+        nodes.append(SvgNode(bad.name, bad.name, Status.INVALID, "invalid: " + bad.describe(), (), "\n".join(tip)))
+        # Counted in assets: an invalid asset has no partitions.
+        totals[Status.INVALID] = totals.get(Status.INVALID, 0) + 1
     edges = [SvgEdge(dep, bad.name, "" if mapping == "identity" else mapping, f"{dep} → {bad.name}")
              for bad in graph.invalid.values() for dep, mapping in _invalid_edges(graph, bad)]
     for spec in graph.specs:
@@ -262,7 +265,7 @@ def svg_parts(graph: AssetGraph, report: StalenessReport | None = None) -> tuple
     legend = None
     if report is not None:
         legend = SvgLegend({s: n for s, n in totals.items() if n}, dict(MEANINGS), COLOUR_RULE,
-                           units={"INVALID": "assets"})
+                           units={Status.INVALID: "assets"})
     return nodes, edges, legend
 
 

@@ -12,16 +12,17 @@ from dataclasses import dataclass, field
 from html import escape
 
 from notebook_orch.core.layout import EdgeRoute, LayeredLayout, layered_layout
+from notebook_orch.core.status import Status
 from notebook_orch.core.viewmodel import COLOURS  # the widget's colours: one palette for every picture
 
 # COLOURS (saturated) are for borders, bars and swatches; pale tints go behind text so it stays readable.
 TINTS = {
-    "FRESH": "#e8f5e9",
-    "STALE": "#fff8e1",
-    "MISSING": "#f5f5f5",
-    "FAILED": "#ffebee",
-    "RUNNING": "#e3f2fd",
-    "INVALID": "#f3e5f5",
+    Status.FRESH: "#e8f5e9",
+    Status.STALE: "#fff8e1",
+    Status.MISSING: "#f5f5f5",
+    Status.FAILED: "#ffebee",
+    Status.RUNNING: "#e3f2fd",
+    Status.INVALID: "#f3e5f5",
 }
 NEUTRAL, NEUTRAL_TINT = "#546e7a", "#eceff1"  # no status read (--no-status)
 EDGE_COLOUR = "#78909c"

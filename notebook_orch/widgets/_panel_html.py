@@ -6,6 +6,7 @@ from collections.abc import Callable
 from html import escape
 from typing import Any
 
+from notebook_orch.core.status import RunStatus, Status
 from notebook_orch.core.viewmodel import COLOURS
 
 Linker = Callable[[str], "str | None"]  # a project-relative path -> an href that opens it in JupyterLab, or None
@@ -13,7 +14,7 @@ Linker = Callable[[str], "str | None"]  # a project-relative path -> an href tha
 
 def badge(status: str) -> str:
     colour = COLOURS.get(status, "#455a64")
-    fg = "#212121" if status in ("STALE", "MISSING") else "#fff"
+    fg = "#212121" if status in (Status.STALE, Status.MISSING) else "#fff"
     return (f"<span class='nbo-badge nbo-{status.lower()}' style='background:{colour};color:{fg};"
             f"padding:1px 6px;border-radius:3px;font-size:11px'>{status.lower()}</span>")
 
@@ -66,7 +67,7 @@ def panel_html(panel: dict[str, Any], *, linker: Linker | None = None) -> str:
         roots = "; ".join(escape(r["text"]) for r in panel["root_causes"])
         out.append(f"<div><b>Root cause</b>: {roots}</div>")
     run = panel.get("last_run")
-    if run and run["status"] == "FAILED":
+    if run and run["status"] == RunStatus.FAILED:
         cell = f" in cell {run['error_cell']}" if run.get("error_cell") else ""
         nb = _link(run["output_notebook"], "output notebook", linker) if run["output_notebook"] else ""
         out.append(f"<div style='color:#c62828;margin-top:6px'><b>Last run failed</b>{cell}: "

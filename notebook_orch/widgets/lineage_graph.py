@@ -15,7 +15,8 @@ from typing import Any
 import ipywidgets as w
 
 from notebook_orch.core import viewmodel as vm
-from notebook_orch.store.records import EV_MATERIALIZED, EV_PARTITION_FAILED
+from notebook_orch.core.status import Status
+from notebook_orch.store.records import PARTITION_STATE_EVENTS
 from notebook_orch.widgets import _actions, _follow
 from notebook_orch.widgets._cytoscape import CytoscapeGraph
 from notebook_orch.widgets._panel import AssetPanel
@@ -111,7 +112,7 @@ class LineageGraph(w.HBox):
         if action in ("materialize", "downstream"):
             if key:
                 return asset, {"partitions": PartitionSelection(keys=(key,)), "downstream": action == "downstream"}
-            not_fresh = self.panel.view is not None and self.panel.view["status"] != "FRESH"
+            not_fresh = self.panel.view is not None and self.panel.view["status"] != Status.FRESH
             return asset, {"downstream": action == "downstream", "only_stale": not_fresh}
         if action == "stale_upstream":
             ups = graph.sorted(graph.ancestors([asset]))
@@ -177,7 +178,7 @@ class LineageGraph(w.HBox):
         if not events:
             return {}
         touched = {(e.asset, e.partition) for e in events
-                   if e.kind in (EV_MATERIALIZED, EV_PARTITION_FAILED) and e.asset and e.partition}
+                   if e.kind in PARTITION_STATE_EVENTS and e.asset and e.partition}
         snap = self.project.store.snapshot(keys=sorted(touched))
         with self._lock:
             changed = self.report.apply(snap.assets, running=snap.running, event_id=events[-1].id)
