@@ -281,7 +281,7 @@ def _add_invalid(nodes: list[dict], edges: list[dict], groups: dict[str, dict], 
                 "id": bad.name, "label": bad.name, "notebook": notebook,
                 "cell": spec.cell_index + 1 if spec and spec.cell_index is not None else None,
                 "group": group, "partitions": spec.partitions.describe() if spec else "", "x": float(x),
-                "y": float(y), "status": "INVALID", "classes": "status-invalid", "counts": {"INVALID": 1},
+                "y": float(y), "status": Status.INVALID, "classes": "status-invalid", "counts": {Status.INVALID: 1},
                 "counts_text": "invalid", "bar": [],
             })
             edges.extend({"id": f"{d}->{bad.name}", "source": d, "target": bad.name, "label": "",
@@ -298,7 +298,7 @@ def invalid_panel_view(bad: InvalidAsset) -> dict[str, Any]:
     notebook = spec.notebook if spec else (first.notebook if first else None)
     cell = spec.cell_index if spec and spec.cell_index is not None else (first.cell if first else None)
     return {
-        "asset": bad.name, "status": "INVALID", "classes": "status-invalid", "counts": {"INVALID": 1},
+        "asset": bad.name, "status": Status.INVALID, "classes": "status-invalid", "counts": {Status.INVALID: 1},
         "counts_text": "invalid", "bar": [], "partitions": spec.partitions.describe() if spec else "",
         "partitioned": False, "keys_total": 0, "ranges": [], "notebook": notebook,
         "cell": cell + 1 if cell is not None else None, "description": spec.description if spec else None,

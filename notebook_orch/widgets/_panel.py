@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from notebook_orch.core.status import Status
 from notebook_orch.widgets._panel_html import panel_html
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class AssetPanel:
         self.asset, self.view = view["asset"], view
         self.info.value = panel_html(view, linker=linker)
         # An invalid asset cannot run until its declaration is fixed: the panel says what to fix instead.
-        self.actions.layout.display = "none" if view["status"] == "INVALID" else "flex"
+        self.actions.layout.display = "none" if view["status"] == Status.INVALID else "flex"
         # Partition fields and the backfill range mean nothing for an unpartitioned asset: hide them.
         shown = "flex" if view["partitioned"] else "none"
         self.partition.layout.display = self.range_box.layout.display = shown
