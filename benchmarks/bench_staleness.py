@@ -48,7 +48,7 @@ def run() -> None:
             fresh_store.close()
         totals = rep.totals()
         assert sum(totals.values()) == 365_000, totals
-        print(f"# statuses: {totals}; {changed.name} code-changed", flush=True)
+        print(f"# statuses: { {str(k): v for k, v in totals.items()} }; {changed.name} code-changed", flush=True)
         report("staleness_full", statistics.median(times), "s", "< 1 s")
         # The same without the store's per-asset snapshot cache: what a status costs right after every asset
         # changed (e.g. a daily run touched them all), before the cache is rewritten.
