@@ -40,16 +40,11 @@ class LineageGraph(w.HBox):
         self.project = project
         self.selection = selection
         self._lock = threading.RLock()
-        graph = project.graph
-        broken = getattr(graph, "invalid", {})  # assets left out of the graph: shown as INVALID, never hidden
-        chosen = graph.select(selection, include_invalid=True) if selection else [*graph.order, *sorted(broken)]
-        self._names = [n for n in chosen if n not in broken]
-        self._shown = set(self._names)
-        self.report = project.status()
-        view = vm.graph_view(graph, self.report, names=self._names,
-                             invalid=[broken[n] for n in chosen if n in broken])
-        self._last = {n["id"]: {k: n[k] for k in ("status", "classes", "counts", "counts_text", "bar")}
-                      for n in view["nodes"]}
+        self.graph = project.graph
+        self._stamp = _notebooks_stamp(project.config.notebooks)
+        self._stamp_checked = time.monotonic()
+        self._needs_discover = False
+        view = self._view(self.graph, project.status())
         self.timings: dict[str, float] = {}  # seconds of the last panel build etc., for benchmarks and tests
         # Notebook boxes help a person read a few dozen assets; past that they are clutter and cost draw time.
         boxes = len(view["nodes"]) <= 200 if groups is None else groups
@@ -68,10 +63,36 @@ class LineageGraph(w.HBox):
             self._loop.start()
         self.timings["build_s"] = time.perf_counter() - t0
 
+    def _view(self, graph: Any, report: Any) -> dict[str, Any]:
+        """Take ``graph`` and ``report`` as the widget's own and return the whole view-model for them."""
+        broken = getattr(graph, "invalid", {})  # assets left out of the graph: shown as INVALID, never hidden
+        chosen = (graph.select(self.selection, include_invalid=True) if self.selection
+                  else [*graph.order, *sorted(broken)])
+        names = [n for n in chosen if n not in broken]
+        view = vm.graph_view(graph, report, names=names, invalid=[broken[n] for n in chosen if n in broken])
+        with self._lock:
+            self.graph, self.report = graph, report
+            self._names, self._shown = names, set(names)
+            self._last = {n["id"]: {k: n[k] for k in ("status", "classes", "counts", "counts_text", "bar")}
+                          for n in view["nodes"]}
+        return view
+
+    def reload(self) -> None:
+        """Read the notebooks again (a declaration or a cell changed) and redraw the whole graph."""
+        from notebook_orch.project import Project
+
+        fresh = Project(config=self.project.config)  # the kernel's own Project is left to the kernel's thread
+        try:
+            graph, report = fresh.graph, fresh.status()
+        finally:
+            fresh.close()
+        self._needs_discover = True  # the buttons' Project must see the new declarations before it plans
+        self.canvas.graph = self._view(graph, report)
+
     # -- reading ---------------------------------------------------------------------------------------------
     def panel_view(self, asset: str) -> dict[str, Any]:
         """The panel's content for ``asset`` (the view-model plus the store records it names)."""
-        bad = getattr(self.project.graph, "invalid", {}).get(asset)
+        bad = getattr(self.graph, "invalid", {}).get(asset)
         if bad is not None:
             return vm.invalid_panel_view(bad)
         store = self.project.store
@@ -81,7 +102,7 @@ class LineageGraph(w.HBox):
         mat_run = store.get_run(mat.run_id) if mat is not None else None
         runs = store.list_runs(limit=1, asset=asset)
         with self._lock:
-            return vm.panel_view(self.project.graph, self.report, asset, materialization=mat,
+            return vm.panel_view(self.graph, self.report, asset, materialization=mat,
                                  materialization_run=mat_run, last_run=runs[0] if runs else None)
 
     def show(self, asset: str, *, select: bool = False) -> None:
@@ -107,7 +128,7 @@ class LineageGraph(w.HBox):
         asset = self.panel.asset
         if asset is None:
             raise ValueError("No asset is selected; click a node first.")
-        graph = self.project.graph
+        graph = self.graph
         key = self.panel.partition.value.strip()
         if action in ("materialize", "downstream"):
             if key:
@@ -128,6 +149,9 @@ class LineageGraph(w.HBox):
     def act(self, action: str) -> Any:
         """Press a button: submit the run in the background and report in the panel. Returns the handle."""
         try:
+            if self._needs_discover:
+                self.project.discover()
+                self._needs_discover = False
             selection, options = self.request(action)
             handle = _actions.submit(self.project, selection, kind="manual", **options)
         except Exception as exc:  # noqa: BLE001 - shown to the person who pressed the button
@@ -161,7 +185,7 @@ class LineageGraph(w.HBox):
 
         try:
             selection, options = self.request("backfill")
-            graph = self.project.graph
+            graph = self.graph
             with self._lock:  # the widget's live report: Project.plan would resolve every status again (~1 s)
                 plan = plan_materialization(graph, self.report, selection=graph.select(selection), **options)
             text = (f"Would start {len(plan.runs)} run(s) for {len(plan.targets)} partition(s)"
@@ -173,6 +197,12 @@ class LineageGraph(w.HBox):
     # -- live ------------------------------------------------------------------------------------------------
     def refresh(self) -> dict[str, dict[str, Any]]:
         """Fold new store events into the report and patch the nodes that changed (the live thread calls this)."""
+        if time.monotonic() - self._stamp_checked > 1.0:
+            self._stamp_checked = time.monotonic()
+            stamp = _notebooks_stamp(self.project.config.notebooks)
+            if stamp != self._stamp:
+                self._stamp = stamp
+                self.reload()
         events = self._follower.poll()
         self._report_handle()
         if not events:
@@ -183,7 +213,7 @@ class LineageGraph(w.HBox):
         with self._lock:
             changed = self.report.apply(snap.assets, running=snap.running, event_id=events[-1].id)
             names = {a for a, _ in changed} & self._shown
-            patches = vm.changed_nodes(self._last, self.project.graph, self.report, self.project.graph.sorted(names))
+            patches = vm.changed_nodes(self._last, self.graph, self.report, self.graph.sorted(names))
             self._last.update(patches)
         self.canvas.patch(patches)
         ups = {u["name"] for u in (self.panel.view or {}).get("upstream", [])}
@@ -257,3 +287,11 @@ def _height(view: dict[str, Any]) -> str:
         per_layer[node["x"]] = per_layer.get(node["x"], 0) + 1
     widest = max(per_layer.values(), default=1)
     return f"{min(640, max(280, 140 + 80 * widest))}px"
+
+
+def _notebooks_stamp(folder: Any) -> tuple:
+    """Each notebook's path and modification time: a few stat calls tell whether a declaration may have changed."""
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted((str(p), p.stat().st_mtime_ns) for p in folder.rglob("*.ipynb")
+                        if ".ipynb_checkpoints" not in p.parts))
