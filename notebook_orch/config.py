@@ -129,7 +129,8 @@ def load_config(root: str | Path | None = None) -> ProjectConfig:
         # Never create a store (or anything) in a folder the user did not make: a mistyped -C would otherwise grow
         # a fresh empty project there.
         what = "is not a folder" if root.exists() else "does not exist"
-        raise ConfigError(f"The project folder {root} {what}; give the folder that holds the project (nbo -C DIR).")
+        raise ConfigError(f"The project folder {root} {what}; give the folder that holds the project (nbo -C DIR, "
+                          "Project(DIR) or NBO_PROJECT).")
     table: dict = {}
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():

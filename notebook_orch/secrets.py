@@ -18,7 +18,7 @@ output — stream, display, result, error, widget message — leaves the kernel 
 end, papermill's output notebook and the kernel's log receive). Inside a run, each name read is appended to the
 run's manifest, so the executor can scrub what it keeps (the run's error, the output notebook) with the values of
 those variables as a second line of defence; the manifest holds names, never values. Value storage refuses to
-store a value that contains a secret (``find_secret``).
+store a value that contains a secret (``notebook_orch.storage``).
 
 Limits: a value shorter than ``MIN_REDACTED_LENGTH`` is not scrubbed; a value that reaches an output split across
 two stream messages, or transformed (encoded, reversed, sliced), is not recognised.
@@ -94,13 +94,6 @@ def known_values() -> dict[str, str]:
     """Every secret value read in this process (through ``secret()``) -> the name it was read under."""
     with _lock:
         return dict(_read)
-
-
-def find_secret(text: str) -> str | None:
-    """The name of a secret whose value occurs in ``text``, or None."""
-    with _lock:
-        known = list(_read.items())
-    return next((name for value, name in known if value in text), None)
 
 
 def scrub(node: Any) -> Any:

@@ -164,7 +164,7 @@ def test_dash_c_on_a_missing_folder_is_refused_and_creates_nothing(tmp_path: Pat
     code, text = run_cli(capsys, "-C", str(missing), "status")
     assert code == 2
     assert text == f"error: The project folder {missing} does not exist; give the folder that holds the project " \
-                   "(nbo -C DIR).\n"
+                   "(nbo -C DIR, Project(DIR) or NBO_PROJECT).\n"
     assert not (tmp_path / "typo").exists()
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
