@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -25,6 +26,9 @@ from notebook_orch.store.records import (
     RunRecord,
     StoreSnapshot,
 )
+
+if TYPE_CHECKING:
+    from notebook_orch.store.scheduling import SchedulingStore
 
 # How long a snapshot waits for the write lock to refresh its cache before giving up on that refresh.
 _CACHE_WAIT_MS = 200
@@ -104,6 +108,13 @@ class MetadataStore:
 
     def __repr__(self) -> str:
         return f"MetadataStore({self._shown!r})"
+
+    @property
+    def scheduling(self) -> SchedulingStore:
+        """Schedules, ticks, the scheduler daemon's lease and cursor, pending joins (store/scheduling.py)."""
+        from notebook_orch.store.scheduling import SchedulingStore
+
+        return SchedulingStore(self)
 
     # -- runs -----------------------------------------------------------------------------------------------------
 

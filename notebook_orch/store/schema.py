@@ -26,7 +26,7 @@ from sqlmodel import Field, SQLModel
 from notebook_orch.store.records import RUN_KINDS, RUN_STATUSES
 
 # Bump when the tables change; ``open_store`` refuses stores written by a newer version and migrates older ones.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class StoreModel(SQLModel, registry=registry()):
@@ -179,6 +179,72 @@ class StateCacheRow(StoreModel, table=True):
     entries: int | None = _col("entries", sa.Integer)  # on the "verified" row only: entries it vouched for
 
 
+# -- scheduling (notebook_orch/scheduler, store/scheduling.py) --------------------------------------------
+class ScheduleRow(StoreModel, table=True):
+    """A cron schedule over a selection; ``origin`` says whether ``nbo schedule add`` or an asset's ``--schedule``
+    declared it (declared ones follow the notebooks; added ones are the user's to delete)."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (sa.CheckConstraint("origin IN ('cli', 'asset')", name="ck_schedules_origin"),)
+    name: str = _col("name", sa.String(200), primary_key=True)
+    cron: str = _col("cron", sa.String(120), nullable=False)
+    selection: str = _col("selection", sa.Text, nullable=False)
+    partition_rule: str = _col("partition_rule", sa.String(200), nullable=False)
+    params: str = _col("params", sa.Text, nullable=False)  # JSON object
+    timezone: str = _col("timezone", sa.String(64), nullable=False)
+    catchup: str = _col("catchup", sa.String(16), nullable=False)
+    paused: bool = _col("paused", sa.Boolean, nullable=False)
+    origin: str = _col("origin", sa.String(16), nullable=False)
+    created_at: datetime = _col("created_at", sa.DateTime, nullable=False)
+    # Catch-up counts missed ticks from here when the schedule has no tick yet (and again after a resume).
+    active_since: datetime = _col("active_since", sa.DateTime, nullable=False)
+
+
+class ScheduleTickRow(StoreModel, table=True):
+    """One tick of one schedule, written before its runs start; the unique key is what makes a tick fire once."""
+
+    __tablename__ = "schedule_ticks"
+    __table_args__ = (
+        sa.UniqueConstraint("schedule", "tick_at", name="uq_schedule_ticks_schedule_tick"),
+        {"sqlite_autoincrement": True},
+    )
+    id: int | None = _col("id", Id, primary_key=True, autoincrement=True)
+    schedule: str = _col("schedule", sa.String(200), nullable=False)
+    tick_at: datetime = _col("tick_at", sa.DateTime, nullable=False)
+    partition: str | None = _col("partition", sa.String(200))
+    status: str = _col("status", sa.String(16), nullable=False)  # STARTED, SUBMITTED, SKIPPED, FAILED
+    run_ids: str = _col("run_ids", sa.Text, nullable=False)  # JSON list
+    message: str | None = _col("message", sa.Text)
+    created_at: datetime = _col("created_at", sa.DateTime, nullable=False)
+
+
+class SchedulerLeaseRow(StoreModel, table=True):
+    """Who runs the scheduler daemon now; another daemon takes over only after ``expires_at``."""
+
+    __tablename__ = "scheduler_lease"
+    name: str = _col("name", sa.String(64), primary_key=True)
+    holder: str = _col("holder", sa.String(200), nullable=False)
+    expires_at: datetime = _col("expires_at", sa.DateTime, nullable=False)
+
+
+class SchedulerCursorRow(StoreModel, table=True):
+    """The event-log cursor of the daemon's one follower: a restart resumes here and loses nothing."""
+
+    __tablename__ = "scheduler_cursor"
+    name: str = _col("name", sa.String(64), primary_key=True)
+    event_id: int = _col("event_id", Id, nullable=False)
+
+
+class PendingJoinRow(StoreModel, table=True):
+    """An (asset, partition) of an ``--auto`` asset reached by a data change and not decided yet."""
+
+    __tablename__ = "pending_joins"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    asset: str = _col("asset", sa.String(200), primary_key=True)
+    partition: str = _col("partition", sa.String(200), primary_key=True)
+    since: datetime = _col("since", sa.DateTime, nullable=False)
+
+
 # Core handles on the same tables, for the hot paths.
 schema_version = SchemaVersionRow.__table__
 runs = RunRow.__table__
@@ -187,5 +253,10 @@ partition_state = PartitionStateRow.__table__
 partition_locks = PartitionLockRow.__table__
 events = EventRow.__table__
 state_cache = StateCacheRow.__table__
+schedules = ScheduleRow.__table__
+schedule_ticks = ScheduleTickRow.__table__
+scheduler_lease = SchedulerLeaseRow.__table__
+scheduler_cursor = SchedulerCursorRow.__table__
+pending_joins = PendingJoinRow.__table__
 
 OWN_TABLES = tuple(metadata.sorted_tables)
