@@ -1,12 +1,12 @@
 """The kernel's session cache is bounded, least recently used out first."""
 
-from notebook_orch.kernel import runtime
+from notebook_orch.kernel.cache import SessionCache
 from notebook_orch.kernel.runtime import AssetRuntime
 
 
-def test_session_cache_keeps_the_most_recent_values(monkeypatch):
-    monkeypatch.setattr(runtime, "CACHE_ENTRIES", 4)
+def test_session_cache_keeps_the_most_recent_values():
     rt = AssetRuntime()
+    rt.cache = SessionCache(entries=4)
     for i in range(6):
         rt._remember("a", f"p{i}", f"v{i}", {"i": i}, handler="json")
     assert list(rt.cache) == [("a", "p2"), ("a", "p3"), ("a", "p4"), ("a", "p5")]

@@ -54,6 +54,9 @@ class RunRequest:
     # if the worker dies; a fresh id is drawn for any attempt beyond them.
     run_ids: tuple[str, ...] = ()
     data_dir: str | None = None  # the project's value folder (default: <project>/.notebook_orch/data)
+    # Per asset: cell, code version, and the upstream keys it reads (runner.asset_contexts); the worker resolves
+    # where those values are and hands it all to the kernel in the run folder's context.json.
+    asset_contexts: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -131,10 +134,20 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
                     f"Notebook {req.notebook} no longer exists (deleted after the plan was made); restore it or "
                     "validate the project again (nbo validate)."
                 )
-            _papermill(req, life.run_id, source, output, manifest)
+            context_file = _write_context(store, req, life.run_id, manifest.parent)
+            _papermill(req, life.run_id, source, output, manifest, context_file)
         except Exception as exc:  # the one boundary around a notebook run
             error = _describe_failure(exc, req, source, output)
     return _finish(life, req, attempt, error, output=output, manifest=manifest, secrets=secrets)
+
+
+def _write_context(store: Any, req: RunRequest, run_id: str, folder: Path) -> Path:
+    from notebook_orch.engine.inputs import write_run_context
+
+    path = folder / "context.json"
+    write_run_context(path, store=store, run_id=run_id, partition=req.partition, notebook=req.notebook,
+                      data_dir=str(_data_dir(req)), assets=req.asset_contexts)
+    return path
 
 
 def _data_dir(req: RunRequest) -> Path:
@@ -242,7 +255,7 @@ def _text(cell: dict) -> str:
     return "".join(text) if isinstance(text, list) else text
 
 
-def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifest: Path) -> None:
+def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifest: Path, context_file: Path) -> None:
     """Execute the notebook for the run with notebook_orch's papermill engine, in a warm or a fresh kernel.
 
     The engine executes only the cells the run needs (``core.cell_selection``); the run context it selects them by
@@ -269,6 +282,7 @@ def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifes
         "assets": list(req.assets),
         "code_versions": req.code_versions,
         "manifest": str(manifest),
+        "context": str(context_file),
     }
     parameters["nbo_run"] = context
     pm.execute_notebook(

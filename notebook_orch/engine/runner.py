@@ -7,8 +7,9 @@ and raises ``PlanInterrupted`` (a ``KeyboardInterrupt``) carrying the report.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from notebook_orch.engine.executor import WARM_MODE, RunOutcome, RunRequest
 
@@ -60,6 +61,7 @@ def build_requests(project: Project, plan: RunPlan, *, kind: str, mode: str = WA
 
     graph = project.graph
     cfg = project.config
+    now = _now()
     requests = []
     for run in plan.runs:
         specs = [graph.spec(a) for a in run.assets]
@@ -78,8 +80,29 @@ def build_requests(project: Project, plan: RunPlan, *, kind: str, mode: str = WA
             heartbeat_s=max(0.5, min(15.0, cfg.heartbeat_timeout_s / 4)),
             execution_timeout_s=execution_timeout_s,
             partition_date=date.isoformat() if date else None,
+            asset_contexts=asset_contexts(graph, run.assets, run.partition, now=now),
         ))
     return requests
+
+
+def asset_contexts(graph: Any, assets: Sequence[str], partition: str, *, now: Any) -> dict[str, dict]:
+    """The graph slice a run's kernel needs for each of its assets: cell, code version, and what each dependency
+    reads (the worker adds where those values are just before the run starts)."""
+    from notebook_orch.core.reads import upstream_reads
+
+    out = {}
+    for name in assets:
+        spec = graph.spec(name)
+        reads = upstream_reads(spec, {d.asset: graph.spec(d.asset) for d in spec.deps}, partition, now=now)
+        out[name] = {"cell": spec.cell_index, "code_version": spec.code_version,
+                     "reads": [r.to_json() for r in reads]}
+    return out
+
+
+def _now() -> Any:
+    from notebook_orch.project import utcnow
+
+    return utcnow()
 
 
 def run_plan(plan: RunPlan, requests: list[RunRequest], *, workers: int = 2, progress: Progress | None = None,

@@ -30,28 +30,25 @@ The module imports no IPython: the magic hands in a callable that runs the body.
 
 from __future__ import annotations
 
-import copy
 import os
-import sys
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from notebook_orch.core.partitions import UNPARTITIONED_KEY, TimeWindowPartitions, Unpartitioned, partition_date
-from notebook_orch.core.specs import AllPartitions, AssetSpec, Window, parse_declaration
-from notebook_orch.engine.heartbeats import Heartbeat
+from notebook_orch.core.partitions import UNPARTITIONED_KEY, Unpartitioned, partition_date
+from notebook_orch.core.reads import UpstreamRead
+from notebook_orch.core.specs import AssetSpec, parse_declaration
 from notebook_orch.engine.manifest import append_manifest, materialization_to_json
 from notebook_orch.errors import SYSTEM_EXIT_HINT, NotebookOrchError, PartitionError, RunFailed
+from notebook_orch.kernel.cache import SessionCache
+from notebook_orch.kernel.inputs import StoredInput
 from notebook_orch.secrets import redact
 from notebook_orch.store.records import CANCELED, FAILED, CheckResult, ConsumedInput, NewMaterialization
 
 RUN_CONTEXT = "nbo_run"  # the parameter papermill injects
-# An input published earlier in the same run has no materialization id yet: the store resolves it at finalize.
-SAME_RUN = 0
-CACHE_ENTRIES = 512  # values kept in a kernel's session cache (a 7-day window of 3 assets needs 21)
+
 
 
 @dataclass(frozen=True)
@@ -119,7 +116,7 @@ class AssetRuntime:
         # (asset, partition) -> (data_version, private copy): content-addressed, and nobody else holds the objects,
         # so always safe to reuse (see _remember / _hand_out).
         # Least recently used first; bounded so a warm kernel serving a long backfill does not keep every value.
-        self.cache: OrderedDict[tuple[str, str], tuple[str, Any]] = OrderedDict()
+        self.cache = SessionCache()
         self._run_outputs: dict[str, Any] = {}
         self._new_assets: dict[str, AssetSpec] = {}  # run here, declared in no saved notebook yet
         self._kernel_declared: dict[str, AssetSpec] = {}  # cells run here whose declaration is not the saved one
@@ -188,19 +185,40 @@ class AssetRuntime:
 
     def _execute_in_run(self, declared: AssetSpec, body: str, ns: MutableMapping[str, Any],
                         run_body: Callable[[], None], ctx: dict) -> AssetResult:
+        """In a run the worker handed over everything in the run folder's context file: the code version, what
+        each dependency reads and where those values are. The kernel opens neither the project nor the store."""
         partition = str(ctx["partition_key"])
         if declared.name not in ctx.get("assets", ()):
             return AssetResult(declared.name, partition, "skipped")
-        self.project(ctx["project_root"])
-        graph = self.graph()
-        spec = graph.spec(declared.name)
-        code_version = ctx.get("code_versions", {}).get(declared.name) or spec.code_version
-        mat, result, _ = self._materialize(graph, spec, partition, ns, run_body, run_id=ctx["run_id"],
-                                           code_version=code_version, manifest=ctx.get("manifest"))
+        context = self._run_context(ctx)
+        entry = context["assets"][declared.name]
+        spec = _with(declared, notebook=context["notebook"], cell_index=entry["cell"],
+                     code_version=entry["code_version"])
+        inputs = [(UpstreamRead.from_json(r), {k: StoredInput.from_json(v) for k, v in r["found"].items()})
+                  for r in entry["reads"]]
+        mat, result, _ = self._materialize(spec, partition, ns, run_body, run_id=ctx["run_id"],
+                                           code_version=spec.code_version, manifest=ctx.get("manifest"),
+                                           inputs=inputs)
         append_manifest(ctx["manifest"], {"materialization": materialization_to_json(mat)})
         # Later cells of this run read this value although the store records it only when the run finishes.
         self._produced(ctx["run_id"])[(mat.asset, mat.partition)] = (mat.data_version, mat.storage_path)
         return result
+
+    def _run_context(self, ctx: Mapping[str, Any]) -> dict:
+        """The run's context file, read once per run."""
+        import json
+
+        cached = getattr(self, "_context", None)
+        if cached is None or cached.get("run_id") != ctx["run_id"]:
+            path = ctx.get("context")
+            if not path:
+                raise RunFailed("This run's parameters name no context file (nbo_run['context']); runs are started "
+                                "by notebook_orch (nbo materialize), which writes it.", run_id=ctx.get("run_id"))
+            cached = self._context = json.loads(Path(path).read_text(encoding="utf-8"))
+            from notebook_orch.storage import ValueStore
+
+            self._values = ValueStore(cached["data_dir"])
+        return cached
 
     def _produced(self, run_id: str) -> dict[tuple[str, str], tuple[str, str | None]]:
         """Values published earlier in run ``run_id`` (only the current run is kept)."""
@@ -222,16 +240,20 @@ class AssetRuntime:
             self._kernel_declared.pop(spec.name, None)
         partition = self._interactive_partition(spec, ns)
         project = self.project()
-        store = project.store
-        run = store.start_run(notebook=spec.notebook, targets=[(spec.name, partition)], kind="interactive")
+        from notebook_orch.engine.lifecycle import RunLifecycle
+
+        life = RunLifecycle.start(project.store, project.config.data_dir, notebook=spec.notebook,
+                                  targets=[(spec.name, partition)], kind="interactive")
         try:
-            with Heartbeat(store, run.run_id, interval_s=project.config.heartbeat_timeout_s / 4):
-                mat, result, before = self._materialize(graph, spec, partition, ns, run_body, run_id=run.run_id,
-                                                        code_version=spec.code_version, manifest=None)
-            store.finalize_success(run.run_id, [mat])
+            with life.heartbeats(project.config.heartbeat_timeout_s / 4):
+                inputs = self._interactive_inputs(graph, spec, partition)
+                mat, result, before = self._materialize(spec, partition, ns, run_body, run_id=life.run_id,
+                                                        code_version=spec.code_version, manifest=None, inputs=inputs)
+            life.succeed([mat])
         except BaseException as exc:
-            _record_failure(store, run.run_id, spec, exc)
+            _record_failure(life, spec, exc)
             raise
+        run = life.run
         changed = before is None or before != mat.data_version
         # Nothing saved reads an asset the graph does not hold (a new one, or one whose saved declaration is broken).
         stale = self._now_stale_readers(graph, spec, partition) if changed and spec.name in graph else ()
@@ -317,15 +339,30 @@ class AssetRuntime:
         return key
 
     # -- the shared middle: inputs, body, checks, value ---------------------------------------------------
-    def _materialize(self, graph: Any, spec: AssetSpec, partition: str, ns: MutableMapping[str, Any],
-                     run_body: Callable[[], None], *, run_id: str, code_version: str,
-                     manifest: str | None) -> tuple[NewMaterialization, AssetResult, str | None]:
+    def _interactive_inputs(self, graph: Any, spec: AssetSpec, partition: str
+                            ) -> list[tuple[UpstreamRead, dict[str, StoredInput]]]:
+        from notebook_orch.core.reads import upstream_reads
+        from notebook_orch.engine.inputs import resolve_inputs
+
+        self._check_key(spec, partition)
+        reads = upstream_reads(spec, {d.asset: graph.spec(d.asset) for d in spec.deps}, partition, now=_now())
+        return list(zip(reads, resolve_inputs(self.project().store, reads, with_paths=False)))
+
+    def _materialize(self, spec: AssetSpec, partition: str, ns: MutableMapping[str, Any],
+                     run_body: Callable[[], None], *, run_id: str, code_version: str, manifest: str | None,
+                     inputs: list[tuple[UpstreamRead, dict[str, StoredInput]]],
+                     ) -> tuple[NewMaterialization, AssetResult, str | None]:
+        from notebook_orch.kernel.inputs import load_upstream
+
         self._check_key(spec, partition)
         started = time.perf_counter()
         consumed: list[ConsumedInput] = []
-        for dep in spec.deps:
-            upstream = self._load_dependency(graph, spec, dep, partition, run_id)
-            ns[dep.asset] = upstream.value
+        produced = self._produced(run_id)
+        for read, stored in inputs:
+            upstream = load_upstream(read, stored, asset=spec.name, partition=partition, run_id=run_id,
+                                     cell=spec.cell_index, produced=produced, cache=self.cache,
+                                     load=self.values().load, paths_for=self._paths_for)
+            ns[read.asset] = upstream.value
             consumed.extend(upstream.consumed)
         ns["partition_key"] = partition
         date = partition_date(spec.partitions, partition)
@@ -369,7 +406,8 @@ class AssetRuntime:
                 )
                 error.checks = tuple(checks)  # type: ignore[attr-defined]
                 raise error
-            before = self._previous_data_version(spec.name, partition)
+            # Only an interactive cell says whether its data changed; a run's kernel does not open the store.
+            before = self._previous_data_version(spec.name, partition) if manifest is None else None
         except BaseException:
             values.discard(staged)  # a failed check, an interrupt, a store read error: nothing half-done stays
             raise
@@ -402,93 +440,11 @@ class AssetRuntime:
 
     # -- the session cache ------------------------------------------------------------------------------------
     def _remember(self, asset: str, partition: str, data_version: str, value: Any, *, handler: str | None) -> None:
-        """File a private copy of ``value`` under its data version.
+        self.cache.remember(asset, partition, data_version, value, handler=handler)
 
-        Pickled objects are not cached: they can be anything (a model, a connection), copying them may be costly
-        or impossible, and loading them from storage gives a fresh object anyway. Nor is whatever fails to copy.
-        """
-        if handler == "pickle":
-            self.cache.pop((asset, partition), None)
-            return
-        try:
-            self.cache[(asset, partition)] = (data_version, _private_copy(value))
-        except Exception:  # noqa: BLE001 - uncopyable (a lock, a connection): just do not cache it
-            self.cache.pop((asset, partition), None)
-            return
-        self.cache.move_to_end((asset, partition))
-        while len(self.cache) > CACHE_ENTRIES:
-            self.cache.popitem(last=False)
-
-    def _load_dependency(self, graph: Any, spec: AssetSpec, dep: Any, partition: str, run_id: str) -> _Upstream:
-        from notebook_orch.core.mappings import upstream_ranges
-
-        up_spec = graph.spec(dep.asset)
-        now = _now()
-        down_keys = spec.partitions.keys(now=now)
-        up_keys = up_spec.partitions.keys(now=now)
-        lo, hi = upstream_ranges(spec.partitions, up_spec.partitions, dep.mapping, len(down_keys), len(up_keys))
-        i = down_keys.index(partition) if not isinstance(spec.partitions, Unpartitioned) else 0
-        wanted = [up_keys[q] for q in range(int(lo[i]), int(hi[i]))]
-        store = self.project().store
-        rows = store.snapshot(keys=[(dep.asset, k) for k in wanted]).assets.get(dep.asset)
-        state = {}
-        if rows is not None:
-            for j, key in enumerate(rows.partitions):
-                if rows.materialization_id[j] is not None:
-                    state[key] = (rows.materialization_id[j], rows.data_version[j], rows.data_seq[j])
-        produced = self._produced(run_id)
-        for key in wanted:
-            if (dep.asset, key) in produced:  # this run's own output wins over what the store held before
-                state[key] = (SAME_RUN, produced[(dep.asset, key)][0], SAME_RUN)
-        missing = [k for k in wanted if k not in state]
-        reads_existing = isinstance(dep.mapping, AllPartitions)
-        if missing and not reads_existing:
-            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            raise RunFailed(
-                f"Asset {spec.name}[{partition}] reads {dep.asset}[{shown}], which "
-                f"{'is' if len(missing) == 1 else 'are'} not materialized; materialize "
-                f"{'it' if len(missing) == 1 else 'them'} first (nbo materialize {dep.asset} ...), or include the "
-                f"upstream in the selection (+{spec.name}).",
-                asset=spec.name, partition=partition, run_id=run_id, cell=spec.cell_index,
-            )
-        present = [k for k in wanted if k in state]
-        if reads_existing and wanted and not present:
-            raise RunFailed(
-                f"Asset {spec.name}[{partition}] reads {dep.describe()}, but no partition of {dep.asset!r} is "
-                f"materialized yet, so there is nothing to read; materialize some first (nbo materialize "
-                f"{dep.asset} ...).",
-                asset=spec.name, partition=partition, run_id=run_id, cell=spec.cell_index,
-            )
-        need = [state[k][0] for k in present
-                if state[k][0] != SAME_RUN and self.cache.get((dep.asset, k), ("",))[0] != state[k][1]]
-        records = store.materializations_by_id(need) if need else {}
-        found: dict[str, Any] = {}
-        shared: set[str] = set()  # keys whose object is the cache's own: hand out copies of those
-        consumed = []
-        for key in present:
-            mat_id, data_version, data_seq = state[key]
-            cached = self.cache.get((dep.asset, key))
-            if cached is not None:
-                self.cache.move_to_end((dep.asset, key))
-            if cached is not None and cached[0] == data_version:
-                found[key] = cached[1]
-                shared.add(key)
-            elif mat_id == SAME_RUN:
-                found[key] = self.values().load(produced[(dep.asset, key)][1])
-            else:
-                record = records[mat_id]
-                found[key] = self.values().load(record.storage_path)
-                self._remember(dep.asset, key, data_version, found[key], handler=record.io)
-            consumed.append(ConsumedInput(dep.asset, key, mat_id, data_version, data_seq))
-        several = not isinstance(up_spec.partitions, Unpartitioned) and (
-            isinstance(dep.mapping, (Window, AllPartitions))
-            or (
-                isinstance(spec.partitions, TimeWindowPartitions)
-                and isinstance(up_spec.partitions, TimeWindowPartitions)
-                and _coarser(spec.partitions.grain, up_spec.partitions.grain)
-            )
-        )
-        return _Upstream(_hand_out(found, shared, several=several), consumed)
+    def _paths_for(self, ids: list[int]) -> dict[int, tuple[str, str | None]]:
+        records = self.project().store.materializations_by_id(ids)
+        return {i: (r.storage_path, r.io) for i, r in records.items()}
 
     def _now_stale_readers(self, graph: Any, spec: AssetSpec, partition: str) -> tuple[str, ...]:
         """Direct downstream partitions that read ``spec[partition]`` and were materialized: they just went stale
@@ -508,53 +464,14 @@ class AssetRuntime:
         return tuple(out)
 
 
-def _record_failure(store: Any, run_id: str, spec: AssetSpec, exc: BaseException) -> None:
+def _record_failure(life: Any, spec: AssetSpec, exc: BaseException) -> None:
     """Finalize a failed interactive run; never let the bookkeeping hide the error the user must see."""
     error = redact(str(exc) if isinstance(exc, RunFailed) else f"{type(exc).__name__}: {exc}".removesuffix(": "))
     try:
-        store.finalize_failure(
-            run_id, error=error, error_cell=spec.cell_index, checks=getattr(exc, "checks", ()),
-            status=CANCELED if isinstance(exc, KeyboardInterrupt) else FAILED,
-        )
-    except Exception:  # noqa: BLE001 - e.g. already reaped: the original exception is what matters
+        life.fail(error, cell=spec.cell_index, checks=getattr(exc, "checks", ()),
+                  status=CANCELED if isinstance(exc, KeyboardInterrupt) else FAILED)
+    except Exception:  # noqa: BLE001 - e.g. the store is unreachable: the original exception is what matters
         pass
-
-
-def _private_copy(value: Any) -> Any:
-    """A copy that shares nothing mutable with ``value``. With pandas copy-on-write (always on from pandas 3) a
-    shallow copy is that — writes through either object copy first — and costs no memory; without it, a deep copy."""
-    pd = sys.modules.get("pandas")  # a value can only be a DataFrame if pandas is already imported
-    if pd is not None and isinstance(value, (pd.DataFrame, pd.Series)):
-        return value.copy(deep=not _copy_on_write(pd))
-    return copy.deepcopy(value)
-
-
-def _copy_on_write(pd: Any) -> bool:
-    if int(pd.__version__.split(".")[0]) >= 3:
-        return True
-    return pd.get_option("mode.copy_on_write") is True
-
-
-def _hand_out(found: dict[str, Any], shared: set[str], *, several: bool) -> Any:
-    """What the cell gets for one dependency: never an object the session cache itself holds."""
-    from notebook_orch.storage import combine_partitions
-
-    if not several:
-        if not found:  # e.g. a[-1] of the first partition: there is no upstream partition to read
-            return None
-        (key, value), = found.items()
-        return _private_copy(value) if key in shared else value
-    combined = combine_partitions(found)
-    if isinstance(combined, dict):
-        return {k: _private_copy(v) if k in shared else v for k, v in combined.items()}
-    return combined  # pd.concat builds a new frame (or, under copy-on-write, one that copies before mutating)
-
-
-_GRAIN_ORDER = {"hourly": 0, "daily": 1, "weekly": 2, "monthly": 3}
-
-
-def _coarser(down: str, up: str) -> bool:
-    return _GRAIN_ORDER[down] > _GRAIN_ORDER[up]
 
 
 def _run_checks(spec: AssetSpec, value: Any, ns: Mapping[str, Any]) -> list[CheckResult]:

@@ -542,9 +542,20 @@ def test_long_cell_keeps_its_run_alive(session: Session, project: ProjectDir, mo
 
 # -- the same engine inside a papermill run (the executor injected nbo_run) -----------------------------------------
 def run_context(project: ProjectDir, tmp_dir, *, assets: tuple[str, ...], partition: str) -> dict:
+    """What the executor injects, with the context file the worker writes (the same functions make it)."""
+    from notebook_orch import Project
+    from notebook_orch.engine.inputs import write_run_context
+    from notebook_orch.engine.runner import asset_contexts
+    from notebook_orch.project import utcnow
+
+    context = tmp_dir / f"context-{partition}.json"
+    with Project(project.root) as proj:
+        write_run_context(context, store=proj.store, run_id="run-in-kernel-1", partition=partition,
+                          notebook="notebooks/pipeline.ipynb", data_dir=str(proj.config.data_dir),
+                          assets=asset_contexts(proj.graph, assets, partition, now=utcnow()))
     return {"run_id": "run-in-kernel-1", "project_root": str(project.root), "notebook": "notebooks/pipeline.ipynb",
             "partition_key": partition, "assets": list(assets), "code_versions": {},
-            "manifest": str(tmp_dir / "manifest.jsonl")}
+            "manifest": str(tmp_dir / "manifest.jsonl"), "context": str(context)}
 
 
 def test_in_a_run_the_cell_publishes_to_the_manifest_not_the_store(session: Session, project: ProjectDir,
