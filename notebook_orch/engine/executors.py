@@ -109,7 +109,12 @@ def default_registry() -> ExecutorRegistry:
 
 # -- local: a pool of worker processes, one run each at a time ----------------------------------------------------
 def _worker_main(conn: Any) -> None:
+    import signal
+
     die_with_parent()
+    # Ctrl-C in a terminal reaches the whole process group: the parent decides what is canceled and kills workers
+    # itself; a worker that died of the signal on its own would report its run as failed instead.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
             request = conn.recv()
