@@ -74,7 +74,7 @@ class RunOutcome:
     run_ids: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _store(url: str) -> Any:
+def store_for(url: str) -> Any:
     from notebook_orch.store import open_store
 
     store = _STORES.get(url)
@@ -113,11 +113,11 @@ def execute_run(req: RunRequest) -> RunOutcome:
 def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
     from notebook_orch.engine.lifecycle import RunLifecycle, manifest_path, output_notebook_path
 
-    store = _store(req.store_url)
+    store = store_for(req.store_url)
     targets = [(a, req.partition) for a in req.assets]
     try:
         run_id = req.run_ids[attempt - 1] if attempt <= len(req.run_ids) else None
-        life = RunLifecycle.start(store, _data_dir(req), notebook=req.notebook, targets=targets, kind=req.kind,
+        life = RunLifecycle.start(store, data_dir_of(req), notebook=req.notebook, targets=targets, kind=req.kind,
                                   attempt=attempt, run_id=run_id)
     except PartitionLocked as exc:
         return RunOutcome(req.notebook, req.partition, req.assets, "LOCKED", error=str(exc))
@@ -146,11 +146,11 @@ def _write_context(store: Any, req: RunRequest, run_id: str, folder: Path) -> Pa
 
     path = folder / "context.json"
     write_run_context(path, store=store, run_id=run_id, partition=req.partition, notebook=req.notebook,
-                      data_dir=str(_data_dir(req)), assets=req.asset_contexts)
+                      data_dir=str(data_dir_of(req)), assets=req.asset_contexts)
     return path
 
 
-def _data_dir(req: RunRequest) -> Path:
+def data_dir_of(req: RunRequest) -> Path:
     return Path(req.data_dir) if req.data_dir else Path(req.project_root, ".notebook_orch", "data")
 
 

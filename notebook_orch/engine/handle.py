@@ -115,7 +115,7 @@ class RunHandle:
     def settle_abandoned(self) -> int:
         """After ``cancel()``: record every attempt of this handle still RUNNING as CANCELED now, in this thread
         (a kernel shutting down cannot wait for the handle's thread). Returns how many were settled."""
-        from notebook_orch.engine.executor import _data_dir
+        from notebook_orch.engine.executor import data_dir_of
         from notebook_orch.engine.lifecycle import settle
 
         settled = 0
@@ -123,7 +123,7 @@ class RunHandle:
             store = self._store_for(req)
             before = [r for r in (store.get_run(i) for i in req.run_ids) if r is not None and r.status == "RUNNING"]
             if before:
-                settle(store, _data_dir(req), req.run_ids, project_root=req.project_root, notebook=req.notebook,
+                settle(store, data_dir_of(req), req.run_ids, project_root=req.project_root, notebook=req.notebook,
                        error=CANCELED_BY_REQUEST, status="CANCELED")
                 settled += len(before)
         return settled
@@ -240,12 +240,12 @@ class RunHandle:
     def _settle(self, i: int, error: str, status: str) -> RunOutcome | None:
         """The outcome of run ``i`` whose process went away: its last started attempt is settled in the store.
         None when no attempt ever started."""
-        from notebook_orch.engine.executor import _data_dir
+        from notebook_orch.engine.executor import data_dir_of
         from notebook_orch.engine.lifecycle import settle
 
         req = self._requests[i]
         store = self._store_for(req)
-        record = settle(store, _data_dir(req), req.run_ids, project_root=req.project_root, notebook=req.notebook,
+        record = settle(store, data_dir_of(req), req.run_ids, project_root=req.project_root, notebook=req.notebook,
                         error=error, status=status)
         if record is None:
             return None
@@ -292,9 +292,9 @@ class RunHandle:
     def _store_for(self, req: RunRequest) -> Any:
         if self._store is not None:
             return self._store
-        from notebook_orch.engine.executor import _store
+        from notebook_orch.engine.executor import store_for
 
-        return _store(req.store_url)
+        return store_for(req.store_url)
 
 
 def _wait_interruptibly(event: threading.Event) -> bool:
