@@ -65,7 +65,8 @@ def _bare_papermill(root: Path, n: int) -> float:
 
 def _ours_fresh_single(root: Path, n: int) -> float:
     from notebook_orch.engine.executor import FRESH_MODE, RunRequest, execute_run
-    from notebook_orch.project import Project
+    from notebook_orch.engine.runner import asset_contexts
+    from notebook_orch.project import Project, utcnow
 
     project = Project(root)
     spec = project.graph.spec("small")
@@ -73,7 +74,8 @@ def _ours_fresh_single(root: Path, n: int) -> float:
     for i in range(n):
         req = RunRequest(project_root=str(root), store_url=project.config.store_url,
                          notebook=spec.notebook, partition=f"2013-02-{i + 1:02d}", assets=("small",),
-                         code_versions={"small": spec.code_version}, mode=FRESH_MODE)
+                         code_versions={"small": spec.code_version}, mode=FRESH_MODE,
+                         asset_contexts=asset_contexts(project.graph, ["small"], f"2013-02-{i + 1:02d}", now=utcnow()))
         t0 = time.perf_counter()
         outcome = execute_run(req)
         times.append(time.perf_counter() - t0)

@@ -191,7 +191,12 @@ class AssetRuntime:
         if declared.name not in ctx.get("assets", ()):
             return AssetResult(declared.name, partition, "skipped")
         context = self._run_context(ctx)
-        entry = context["assets"][declared.name]
+        entry = context["assets"].get(declared.name)
+        if entry is None:
+            raise RunFailed(f"Run {ctx['run_id']} selected asset {declared.name!r} but its context file names only "
+                            f"{sorted(context['assets'])}; the run was started without the asset's graph slice "
+                            "(start runs with nbo materialize / Project.submit).",
+                            asset=declared.name, partition=partition, run_id=ctx["run_id"])
         spec = _with(declared, notebook=context["notebook"], cell_index=entry["cell"],
                      code_version=entry["code_version"])
         inputs = [(UpstreamRead.from_json(r), {k: StoredInput.from_json(v) for k, v in r["found"].items()})
