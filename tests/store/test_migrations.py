@@ -162,9 +162,10 @@ def test_a_store_at_an_unknown_revision_is_refused(empty_url: str) -> None:
 
 # -- revisions written for these tests, on top of a copy of the package's --------------------------------------
 
+# Each body gets its revision ids from migrations_with: the next numbers after the package's head.
 ADD_PRIORITY = '''
-revision = "0002"
-down_revision = "0001"
+revision = "{rev}"
+down_revision = "{down}"
 
 import sqlalchemy as sa
 from alembic import op
@@ -179,8 +180,8 @@ def upgrade():
 '''
 
 BROKEN = '''
-revision = "0003"
-down_revision = "0002"
+revision = "{rev}"
+down_revision = "{down}"
 
 from alembic import op
 
@@ -193,16 +194,18 @@ def upgrade():
 def migrations_with(tmp_path: Path, *extra: str) -> migrate.Migrations:
     location = tmp_path / "migrations"
     shutil.copytree(migrate.PACKAGE_MIGRATIONS, location, ignore=shutil.ignore_patterns("__pycache__"))
-    for i, body in enumerate(extra, start=2):
-        (location / "versions" / f"{i:04d}_test.py").write_text(textwrap.dedent(body))
-    return migrate.Migrations(location=location, head=1 + len(extra))
+    for i, body in enumerate(extra, start=SCHEMA_VERSION + 1):
+        text = body.replace("{rev}", migrate.revision_id(i)).replace("{down}", migrate.revision_id(i - 1))
+        (location / "versions" / f"{i:04d}_test.py").write_text(textwrap.dedent(text))
+    return migrate.Migrations(location=location, head=SCHEMA_VERSION + len(extra))
 
 
 def test_a_revision_that_rebuilds_a_referenced_table_migrates_a_0_1_0_store(empty_url: str, tmp_path: Path) -> None:
     replay_v1(empty_url)
     engine = engine_mod.create_store_engine(empty_url, migrations=migrations_with(tmp_path, ADD_PRIORITY))
     with engine.connect() as conn:
-        assert migrate.read_state(conn) == migrate.SchemaState(2, "0002")
+        head = SCHEMA_VERSION + 1
+        assert migrate.read_state(conn) == migrate.SchemaState(head, migrate.revision_id(head))
         rows = conn.execute(sa.text("SELECT run_id, priority FROM runs ORDER BY run_id")).all()
         assert rows == [("run-bad", 1), ("run-live", 1), ("run-ok", 1), ("run-ok2", 2)]
         if conn.dialect.name == "sqlite":  # enforcement back on, and every reference still resolves
@@ -217,7 +220,7 @@ def test_a_failing_revision_rolls_back_every_step_including_the_stamp(empty_url:
     before = table_rows(empty_url)
     with pytest.raises(StoreOpenError, match="no_such_table"):
         engine_mod.create_store_engine(empty_url, migrations=migrations_with(tmp_path, ADD_PRIORITY, BROKEN))
-    assert table_rows(empty_url) == before  # no Alembic version table, no 0002 column, schema version still 1
+    assert table_rows(empty_url) == before  # no Alembic version table, none of the new tables, schema version 1
     assert "priority" not in columns(empty_url, "runs")
     with open_store(empty_url) as store:  # and the package's own head still opens it
         assert store.get_run("run-ok").status == "SUCCESS"
