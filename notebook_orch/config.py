@@ -26,7 +26,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_STORE = ".notebook_orch/store.db"
-_KEYS = {"notebooks", "store", "data", "heartbeat_timeout"}
+_KEYS = {"notebooks", "store", "data", "heartbeat_timeout", "executor", "dask_address"}
 _ENV = {"notebooks": "NBO_NOTEBOOKS", "store": "NBO_STORE_URL", "data": "NBO_DATA_DIR",
         "heartbeat_timeout": "NBO_HEARTBEAT_TIMEOUT"}
 # A run is presumed dead (and reaped by the next writer) when its heartbeat is older than this. Zero or less would
@@ -43,6 +43,8 @@ class ProjectConfig:
     store_url: str
     data_dir: Path
     heartbeat_timeout_s: float = DEFAULT_HEARTBEAT_TIMEOUT_S
+    executor: str = "local"  # where runs execute when a command names none (``--executor``)
+    dask_address: str | None = None  # the Dask scheduler for ``executor = "dask"`` (``--address``)
 
     def __post_init__(self) -> None:
         # A config built in code (tests, embedding applications) gets the same check as one read from files.
@@ -123,6 +125,16 @@ def _read_table(pyproject: Path) -> dict[str, Any]:
     return table
 
 
+def _plain_text(table: dict, key: str, pyproject: Path) -> str | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{pyproject}: [tool.notebook_orch] {key} must be a non-empty string, not {_shown(value)}"
+                          f"; e.g. executor = \"dask\", dask_address = \"tcp://scheduler:8786\".")
+    return value.strip()
+
+
 def load_config(root: str | Path | None = None) -> ProjectConfig:
     root = Path(root or os.getcwd()).resolve()
     if not root.is_dir():
@@ -164,7 +176,11 @@ def load_config(root: str | Path | None = None) -> ProjectConfig:
                                           where=f"{pyproject}: [tool.notebook_orch] heartbeat_timeout")
     else:
         timeout = DEFAULT_HEARTBEAT_TIMEOUT_S
+    executor = _plain_text(table, "executor", pyproject) or "local"
+    dask_address = _plain_text(table, "dask_address", pyproject)
     return ProjectConfig(
+        executor=executor,
+        dask_address=dask_address,
         root=root,
         notebooks=(root / notebooks).resolve(),
         store_url=store,

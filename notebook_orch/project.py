@@ -164,7 +164,7 @@ class Project:
         partitions: PartitionSelection | None = None,
         downstream: bool = False,
         only_stale: bool = False,
-        executor: str | Executor = "local",
+        executor: str | Executor | None = None,
         workers: int = 2,
         retries: int | None = None,
         mode: str = "warm",
@@ -187,8 +187,13 @@ class Project:
         plan = self.plan(selection, partitions=partitions, downstream=downstream, only_stale=only_stale)
         requests = build_requests(self, plan, kind=kind, mode=mode, retries=retries,
                                   execution_timeout_s=execution_timeout_s)
+        if executor is None:  # the project's [tool.notebook_orch] executor, local by default
+            executor = self.config.executor
         if isinstance(executor, str):
-            chosen = default_registry().create(executor, workers=workers, **(executor_options or {}))
+            options = dict(executor_options or {})
+            if executor == "dask" and not options.get("address") and self.config.dask_address:
+                options["address"] = self.config.dask_address
+            chosen = default_registry().create(executor, workers=workers, **options)
             return RunHandle(plan, requests, chosen, own_executor=True, store=self.store)
         return RunHandle(plan, requests, executor, own_executor=False, store=self.store)
 

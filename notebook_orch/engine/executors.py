@@ -103,8 +103,16 @@ def default_registry() -> ExecutorRegistry:
         registry = ExecutorRegistry()
         registry.register("local", LocalExecutor)
         registry.register("inprocess", InProcessExecutor)
+        registry.register("dask", _dask_executor)
         _DEFAULT = registry
     return _DEFAULT
+
+
+def _dask_executor(**options: Any) -> Executor:
+    # distributed is heavy: imported when a dask executor is made, not with notebook_orch
+    from notebook_orch.engine.dask_executor import DaskExecutor
+
+    return DaskExecutor(**options)
 
 
 # -- local: a pool of worker processes, one run each at a time ----------------------------------------------------

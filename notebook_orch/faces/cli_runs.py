@@ -36,8 +36,12 @@ def add_run_commands(sub: Any, add: Any) -> None:
                        help="warm: reuse one kernel per worker (fast); fresh: a new kernel per run (plain papermill)")
         p.add_argument("--timeout", type=bounded_seconds(), default=None, metavar="SECONDS",
                        help="stop a cell that runs longer than this")
-        p.add_argument("--executor", default="local", metavar="NAME",
-                       help="where runs execute: local (default), inprocess, or one a plug-in registers")
+        p.add_argument("--executor", default=None, metavar="NAME",
+                       help="where runs execute: local (default, or the project's executor setting), inprocess, "
+                            "dask, or one a plug-in registers")
+        p.add_argument("--address", default=None, metavar="URL",
+                       help="the Dask scheduler for --executor dask, e.g. tcp://HOST:8786 (default: the project's "
+                            "dask_address)")
         p.add_argument("--wait", action="store_true",
                        help="in a notebook, block until every run ended (the command line always waits)")
 
@@ -57,7 +61,8 @@ def submit_options(args: argparse.Namespace) -> dict[str, Any]:
     backfill = args.command == "backfill"
     return dict(partitions=selection, downstream=args.downstream, only_stale=backfill or args.only_stale,
                 workers=args.workers, retries=args.retries, mode=args.mode, kind="backfill" if backfill else "manual",
-                execution_timeout_s=args.timeout, executor=args.executor)
+                execution_timeout_s=args.timeout, executor=args.executor,
+                executor_options={"address": args.address} if args.address else None)
 
 
 def run_command(project: Any, args: argparse.Namespace, *, progress: Any = None) -> int:

@@ -1,0 +1,148 @@
+"""``dask``: each planned run is one task on a Dask distributed cluster (``--executor dask --address tcp://H:P``).
+
+The worker runs ``executor.execute_run`` — the same run lifecycle as the local pool: it locks, heartbeats and
+finalizes into the store named by the request, runs papermill there and writes the output notebook and values
+under the request's ``project_root`` and ``data_dir``. Those are absolute paths of THIS machine, so every worker
+must see the project folder, the data folder and the store at the same paths: a shared file system (NFS, a
+mounted volume) or all workers on this host, and a store every worker can reach (PostgreSQL, or a SQLite file on
+the shared path when all workers are on one host).
+
+Traps the peers fell into, and what this module does about each:
+
+- keys must be unique per run and attempt (concurrent runs collapsed into one task in dagster #21418): the key is
+  ``nbo-<first run id>-<n>``, ``n`` counting this executor's submissions of the request, and ``pure=False``;
+- the store owns retries, not Dask (``retries=0``; ``execute_run`` retries per ``request.retries``);
+- Dask resubmits a task whose worker died (and raises ``KilledWorker`` after ``allowed-failures`` deaths, which
+  is no user error): a resubmitted task first asks the store whether one of the request's attempts already
+  started, and if so refuses to run it again (``AttemptAlreadyStarted``); the executor reports it, like any
+  ``KilledWorker``, as ``WorkerDied`` so the ``RunHandle`` settles the run in the store. Set the scheduler's
+  ``distributed.scheduler.allowed-failures`` to 0 to skip the pointless resubmission altogether;
+- each future is released as soon as its outcome is in, so the scheduler forgets finished runs and a later
+  worker death never re-runs a finished partition (prefect #15442).
+
+``distributed`` is imported only when a ``DaskExecutor`` is made.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from notebook_orch.engine.executor import RunOutcome, RunRequest, execute_run
+from notebook_orch.engine.executors import WorkerDied
+from notebook_orch.errors import NotebookOrchError
+
+
+class AttemptAlreadyStarted(RuntimeError):
+    """Raised on a Dask worker for a task Dask resubmitted after the worker that started it died."""
+
+
+class DaskAddressMissing(NotebookOrchError):
+    pass
+
+
+def run_on_worker(request: RunRequest) -> RunOutcome:
+    """The Dask task: ``execute_run`` unless an attempt of this request already started (a Dask resubmission)."""
+    from notebook_orch.engine.executor import _store
+
+    store = _store(request.store_url)
+    started = [run_id for run_id in request.run_ids if store.get_run(run_id) is not None]
+    if started:
+        raise AttemptAlreadyStarted(
+            f"run {started[-1]} of {request.notebook} [{request.partition}] already started on a worker that went "
+            "away; the store settles it instead of running it twice")
+    return execute_run(request)
+
+
+class DaskExecutor:
+    """Runs on the Dask cluster at ``address``; ``workers`` runs in flight at once (the handle's limit)."""
+
+    name = "dask"
+
+    def __init__(self, *, address: str | None = None, workers: int = 2, timeout_s: float = 30.0, **_: Any) -> None:
+        if not address:
+            raise DaskAddressMissing(
+                "The dask executor needs the scheduler's address: --address tcp://HOST:PORT, "
+                "executor_options={'address': ...}, or dask_address in [tool.notebook_orch].")
+        from distributed import Client
+
+        self.address = address
+        self._slots = max(1, int(workers))
+        self._client = Client(address, timeout=timeout_s, set_as_default=False)
+        self._lock = threading.Lock()
+        # dask future -> our future; only runs in flight (released as soon as their outcome is in)
+        self._in_flight: dict[Any, Future[RunOutcome]] = {}
+        self._submissions: dict[str, itertools.count] = {}
+        self._closed = False
+
+    @property
+    def capacity(self) -> int:
+        return self._slots
+
+    def start(self, request: RunRequest) -> Future[RunOutcome]:
+        future: Future[RunOutcome] = Future()
+        future.set_running_or_notify_cancel()
+        ident = request.run_ids[0] if request.run_ids else f"{request.notebook}-{request.partition}"
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("executor is shut down")
+            n = next(self._submissions.setdefault(ident, itertools.count(1)))
+            task = self._client.submit(run_on_worker, request, key=f"nbo-{ident}-{n}", pure=False, retries=0)
+            self._in_flight[task] = future
+        task.add_done_callback(self._settle)
+        return future
+
+    def _settle(self, task: Any) -> None:
+        """Called by the Dask client (its own thread) when ``task`` ends: hand over the outcome, release the task."""
+        with self._lock:
+            future = self._in_flight.pop(task, None)
+        if future is None or future.done():
+            return
+        try:
+            if task.status == "finished":
+                future.set_result(task.result())
+            elif task.status == "cancelled":
+                future.set_exception(WorkerDied("the Dask task was canceled"))
+            else:
+                future.set_exception(_as_worker_death(task.exception()))
+        except BaseException as exc:  # noqa: BLE001 - the client lost the scheduler, say: the run's fate is unknown
+            if not future.done():
+                future.set_exception(WorkerDied(f"the Dask task's result could not be read ({exc!r})"))
+        finally:
+            task.release()
+
+    def cancel_all(self) -> None:
+        # Dask cannot stop a task that is running (it cannot kill a worker's thread): the handle settles those runs
+        # as CANCELED in the store; a run that later tries to finalize finds itself ended and commits nothing.
+        with self._lock:
+            in_flight, self._in_flight = self._in_flight, {}
+        if in_flight:
+            try:
+                self._client.cancel(list(in_flight), force=True)
+            except Exception:  # noqa: BLE001 - the cluster may be gone already
+                pass
+        for task, future in in_flight.items():
+            if not future.done():
+                future.set_exception(WorkerDied("canceled"))
+            task.release()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._client.close()
+
+
+def _as_worker_death(exc: BaseException | None) -> BaseException:
+    """``KilledWorker`` and a refused resubmission are a worker's death, not the notebook's failure."""
+    from distributed import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        return WorkerDied(f"the Dask worker running the run died ({exc})")
+    if isinstance(exc, AttemptAlreadyStarted) or type(exc).__name__ == "AttemptAlreadyStarted":
+        return WorkerDied(str(exc))
+    return exc if exc is not None else WorkerDied("the Dask task ended without a result")
+
+
+__all__ = ["AttemptAlreadyStarted", "DaskAddressMissing", "DaskExecutor", "run_on_worker"]
