@@ -269,8 +269,9 @@ def _sql(path: Path, statement: str) -> None:
     ("DROP TABLE runs", "table(s) runs are missing"),
     ("ALTER TABLE runs DROP COLUMN error_source", "table runs lacks column(s) error_source"),
     ("DROP TABLE schema_version", "it has notebook_orch's table(s) events, materializations, partition_locks, "
-                                  "partition_state, runs, state_cache but no schema_version table, so its schema "
-                                  "version is unknown"),
+                                  "partition_state, pending_joins, runs, schedule_ticks, scheduler_cursor, "
+                                  "scheduler_lease, schedules, state_cache but no schema_version table, so its "
+                                  "schema version is unknown"),
 ])
 def test_a_damaged_store_is_reported_as_damaged_and_left_as_it_is(tmp_path: Path, damage: str, expected: str,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,13 +15,14 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from notebook_orch.core.partitions import PartitionsDef, StaticPartitions, TimeWindowPartitions, Unpartitioned
+from notebook_orch.errors import NotebookOrchError
 
 CATCHUP_MODES = ("none", "latest", "all")
 #: A tick found this late under ``--catchup none`` still fires: the daemon wakes at most this long after a tick.
 ON_TIME_GRACE = timedelta(seconds=60)
 
 
-class ScheduleError(ValueError):
+class ScheduleError(NotebookOrchError, ValueError):
     """A schedule's declaration is wrong (cron, time zone, catch-up, partition rule); the message says the fix."""
 
 

@@ -20,12 +20,13 @@ from datetime import datetime
 from notebook_orch.core.mappings import readers_of, upstream_ranges
 from notebook_orch.core.specs import AssetSpec
 from notebook_orch.core.status import Status
+from notebook_orch.errors import NotebookOrchError
 
 #: Statuses a downstream partition may be started from by a trigger (FRESH needs nothing; INVALID cannot run).
 STARTABLE = frozenset({Status.STALE, Status.MISSING, Status.FAILED})
 
 
-class TriggerError(ValueError):
+class TriggerError(NotebookOrchError, ValueError):
     """A ``--trigger`` expression is malformed or names an unknown asset; the message names the asset."""
 
 

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     from notebook_orch.faces.cli_runs import add_run_commands  # materialize, backfill
 
     add_run_commands(sub, add)
+    from notebook_orch.faces.cli_schedule import add_schedule_commands  # schedule, scheduler, auto
+
+    add_schedule_commands(sub, add)
     return parser
 
 
@@ -77,7 +80,7 @@ def main(argv: Sequence[str] | None = None, *, progress: Any = None) -> int:
     try:
         project = Project(args.project)
         with project:
-            handler = _HANDLERS.get(args.command)
+            handler = _HANDLERS.get(args.command) or getattr(args, "handler", None)
             if handler is None:
                 from notebook_orch.faces.cli_runs import run_command
 

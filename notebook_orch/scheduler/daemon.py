@@ -1,0 +1,324 @@
+"""One scheduler pass, and the loop around it (``nbo scheduler``).
+
+A pass: take or renew the lease (a daemon without it is a standby and does nothing else), reap dead runs, store
+the schedules declared on assets, fire due ticks, then follow the event log and start the ``--auto`` partitions
+whose joins completed.
+
+Never twice, never lost:
+- a tick is inserted (unique per schedule and tick time) *before* its runs start; the daemon that inserted it
+  starts them, any other sees it recorded and moves on. A tick left STARTED with no runs (the daemon died between
+  the insert and the submit) is finished by the next pass: if runs of kind ``schedule`` for its targets started
+  after it was written they are linked, otherwise it is submitted then;
+- the event cursor is saved in the same transaction as the pending joins its events reached, so a restart
+  re-reads at most what was not saved, and joins are idempotent;
+- on a first start (no saved cursor) the follower starts at the newest event: turning automation on acts on
+  what changes from then on, it does not replay history.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from notebook_orch.core.schedule import parse_catchup, plan_catchup, target_partition
+from notebook_orch.core.status import Status
+from notebook_orch.core.triggers import evaluate_joins, reached_joins
+
+log = logging.getLogger("notebook_orch.scheduler")
+
+LEASE_TTL_S = 15.0
+JOIN_LIMIT = 10_000  # joins decided per pass; the rest wait, in order, for the next pass
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class PassReport:
+    leader: bool = False
+    ticks_fired: list[tuple[str, datetime, str | None]] = field(default_factory=list)
+    ticks_skipped: int = 0
+    triggered: list[tuple[str, str]] = field(default_factory=list)
+    waiting: int = 0
+    reaped: int = 0
+    events: int = 0
+
+
+class Scheduler:
+    """Drive schedules and triggers of one project. ``clock`` returns an aware UTC time (tests inject it)."""
+
+    def __init__(self, project: Any, *, holder: str | None = None, lease_ttl_s: float = LEASE_TTL_S,
+                 executor: str = "local", workers: int = 2, clock: Callable[[], datetime] = _utcnow,
+                 join_limit: int = JOIN_LIMIT) -> None:
+        self.project = project
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
+        self.lease_ttl_s = lease_ttl_s
+        self.executor = executor
+        self.workers = workers
+        self.clock = clock
+        self.join_limit = join_limit
+        self.handles: list[Any] = []
+        self._follower: Any = None
+        self._leader = False
+
+    @property
+    def sched(self) -> Any:
+        return self.project.store.scheduling
+
+    # -- one pass -------------------------------------------------------------------------------------------
+    def run_once(self) -> PassReport:
+        report = PassReport()
+        now = self.clock()
+        if not self.sched.acquire_lease(self.holder, ttl_s=self.lease_ttl_s, now=now):
+            if self._leader:
+                log.warning("lost the scheduler lease; standing by")
+            self._leader = False
+            self._follower = None  # a new leader may have moved the cursor
+            return report
+        if not self._leader:
+            log.info("holding the scheduler lease as %s", self.holder)
+        self._leader = report.leader = True
+        self.handles = [h for h in self.handles if not h.done()]
+        report.reaped = len(self.project.reap())
+        from notebook_orch.scheduler.declared import sync_declared
+
+        for name in sync_declared(self.project, now=now):
+            log.warning("asset %r declares --schedule but a schedule added by hand has that name; the asset's "
+                        "is ignored until one is renamed", name)
+        self._finish_started_ticks()
+        self._fire_ticks(now, report)
+        self._follow_events(now, report)
+        return report
+
+    # -- schedules ------------------------------------------------------------------------------------------
+    def _fire_ticks(self, now: datetime, report: PassReport) -> None:
+        for s in self.sched.list_schedules():
+            if s.paused:
+                continue
+            last = self.sched.last_tick_at(s.name)
+            since = max(t for t in (last, s.active_since) if t is not None).replace(tzinfo=timezone.utc)
+            plan = plan_catchup(s.cron, s.timezone, last_tick=since, now=now, policy=parse_catchup(s.catchup))
+            if plan.skipped:
+                log.info("schedule %s: catch-up %s drops %d missed tick(s)", s.name, s.catchup, plan.skipped)
+                report.ticks_skipped += plan.skipped
+            for tick in plan.fire:
+                self._fire(s, tick, report)
+
+    def _targets(self, s: Any, tick: datetime) -> dict[str | None, list[str]]:
+        graph = self.project.graph
+        by_key: dict[str | None, list[str]] = {}
+        for name in graph.select(s.selection):
+            key = target_partition(graph.spec(name).partitions, s.partition_rule, tick, s.timezone)
+            by_key.setdefault(key, []).append(name)
+        return by_key
+
+    def _fire(self, s: Any, tick: datetime, report: PassReport) -> None:
+        try:
+            targets = self._targets(s, tick)
+        except Exception as exc:  # a selection or rule that no longer fits the notebooks: record, do not crash
+            self.sched.record_tick(s.name, tick, partition=None, status="FAILED", message=str(exc),
+                                   now=self.clock())
+            log.error("schedule %s tick %s: %s", s.name, tick.isoformat(), exc)
+            return
+        keys = sorted(k for k in targets if k is not None)
+        shown = ",".join(keys) or None
+        rec = self.sched.record_tick(s.name, tick, partition=shown, now=self.clock())
+        if rec is None:
+            return  # recorded already: another daemon, or this one before a restart
+        self._submit_tick(rec, s, targets)
+        report.ticks_fired.append((s.name, tick, shown))
+
+    def _submit_tick(self, rec: Any, s: Any, targets: dict[str | None, list[str]]) -> None:
+        from notebook_orch.core.planning import PartitionSelection
+
+        run_ids: list[str] = []
+        try:
+            for key, names in targets.items():
+                parts = PartitionSelection(keys=(key,)) if key is not None else None
+                handle = self.project.submit(",".join(names), partitions=parts, kind="schedule",
+                                             executor=self.executor, workers=self.workers)
+                self.handles.append(handle)
+                run_ids.extend(handle.run_ids)
+        except Exception as exc:
+            self.sched.update_tick(rec.id, status="FAILED", run_ids=run_ids, message=str(exc))
+            log.error("schedule %s tick %s failed to start: %s", s.name, rec.tick_at.isoformat(), exc)
+            return
+        self.sched.update_tick(rec.id, status="SUBMITTED", run_ids=run_ids)
+        log.info("schedule %s tick %s: started %d run(s) for %s", s.name, rec.tick_at.isoformat(),
+                 len({r for h in self.handles[-len(targets):] for r in h.run_ids[:1]}), rec.partition or "all")
+
+    def _finish_started_ticks(self) -> None:
+        """Ticks recorded but never submitted (the daemon died in between): link runs that did start, or submit."""
+        for rec in self.sched.ticks(status="STARTED", limit=100):
+            s = self.sched.get_schedule(rec.schedule)
+            if s is None:
+                self.sched.update_tick(rec.id, status="SKIPPED", message="schedule deleted before its runs started")
+                continue
+            tick = rec.tick_at.replace(tzinfo=timezone.utc)
+            targets = self._targets(s, tick)
+            started = self._runs_since(rec.created_at, targets)
+            if started:
+                self.sched.update_tick(rec.id, status="SUBMITTED", run_ids=started)
+                log.info("schedule %s tick %s: linked %d run(s) started before a restart", s.name,
+                         tick.isoformat(), len(started))
+            else:
+                log.info("schedule %s tick %s: recorded before a restart, starting its runs now", s.name,
+                         tick.isoformat())
+                self._submit_tick(rec, s, targets)
+
+    def _runs_since(self, since: datetime, targets: dict[str | None, list[str]]) -> list[str]:
+        wanted = {(a, k) for k, names in targets.items() for a in names}
+        out = []
+        for run in self.project.store.list_runs(limit=1000):
+            if run.kind != "schedule" or run.started_at < since:
+                continue
+            if any((a, p) in wanted or (a, None) in wanted for a in run.assets for p in run.partition_keys):
+                out.append(run.run_id)
+        return out
+
+    # -- triggers -------------------------------------------------------------------------------------------
+    def _follow(self) -> Any:
+        if self._follower is None:
+            from notebook_orch.store.follow import EventFollower
+
+            saved = self.sched.cursor()
+            if saved is None:
+                saved = self.project.store.last_event_id()
+                self.sched.save_cursor(saved)
+                log.info("following the event log from event %d (automation acts on what changes from now)", saved)
+            self._follower = EventFollower(self.project.store, after=saved)
+        return self._follower
+
+    def _changed(self, events: list[Any]) -> list[tuple[str, str]]:
+        """(asset, partition) of MATERIALIZED events whose data version differs from the one before it."""
+        from notebook_orch.store.records import EV_MATERIALIZED
+
+        out = []
+        for e in events:
+            if e.kind != EV_MATERIALIZED or not e.asset or e.partition is None:
+                continue
+            history = self.project.store.materializations(e.asset, e.partition, limit=50)
+            ids = [m.id for m in history]
+            mid = e.payload.get("materialization_id")
+            if mid in ids:
+                i = ids.index(mid)
+                if i + 1 < len(history) and history[i + 1].data_version == history[i].data_version:
+                    log.debug("%s[%s]: data version unchanged, triggers nothing", e.asset, e.partition)
+                    continue
+            out.append((e.asset, e.partition))
+        return out
+
+    def _follow_events(self, now: datetime, report: PassReport) -> None:
+        follower = self._follow()
+        events = follower.poll(limit=5000)
+        report.events = len(events)
+        graph = self.project.graph
+        specs = {s.name: s for s in graph.specs}
+        naive = now.astimezone(timezone.utc).replace(tzinfo=None)
+        reached = reached_joins(specs, self._changed(events), now=naive, automated=lambda n: specs[n].auto)
+        if events or reached:
+            self.sched.save_cursor(follower.cursor, add_joins=reached, now=now)
+        if not events:
+            return  # nothing changed: pending joins wait for the events that can complete them
+        self.decide(specs, naive, report)
+
+    def preview(self) -> Any:
+        """What the next pass would start: the pending joins plus those reached by events not yet read."""
+        from notebook_orch.store.follow import EventFollower
+
+        now = self.clock()
+        naive = now.astimezone(timezone.utc).replace(tzinfo=None)
+        specs = {s.name: s for s in self.project.graph.specs}
+        saved = self.sched.cursor()
+        reached: list[tuple[str, str]] = []
+        if saved is not None:
+            follower = EventFollower(self.project.store, after=saved)
+            while batch := follower.poll(limit=5000):
+                reached += reached_joins(specs, self._changed(batch), now=naive, automated=lambda n: specs[n].auto)
+        joins = list(dict.fromkeys(self.sched.pending() + reached))
+        return self._evaluate(specs, joins, naive)
+
+    def _evaluate(self, specs: dict[str, Any], joins: list[tuple[str, str]], naive: datetime) -> Any:
+        status = self.project.status(now=naive)
+        running = self.project.store.running()
+
+        def status_of(asset: str, partition: str) -> Status:
+            try:
+                return status.status(asset, partition)
+            except Exception:
+                return Status.MISSING
+
+        return evaluate_joins(specs, joins, status_of=status_of, running=lambda a, p: (a, p) in running,
+                              now=naive, limit=self.join_limit)
+
+    def decide(self, specs: dict[str, Any], naive: datetime, report: PassReport) -> None:
+        from notebook_orch.core.planning import PartitionSelection
+
+        plan = self._evaluate(specs, self.sched.pending(), naive)
+        by_asset: dict[str, list[str]] = {}
+        for asset, partition in plan.start:
+            by_asset.setdefault(asset, []).append(partition)
+        started: list[tuple[str, str]] = []
+        for asset, keys in by_asset.items():
+            try:
+                handle = self.project.submit(asset, partitions=PartitionSelection(keys=tuple(keys)), kind="trigger",
+                                             executor=self.executor, workers=self.workers)
+            except Exception as exc:
+                log.error("trigger %s %s could not start: %s", asset, keys, exc)
+                continue
+            self.handles.append(handle)
+            started += [(asset, k) for k in keys]
+            log.info("trigger: started %s for %s (every input fresh)", asset, ", ".join(keys))
+        self.sched.remove_pending(started + [(d.asset, d.partition) for d in plan.dropped])
+        report.triggered += started
+        report.waiting = len(plan.waiting) + len(plan.deferred)
+
+    # -- the loop -------------------------------------------------------------------------------------------
+    def serve(self, stop: threading.Event, *, interval_s: float = 1.0, drain_s: float = 30.0) -> None:
+        """Pass after pass until ``stop`` is set; between passes sleep until the next event or ``interval_s``."""
+        log.info("scheduler started for %s (holder %s)", self.project.config.root, self.holder)
+        try:
+            while not stop.is_set():
+                try:
+                    report = self.run_once()
+                except Exception:
+                    log.exception("scheduler pass failed; retrying")
+                    report = PassReport()
+                if stop.is_set():
+                    break
+                if report.leader and self._follower is not None:
+                    self.project.store.wait_for_events(self._follower.cursor, timeout=interval_s)
+                    stop.wait(0.02)
+                else:
+                    stop.wait(interval_s)
+        finally:
+            self._drain(drain_s)
+            if self._leader:
+                self.sched.release_lease(self.holder)
+            log.info("scheduler stopped")
+
+    def finish(self) -> None:
+        """Wait for every plan this daemon started, then give the lease up (``nbo scheduler --once``)."""
+        for h in self.handles:
+            h.wait()
+        if self._leader:
+            self.sched.release_lease(self.holder)
+            self._leader = False
+
+    def _drain(self, drain_s: float) -> None:
+        live = [h for h in self.handles if not h.done()]
+        if not live:
+            return
+        log.info("waiting up to %.0f s for %d plan(s) in flight", drain_s, len(live))
+        for h in live:
+            try:
+                h.wait(timeout=drain_s)
+            except Exception:
+                h.cancel()
