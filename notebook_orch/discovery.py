@@ -26,7 +26,7 @@ from pathlib import Path, PurePath
 from types import MappingProxyType
 from typing import Any
 
-from notebook_orch.core.codeversion import code_version, defined_names, is_analysable, select_helpers
+from notebook_orch.core.codeversion import code_source, code_version, defined_names, is_analysable, select_helpers
 from notebook_orch.core.specs import AssetSpec, parse_declaration, split_asset_cell
 from notebook_orch.errors import DeclarationError, DiscoveryError, Problem
 
@@ -110,8 +110,9 @@ def assets_in_cells(cells: Sequence[tuple[str, str]], *, notebook: str) -> Disco
             problems.append(replace(exc.problem, asset=_declared_name(line)))
             continue
         chosen = select_helpers(body, other_code, before=index)
-        version = spec.code_version_override or code_version(body, [sources[i] for i in chosen])
-        specs.append(replace(spec, code_version=version))
+        helper_sources = [sources[i] for i in chosen]
+        version = spec.code_version_override or code_version(body, helper_sources)
+        specs.append(replace(spec, code_version=version, code_source=code_source(body, helper_sources)))
         helpers.setdefault(spec.name, tuple(chosen))
         if is_analysable(body) and spec.name not in defined_names(body):
             problems.append(Problem(

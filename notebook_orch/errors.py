@@ -30,6 +30,11 @@ class NotebookOrchError(Exception):
         return [f"{type(self).__name__}: {self}"]
 
 
+def cell_number(index: int | None) -> str:
+    """How a person finds a cell: JupyterLab counts from 1 (``Cell 19``); our indexes are 0-based positions."""
+    return "?" if index is None else str(index + 1)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with the project, located as precisely as we can."""
@@ -44,7 +49,7 @@ class Problem:
         if self.notebook is not None:
             where.append(self.notebook)
         if self.cell is not None:
-            where.append(f"cell {self.cell}")
+            where.append(f"cell {cell_number(self.cell)}")
         prefix = f"{', '.join(where)}: " if where else ""
         return prefix + self.message
 

@@ -201,7 +201,7 @@ def test_bad_declarations_name_notebook_and_cell_and_spare_the_others(tmp_path: 
     assert "NAME is missing" in problems[4].message
     assert "path-like" in problems[5].message and problems[5].asset is None
     assert "--colour" in problems[6].message
-    assert str(problems[2]).startswith("mixed.ipynb, cell 2: ")
+    assert str(problems[2]).startswith("mixed.ipynb, cell 3: ")  # index 2 is JupyterLab's "Cell 3"
 
 
 def test_an_asset_cell_that_never_assigns_its_name(tmp_path: Path) -> None:

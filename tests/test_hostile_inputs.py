@@ -238,7 +238,7 @@ def test_the_python_api_applies_the_same_bounds_before_anything_runs(tmp_path: P
 def test_declared_numbers_out_of_range_are_refused(line: str, expected: str) -> None:
     with pytest.raises(DeclarationError, match=expected) as info:
         parse_declaration(line, notebook="nb.ipynb", cell=3)
-    assert str(info.value).startswith("nb.ipynb, cell 3: ") and len(str(info.value)) < 400
+    assert str(info.value).startswith("nb.ipynb, cell 4: ") and len(str(info.value)) < 400
 
 
 def test_a_partition_range_too_long_is_refused_when_parsed() -> None:
@@ -268,10 +268,10 @@ def _sql(path: Path, statement: str) -> None:
      "its schema_version table holds 2 rows instead of one"),
     ("DROP TABLE runs", "table(s) runs are missing"),
     ("ALTER TABLE runs DROP COLUMN error_source", "table runs lacks column(s) error_source"),
-    ("DROP TABLE schema_version", "it has notebook_orch's table(s) events, materializations, partition_locks, "
-                                  "partition_state, pending_joins, runs, schedule_ticks, scheduler_cursor, "
-                                  "scheduler_lease, schedules, state_cache but no schema_version table, so its "
-                                  "schema version is unknown"),
+    ("DROP TABLE schema_version", "it has notebook_orch's table(s) code_versions, events, materializations, "
+                                  "partition_locks, partition_state, pending_joins, runs, schedule_ticks, "
+                                  "scheduler_cursor, scheduler_lease, schedules, state_cache but no schema_version "
+                                  "table, so its schema version is unknown"),
 ])
 def test_a_damaged_store_is_reported_as_damaged_and_left_as_it_is(tmp_path: Path, damage: str, expected: str,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
@@ -377,7 +377,7 @@ def test_a_name_python_would_normalize_is_explained(line: str, what: str, name: 
     with pytest.raises(DeclarationError) as info:
         parse_declaration(line, notebook="nb.ipynb", cell=0)
     assert str(info.value) == (
-        f"nb.ipynb, cell 0: {what} {name!r} is not in the form Python uses for names: Python reads it as "
+        f"nb.ipynb, cell 1: {what} {name!r} is not in the form Python uses for names: Python reads it as "
         f"{normal!r} (Unicode NFKC normalization), so the cell's variable would be {normal!r}. Write {normal!r} "
         "instead.")
     assert parse_declaration("café").name == "café"  # already normal: fine

@@ -77,8 +77,8 @@ def test_each_broken_declaration_is_invalid_and_the_rest_keeps_working(proj: Pat
         partitions = 3 if kind == "duplicate" else 1  # the first declaration of 'clean' is daily
         assert (rows[name]["invalid"], rows[name]["fresh"], rows[name]["missing"]) == (partitions, 0, 0)
     assert rows["after"]["problems"] == [
-        f"notebooks/scratch.ipynb, cell {len(cells)}: Asset 'after' depends on invalid {sorted(invalid)[0]!r}; it is "
-        "left out until that declaration is fixed (nbo validate lists the problem)."]
+        f"notebooks/scratch.ipynb, cell {len(cells) + 1}: Asset 'after' depends on invalid {sorted(invalid)[0]!r}; "
+        "it is left out until that declaration is fixed (nbo validate lists the problem)."]
     assert rows["after"]["invalid_deps"] == [sorted(invalid)[0]]
 
     code, _, err = cli(proj, "validate", capsys=capsys)
@@ -92,7 +92,7 @@ def test_status_text_shows_invalid_assets_with_their_problem(proj: Path, capsys:
     assert code == 0
     assert "raw" in out and "clean" in out and "INVALID" in out
     assert "1 invalid asset(s), left out until fixed" in out
-    assert ("bad: INVALID - notebooks/scratch.ipynb, cell 0: Asset 'bad' depends on 'nope', which no asset "
+    assert ("bad: INVALID - notebooks/scratch.ipynb, cell 1: Asset 'bad' depends on 'nope', which no asset "
             "declares; fix --deps, or declare 'nope' in a notebook.") in out
     code, out, _ = cli(proj, "status", "bad", capsys=capsys)  # selecting it to look at it is fine
     assert code == 0 and "bad: INVALID" in out and "raw" not in out
@@ -111,14 +111,14 @@ def test_validate_json_lists_every_problem(proj: Path, capsys: pytest.CaptureFix
 def test_stale_and_lineage_show_invalid_assets(proj: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(proj, "scratch.ipynb", f"%%asset bad --deps raw,nope {DAYS}\nbad = raw")
     code, out, _ = cli(proj, "stale", capsys=capsys)
-    assert code == 0 and "bad: INVALID - notebooks/scratch.ipynb, cell 0: Asset 'bad' depends on 'nope'" in out
+    assert code == 0 and "bad: INVALID - notebooks/scratch.ipynb, cell 1: Asset 'bad' depends on 'nope'" in out
     code, out, _ = cli(proj, "stale", "--json", capsys=capsys)
-    (item,) = [i for i in json.loads(out) if i["status"] == "INVALID"]
+    (item,) = [i for i in json.loads(out)["stale"] if i["status"] == "INVALID"]
     assert item["asset"] == "bad" and "which no asset declares" in item["causes"][0]["message"]
     assert status_json(proj, capsys)["bad"]["invalid"] == 3  # each of its daily partitions
 
     code, out, _ = cli(proj, "lineage", capsys=capsys)
-    assert code == 0 and "bad [INVALID]  <- raw, nope" in out and "INVALID: notebooks/scratch.ipynb, cell 0" in out
+    assert code == 0 and "bad [INVALID]  <- raw, nope" in out and "INVALID: notebooks/scratch.ipynb, cell 1" in out
     code, out, _ = cli(proj, "lineage", "--json", capsys=capsys)
     assets = {a["name"]: a for a in json.loads(out)["assets"]}
     assert assets["bad"]["status"] == "INVALID" and "which no asset declares" in assets["bad"]["problems"][0]

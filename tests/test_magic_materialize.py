@@ -34,7 +34,8 @@ def test_nbo_materialize_in_a_kernel_shows_a_widget_and_records_runs(tmp_path: P
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs), outputs
     assert any("2 run(s)" in o.get("text", "") and "2 success" in o.get("text", "") for o in outputs), outputs
     errors = [o for o in driver.cells[2].outputs if o.output_type == "error"]
-    assert errors and "No asset named 'nosuch'" in errors[0].evalue
+    assert [(e.ename, e.evalue) for e in errors] == [("DeclarationError", "No asset named 'nosuch' in the project.")]
+    assert not [o for o in driver.cells[2].outputs if o.output_type != "error"]  # no empty progress bar first
     with Project(tmp_path) as project:
         runs = project.runs()
         assert sorted(r.partition_keys[0] for r in runs) == ["a", "b"]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 __all__ = [
+    "code_source",
     "code_version",
     "defined_names",
     "is_analysable",
@@ -101,6 +102,15 @@ def code_version(asset_source: str, helper_sources: Sequence[str]) -> str:
         h.update(b"\0helper\0")
         h.update(normalize_source(helper).encode("utf-8", "surrogatepass"))
     return h.hexdigest()[:VERSION_LENGTH]
+
+
+def code_source(asset_source: str, helper_sources: Sequence[str]) -> str:
+    """The normalized text a code version stands for, for people: the asset's body, then each helper cell it
+    counts (in the given order) under a ``# helper cell`` line. Kept in the store so that a code change can be
+    shown as a diff of what was built against what the cell says now."""
+    parts = [normalize_source(asset_source)]
+    parts.extend(f"# helper cell\n{normalize_source(h)}" for h in helper_sources)
+    return "\n".join(p.rstrip("\n") for p in parts) + "\n"
 
 
 def select_helpers(asset_source: str, cells: Sequence[tuple[int, str]], *, before: int | None = None) -> list[int]:

@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 from notebook_orch.core.mappings import mapping_problem
 from notebook_orch.core.specs import AssetSpec, DepSpec
-from notebook_orch.errors import DeclarationError, Problem, ProjectInvalid, close_matches
+from notebook_orch.errors import DeclarationError, Problem, ProjectInvalid, cell_number, close_matches
 
 __all__ = [
     "AssetGraph",
@@ -133,8 +133,8 @@ def _direct_problems(specs: Sequence[AssetSpec], unparsed: Iterable[str] = ()) -
             ):
                 found.append(_Found(Problem(
                     f"Asset {spec.name!r} reads {dep.asset!r}, which is defined further down the same notebook "
-                    f"(cell {upstream.cell_index}); a notebook runs top to bottom, so move {dep.asset!r}'s cell "
-                    "above this one.",
+                    f"(cell {cell_number(upstream.cell_index)}); a notebook runs top to bottom, so move "
+                    f"{dep.asset!r}'s cell above this one.",
                     *here,
                 ), (spec.name,)))
             why = mapping_problem(spec.partitions, upstream.partitions, dep.mapping)

@@ -18,7 +18,7 @@ from datetime import time
 from typing import Union
 
 from notebook_orch.core.partitions import UNPARTITIONED, PartitionsDef, parse_partitions
-from notebook_orch.errors import DeclarationError, InvalidOption, PartitionError
+from notebook_orch.errors import DeclarationError, InvalidOption, PartitionError, cell_number
 
 IO_KINDS = ("parquet", "json", "pickle")
 MAGIC = "%%asset"
@@ -235,6 +235,8 @@ class AssetSpec:
     cell_index: int | None = None
     source: str = field(default="", compare=False, repr=False)
     code_version: str = ""
+    # The normalized body and helpers that code_version stands for (codeversion.code_source); "" when not known.
+    code_source: str = field(default="", compare=False, repr=False)
 
     @property
     def dep_names(self) -> tuple[str, ...]:
@@ -247,7 +249,8 @@ class AssetSpec:
 
     @property
     def location(self) -> str:
-        return f"{self.notebook or '<interactive>'}, cell {self.cell_index if self.cell_index is not None else '?'}"
+        # Counted from 1, as JupyterLab numbers cells; cell_index itself stays the 0-based position in the file.
+        return f"{self.notebook or '<interactive>'}, cell {cell_number(self.cell_index)}"
 
 
 class _Parser(argparse.ArgumentParser):

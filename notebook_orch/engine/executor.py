@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from notebook_orch.errors import PartitionLocked
+from notebook_orch.errors import PartitionLocked, cell_number
 
 FRESH_MODE, WARM_MODE = "fresh", "warm"
 # The kernel's own log (e.g. ipykernel's warning about TCP transport on every start) is noise in `nbo` output;
@@ -324,7 +324,7 @@ def _describe_failure(exc: Exception, req: RunRequest, source: Path, output: Pat
         return message, cell, exc.source
     name = type(exc).__name__
     cell, cell_source = _last_started_cell(output, source)
-    where = f"cell {cell} of {req.notebook}" if cell is not None else req.notebook
+    where = f"cell {cell_number(cell)} of {req.notebook}" if cell is not None else req.notebook
     if name == "DeadKernelError":
         message = (f"The kernel died while running {where} ({exc}): the process exited or was killed (exit() or "
                    "quit() in this or an earlier cell, os._exit, a crash, out of memory); see the output notebook for "

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from notebook_orch.core.specs import MAX_LIMIT, bounded_int
@@ -20,6 +20,10 @@ from notebook_orch.errors import NotebookOrchError, ProjectInvalid
 from notebook_orch.faces.lineage import summary_status
 
 INVALID = Status.INVALID  # an asset whose declaration is broken, or that depends on one (see core.graph.InvalidAsset)
+
+
+class BadArguments(NotebookOrchError):
+    """Arguments that parse but do not fit together (exit code 2; IPython's UsageError in a notebook)."""
 
 
 def _jsonable(obj: Any) -> Any:
@@ -35,9 +39,50 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _console():
+    """A rich console as wide as where the text lands: the terminal, a notebook's output area, or a pipe."""
+    import os
+
     from rich.console import Console
 
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    if sys.stdout.isatty():
+        return Console(soft_wrap=False)
+    if _in_notebook():
+        # Rich's own notebook width (115 columns, JUPYTER_COLUMNS to change) fits JupyterLab's output area.
+        return Console(soft_wrap=False, width=int(os.environ.get("JUPYTER_COLUMNS") or 115))
+    return Console(soft_wrap=False, width=int(os.environ.get("COLUMNS") or 120))
+
+
+def _in_notebook() -> bool:
+    if "IPython" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ != "TerminalInteractiveShell"
+
+
+def short_ids(run_ids: Sequence[str], *, minimum: int = 8) -> dict[str, str]:
+    """Prefixes of one length (at least ``minimum`` characters) that tell the run ids shown apart.
+
+    Run ids are time-ordered, so runs started together share a long prefix; a fixed cut would make them look
+    alike. ``--json`` prints the whole ids."""
+    ordered = sorted(set(run_ids))
+    n = minimum
+    for a, b in zip(ordered, ordered[1:]):  # sorted: only neighbours can share the longest prefix
+        common = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        n = max(n, common + 1)
+    return {rid: rid[:n] for rid in ordered}
+
+
+def _one_line(text: str | None, limit: int = 160) -> str:
+    """An error's first line, shortened: the table points at it; ``--json`` and the run's notebook keep it all."""
+    if not text:
+        return ""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    more = len(text.strip().splitlines()) > 1
+    if len(first) > limit:
+        return first[: limit - 1] + "…"
+    return first + (" …" if more else "")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,8 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, progress: Any = None) -> int:
-    """Run ``nbo``; ``progress`` (e.g. a notebook widget) replaces the terminal progress bar of runs."""
+def main(argv: Sequence[str] | None = None, *, progress: Any = None, raise_errors: bool = False) -> int:
+    """Run ``nbo``; ``progress`` (e.g. a notebook widget) replaces the terminal progress bar of runs.
+
+    ``raise_errors`` (``%nbo`` in a notebook): the package's errors propagate, to be shown once as the cell's
+    error, instead of being printed here and turned into an exit code."""
     args = build_parser().parse_args(argv)
     from notebook_orch.project import Project
 
@@ -87,12 +135,16 @@ def main(argv: Sequence[str] | None = None, *, progress: Any = None) -> int:
                 return run_command(project, args, progress=progress)
             return handler(project, args)
     except ProjectInvalid as exc:
+        if raise_errors and not getattr(args, "json", False):
+            raise
         if getattr(args, "json", False):
             print(json.dumps({"ok": False, "problems": [str(p) for p in exc.problems]}, indent=2))
         else:
             print(str(exc), file=sys.stderr)
         return 1
     except NotebookOrchError as exc:
+        if raise_errors:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `nbo lineage | head`: the reader left; not an error of ours
@@ -151,27 +203,61 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
         print(json.dumps(_jsonable({"assets": rows, "totals": report.totals(), "invalid_assets": len(invalid),
                                     "other_problems": [str(p) for p in graph.other_problems]}), indent=2))
         return 0
-    from rich.table import Table
-
-    table = Table(title="Asset status", title_justify="left")
-    for col, style in [("asset", "bold"), ("notebook", "dim"), ("partitions", ""), ("fresh", "green"),
-                       ("stale", "yellow"), ("missing", "bright_black"), ("failed", "red"), ("running", "blue"),
-                       ("last materialized", "")]:
-        table.add_column(col, style=style, justify="right" if col in ("fresh", "stale", "missing", "failed",
-                                                                     "running") else "left")
-    for r in rows:
-        if r["status"] == INVALID:
-            table.add_row(r["asset"], r["notebook"] or "", r["partitions"] or "?", *["-"] * 5, "[red]INVALID[/]")
-            continue
-        last = f"{r['last_partition']} at {r['last_materialized']:%Y-%m-%d %H:%M}" if r["last_materialized"] else "-"
-        table.add_row(r["asset"], r["notebook"] or "", r["partitions"], *(str(r[k]) for k in (
-            "fresh", "stale", "missing", "failed", "running")), last)
     console = _console()
-    console.print(table)
+    console.print(_status_table(rows, width=console.width))
     totals = report.totals()
     console.print("totals: " + ", ".join(f"{k.lower()} {v}" for k, v in totals.items()))
     _print_invalid(console, invalid, graph.other_problems)
     return 0
+
+
+WIDE = 150  # below this many columns the tables drop or merge columns instead of folding every cell
+NARROW = 110  # below this, a status row puts the partitions under the asset's name and shortens the time
+
+
+def _status_table(rows: list[dict], *, width: int) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+
+    wide, narrow = width >= WIDE, width < NARROW
+    table = Table(title="Asset status", title_justify="left")
+    table.add_column("asset", style="bold", overflow="fold")
+    if wide:
+        table.add_column("notebook", style="dim", overflow="fold")
+    if not narrow:
+        table.add_column("partitions", overflow="fold")
+    counts = [("fresh", "green"), ("stale", "yellow"), ("missing", "bright_black"), ("failed", "red"),
+              ("running", "blue")]
+    if wide:
+        for col, style in counts:
+            table.add_column(col, style=style, justify="right", no_wrap=True)
+    else:  # one column of the counts that are not zero
+        table.add_column("state")
+    table.add_column("last materialized")
+    today = datetime.now(timezone.utc).date()  # times are naive UTC
+    for r in rows:
+        name = f"{r['asset']}\n[dim]{escape(r['partitions'] or '?')}[/]" if narrow else r["asset"]
+        parts = [] if narrow else [escape(r["partitions"] or "?")]
+        if r["status"] == INVALID:
+            shown = [*["-"] * len(counts), "[red]INVALID[/]"] if wide else ["[red]INVALID[/]", "-"]
+            table.add_row(name, *([escape(r["notebook"] or "")] if wide else []), *parts, *shown)
+            continue
+        when = r["last_materialized"]
+        if when is None:
+            last = "-"
+        elif narrow:
+            last = f"{when:%H:%M}" if when.date() == today else f"{when:%Y-%m-%d}"
+            last += f" ({r['last_partition']})"
+        else:
+            last = f"{when:%Y-%m-%d %H:%M} ({r['last_partition']})"
+        last = escape(last)
+        if wide:
+            middle = [escape(r["notebook"] or ""), *parts, *(str(r[k]) for k, _ in counts)]
+        else:
+            state = ", ".join(f"[{style}]{r[k]} {k}[/]" for k, style in counts if r[k]) or "-"
+            middle = [*parts, state]
+        table.add_row(name, *middle, last)
+    return table
 
 
 def _invalid_row(bad: Any, statuses: Sequence[str], *, now: Any) -> dict[str, Any]:
@@ -198,37 +284,34 @@ def _print_invalid(console: Any, invalid: Sequence[Any], other: Sequence[Any]) -
     """Below a table: each invalid asset with its problem (one line each), so nothing broken is hidden."""
     if invalid:
         console.print(f"[red]{len(invalid)} invalid asset(s)[/], left out until fixed (nbo validate lists every "
-                      "problem):", highlight=False)
+                      "problem):", highlight=False, soft_wrap=True)
     for bad in invalid:
-        console.print(f"  {bad.name}: INVALID - {bad.describe(located=True)}", highlight=False, markup=False)
+        console.print(f"  {bad.name}: INVALID - {bad.describe(located=True)}", highlight=False, markup=False,
+                      soft_wrap=True)
     if other:
         console.print(f"{len(other)} other problem(s) in the notebooks (e.g. a file that cannot be read); nbo "
-                      "validate lists them.", highlight=False, markup=False)
+                      "validate lists them.", highlight=False, markup=False, soft_wrap=True)
 
 
 def cmd_stale(project: Any, args: argparse.Namespace) -> int:
+    from notebook_orch.faces.stale_view import stale_view
+
     graph = project.graph
     chosen = graph.select(args.assets, include_invalid=True)
     invalid = [graph.invalid[n] for n in chosen if n in graph.invalid]
-    stale = project.stale(assets=[n for n in chosen if n in graph])
+    view = stale_view(project, [n for n in chosen if n in graph])
     if args.json:
-        print(json.dumps(_jsonable([*stale, *({
+        data = view.to_json()
+        data["stale"] = [*data["stale"], *({
             "asset": bad.name, "partition": None, "status": INVALID,
             "causes": [{"kind": "invalid", "message": str(p)} for p in bad.problems], "root_causes": [],
-        } for bad in invalid)]), indent=2))
+        } for bad in invalid)]
+        print(json.dumps(_jsonable(data), indent=2))
         return 0
     console = _console()
-    if not stale and not invalid:
-        console.print("Nothing is stale.")
-        return 0
-    for item in stale:
-        console.print(f"[bold]{item.asset}[/bold][{item.partition}]", highlight=False)
-        for cause in item.causes:
-            console.print(f"    - {cause.message}", highlight=False, markup=False)
-        if item.root_causes:
-            console.print("      root cause: " + "; ".join(str(r) for r in item.root_causes), highlight=False,
-                          markup=False)
-    console.print(f"{len(stale)} stale partition(s)")
+    if view.stale or not invalid:
+        for line in view.lines():  # plain lines: wrapped by the terminal, not cut into pieces by rich
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     _print_invalid(console, invalid, ())
     return 0
 
@@ -245,23 +328,46 @@ def cmd_runs(project: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{**_jsonable(r), "presumed_dead": r.run_id in dead} for r in runs], indent=2))
         return 0
+    console = _console()
+    console.print(_runs_table(runs, dead, wide=console.width >= WIDE))
+    if runs:
+        console.print("run ids are shortened; nbo runs --json shows them whole", style="dim", highlight=False)
+    return 0
+
+
+def _runs_table(runs: list, dead: set[str], *, wide: bool) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="Runs (newest first)", title_justify="left")
-    for col in ("run", "status", "kind", "notebook", "partitions", "assets", "started", "took", "error"):
-        table.add_column(col)
+    table.add_column("run", no_wrap=True)
+    table.add_column("status")
+    if wide:
+        for col in ("kind", "notebook", "partitions", "assets"):
+            table.add_column(col, overflow="fold")
+    else:
+        table.add_column("notebook \\[partitions]", overflow="fold")
+    table.add_column("started")
+    table.add_column("took", justify="right", no_wrap=True)
+    table.add_column("error", overflow="fold", ratio=1, min_width=10)
     colour = {RunStatus.SUCCESS: "green", RunStatus.FAILED: "red", RunStatus.RUNNING: "blue",
               RunStatus.CANCELED: "yellow"}
+    ids = short_ids([r.run_id for r in runs])
+    today = datetime.now(timezone.utc).date()  # run times are naive UTC
     for r in runs:
         took = f"{(r.ended_at - r.started_at).total_seconds():.2f}s" if r.ended_at else "-"
         parts = ",".join(r.partition_keys[:3]) + (f" +{len(r.partition_keys) - 3}" if len(r.partition_keys) > 3
                                                   else "")
-        shown = f"[{colour[r.status]}]{r.status}[/]" + (" [red](no heartbeat: presumed dead; nbo reap)[/]"
-                                                         if r.run_id in dead else "")
-        table.add_row(r.run_id, shown, r.kind, r.notebook or "", parts,
-                      ",".join(r.assets), f"{r.started_at:%Y-%m-%d %H:%M:%S}", took, (r.error or "")[:60])
-    _console().print(table)
-    return 0
+        shown = f"[{colour.get(r.status, 'white')}]{r.status}[/]" + (
+            " [red](no heartbeat: presumed dead; nbo reap)[/]" if r.run_id in dead else "")
+        if wide:
+            middle = [r.kind, escape(r.notebook or ""), escape(parts), ", ".join(r.assets)]
+            started = f"{r.started_at:%Y-%m-%d %H:%M:%S}"
+        else:
+            middle = [escape(f"{(r.notebook or '').removeprefix('notebooks/')} [{parts}]")]
+            started = f"{r.started_at:%H:%M:%S}" if r.started_at.date() == today else f"{r.started_at:%m-%d %H:%M}"
+        table.add_row(ids[r.run_id], shown, *middle, started, took, escape(_one_line(r.error)))
+    return table
 
 
 def cmd_reap(project: Any, args: argparse.Namespace) -> int:

@@ -67,13 +67,13 @@ def submit_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_command(project: Any, args: argparse.Namespace, *, progress: Any = None) -> int:
     from notebook_orch.engine.runner import PlanInterrupted
+    from notebook_orch.faces.cli import BadArguments
     from notebook_orch.faces.progress import RichProgress
 
     try:
         options = submit_options(args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:  # exit code 2 with "error: ..." on the command line, a UsageError in a notebook
+        raise BadArguments(str(exc)) from None
     if args.dry_run:
         plan = project.plan(args.selection, partitions=options["partitions"], downstream=args.downstream,
                             only_stale=options["only_stale"])
@@ -109,14 +109,22 @@ def run_command(project: Any, args: argparse.Namespace, *, progress: Any = None)
         print(report.summary())
         for o in report.outcomes:
             if o.status != "SUCCESS":
-                where = f" (cell {o.error_cell})" if o.error_cell is not None else ""
-                out = f"; output notebook {o.output_path}" if o.output_path else ""
-                print(f"  {o.status} {o.notebook} [{o.partition}]{where}: {o.error}{out}")
+                print("  " + failure_line(o))
         for (asset, partition), holder in elsewhere.items():
             by = f"run {holder}" if holder else "another run"
             print(f"  NOT RUN {asset}[{partition}]: {by} was already materializing it when this command planned; "
                   "wait for it to finish (nbo runs) and materialize again if it failed.")
     return 0 if report.ok else 1
+
+
+def failure_line(o: Any) -> str:
+    """One line per failed run: where (cell counted from 1, as JupyterLab shows it), why, and its output notebook."""
+    from notebook_orch.errors import cell_number
+
+    where = f" (cell {cell_number(o.error_cell)})" if o.error_cell is not None else ""
+    run = f" run {o.run_id}" if o.run_id else ""
+    out = f"; output notebook {o.output_path}" if o.output_path else ""
+    return f"{o.status} {o.notebook} [{o.partition}]{where}{run}: {o.error}{out}"
 
 
 @contextmanager

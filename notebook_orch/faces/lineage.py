@@ -16,6 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from notebook_orch.core.status import Status
+from notebook_orch.errors import cell_number
 
 if TYPE_CHECKING:
     from notebook_orch.core.graph import AssetGraph
@@ -122,7 +123,8 @@ def render(graph: AssetGraph, fmt: str, report: StalenessReport | None = None) -
         lines = []
         for a in data["assets"]:
             deps = ", ".join(a["deps"]) or "(source)"
-            lines.append(f"{label[a['name']]}  <- {deps}    ({a['notebook']}, cell {a['cell']}; {a['partitions']})")
+            where = f"{a['notebook']}, cell {cell_number(a['cell'])}"
+            lines.append(f"{label[a['name']]}  <- {deps}    ({where}; {a['partitions']})")
             if "problems" in a:
                 lines.append(f"    INVALID: {a['problems'][0]}")
         return "\n".join(lines)

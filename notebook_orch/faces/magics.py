@@ -43,8 +43,10 @@ class NotebookOrchMagics(Magics):
         shell = self.shell
 
         def run_body() -> None:
-            source = shell.transform_cell(cell)
-            filename = shell.compile.cache(source)  # so tracebacks show the cell's lines
+            # The %%asset line stays as line 1 (a comment), so line numbers are the cell's own, as JupyterLab
+            # counts them; the file name is what a person can find: the prompt's In[N], or in a run the cell.
+            source = f"# %%asset {line}\n" + shell.transform_cell(cell)
+            filename = self._code_name(line, source)
             exec(shell.compile(source, filename, "exec"), shell.user_global_ns, shell.user_ns)  # noqa: S102
 
         try:
@@ -58,6 +60,27 @@ class NotebookOrchMagics(Magics):
         print(result.summary())
 
     asset.__doc__ = _asset_doc()
+
+    def _code_name(self, line: str, source: str) -> str:
+        """Where tracebacks say the code is: ``Cell In[N]`` (this prompt's number) interactively; in a run, the
+        notebook and cell it came from (the run's own In[N] means nothing outside its output notebook)."""
+        import linecache
+        from collections.abc import Mapping
+
+        from notebook_orch.kernel.runtime import RUN_CONTEXT
+
+        shell = self.shell
+        if isinstance(shell.user_ns.get(RUN_CONTEXT), Mapping):
+            words = line.split()
+            try:
+                where = self.runtime.graph().spec(words[0]).location if words else None
+            except Exception:  # noqa: BLE001 - the runtime reports a bad name itself; the name is only cosmetic
+                where = None
+            if where:
+                # Like IPython's own cache: no file behind it, so linecache keeps it (mtime None) for tracebacks.
+                linecache.cache[where] = (len(source), None, source.splitlines(True), where)
+                return where
+        return shell.compile.cache(source, shell.execution_count)
 
     @line_magic
     def nbo(self, line: str) -> Any:
@@ -83,19 +106,30 @@ class NotebookOrchMagics(Magics):
         if argv[0] in ("materialize", "backfill") and "--json" not in argv and "--dry-run" not in argv:
             if "--wait" not in argv and "-h" not in argv and "--help" not in argv:
                 return self._submit_in_background(argv, root)
-            from notebook_orch.faces.progress import WidgetProgress
+            progress = _ProgressOnStart()
+        if argv[0] in ("stale", "status"):
+            self._warn_about_unsaved_cells(argv[0])
+        from notebook_orch.faces.cli import BadArguments
 
-            progress = WidgetProgress()
         try:
             if argv[0] == "lineage" and _show_lineage(argv, root):
                 return
-            code = main(["-C", root, *argv], progress=progress)
+            code = main(["-C", root, *argv], progress=progress, raise_errors=True)
+        except BadArguments as exc:
+            raise UsageError(f"%nbo {argv[0]}: {exc}") from None
         except SystemExit as exc:  # argparse: --help (code 0) or bad arguments (code 2)
             if exc.code in (0, None):
                 return
             raise UsageError(f"%nbo {line}: invalid arguments (see above).") from None
         if code != 0:
-            raise NotebookOrchError(f"%nbo {argv[0]} finished with exit code {code} (see above).")
+            # What went wrong is printed above, once; the cell still fails, so papermill and nbclient see it.
+            raise CommandFailed(_FAILED.get(argv[0], f"%nbo {argv[0]} did not succeed (see above)."))
+
+    def _warn_about_unsaved_cells(self, command: str) -> None:
+        """``nbo status``/``stale`` read the saved notebooks; say so when this kernel ran cells that differ."""
+        for name, location in sorted(self.runtime.unsaved.items()):
+            print(f"warning: {name} last ran here from its cell as edited in this kernel, which differs from the "
+                  f"saved {location}; %nbo {command} reads the saved notebook: save it to compare with what ran.")
 
     def _graph(self, args: list[str]) -> Any:
         """``%nbo graph [SELECTION]``: the live lineage graph widget (returned, so the cell displays it)."""
@@ -221,6 +255,37 @@ def _refuse_inside_a_run(command: str, namespace: Any) -> None:
         f"a terminal (nbo {command} ...); remove the nbo-setup tag from this cell, or move the %nbo line out of "
         "the cell that asset cells rely on."
     )
+class CommandFailed(NotebookOrchError):
+    """``%nbo`` reported a failure above (failed runs, project problems): the cell fails with one short line."""
+
+
+_FAILED = {
+    "materialize": "%nbo materialize: not every run succeeded; each failure is listed above.",
+    "backfill": "%nbo backfill: not every run succeeded; each failure is listed above.",
+    "validate": "%nbo validate: the project has problems; they are listed above.",
+}
+
+
+class _ProgressOnStart:
+    """The notebook progress bar, shown only once runs start: a bad selection or partition fails first, with no
+    empty bar above the error."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def start(self, total: int) -> None:
+        from notebook_orch.faces.progress import WidgetProgress
+
+        self._bar = WidgetProgress()
+        self._bar.start(total)
+
+    def advance(self, outcome: Any) -> None:
+        if self._bar is not None:
+            self._bar.advance(outcome)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.finish()
 
 
 def _show_user_traceback(shell: Any, error: RunFailed) -> None:

@@ -25,11 +25,10 @@ class RichProgress:
             self._task = self._progress.add_task("", total=total)
 
     def advance(self, outcome: RunOutcome) -> None:
-        line = _outcome_line(outcome)
+        # A failure's message is printed once, in the command's closing list; here it is only named.
+        line = _outcome_line(outcome, with_error=False)
         if self._progress is not None:
             self._progress.update(self._task, advance=1, description=line[:80])
-            if outcome.status != "SUCCESS":
-                self._progress.console.print(line, markup=False, highlight=False)
         else:
             print(line, flush=True)
 
@@ -54,9 +53,7 @@ class WidgetProgress:
 
     def advance(self, outcome: RunOutcome) -> None:
         self._bar.value += 1
-        self._label.value = _outcome_line(outcome)
-        if outcome.status != "SUCCESS":
-            print(_outcome_line(outcome))
+        self._label.value = _outcome_line(outcome, with_error=False)  # the closing list prints each failure once
 
     def finish(self) -> None:
         self._bar.bar_style = "success" if self._bar.value == self._bar.max else ""
@@ -147,12 +144,12 @@ def _clock(seconds: float) -> str:
         f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def _outcome_line(o: RunOutcome) -> str:
+def _outcome_line(o: RunOutcome, *, with_error: bool = True) -> str:
     text = f"{o.status:<7} {o.notebook} [{o.partition}] {','.join(o.assets)}"
     if o.run_id:
         text += f" run {o.run_id}"
     if o.attempts > 1:
         text += f" after {o.attempts} attempts"
-    if o.error:
+    if o.error and with_error:
         text += f": {o.error}"
     return text

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, MutableMapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,9 @@ class AssetRuntime:
         self._new_assets: dict[str, AssetSpec] = {}  # run here, declared in no saved notebook yet
         self._kernel_declared: dict[str, AssetSpec] = {}  # cells run here whose declaration is not the saved one
         self.active_partition: str | None = None
+        # Asset -> where it is saved, for assets whose cell this kernel last ran as edited (differing from the file)
+        self.unsaved: dict[str, str] = {}
+        self._code_sources: dict[str, str] = {}  # code version -> normalized source, of versions computed here
 
     # -- the project as seen from the kernel -------------------------------------------------------------
     def project(self, root: str | None = None) -> Any:
@@ -239,10 +242,19 @@ class AssetRuntime:
         chosen = resolve_interactive_spec(graph, declared, body, version_with_helpers=self._code_version_with_helpers,
                                           kernel_notebook=self._kernel_notebook(ns))
         spec = chosen.spec
+        if not spec.code_source:  # a kernel declaration: the source of the version it was given
+            saved = graph.spec(spec.name) if spec.name in graph else None
+            source = saved.code_source if saved is not None and saved.code_version == spec.code_version else (
+                self._code_sources.get(spec.code_version, ""))
+            spec = replace(spec, code_source=source)
         if chosen.note:
             self._kernel_declared[spec.name] = spec
         else:
             self._kernel_declared.pop(spec.name, None)
+        if chosen.note and spec.notebook is not None:  # %nbo status/stale read the saved file: they say so
+            self.unsaved[spec.name] = spec.location
+        else:
+            self.unsaved.pop(spec.name, None)
         partition = self._interactive_partition(spec, ns)
         project = self.project()
         from notebook_orch.engine.lifecycle import RunLifecycle
@@ -303,13 +315,15 @@ class AssetRuntime:
     def _code_version_with_helpers(self, notebook: str | None, cell_index: int | None, body: str) -> str:
         """The code version of ``body`` with the helper cells of the saved ``notebook`` above ``cell_index`` (all
         of them when None: a new cell is usually written below the ones it uses)."""
-        from notebook_orch.core.codeversion import code_version, select_helpers
+        from notebook_orch.core.codeversion import code_source, code_version, select_helpers
         from notebook_orch.core.specs import split_asset_cell
         from notebook_orch.discovery import read_cells
 
         helpers: list[str] = []
         if notebook is None:
-            return code_version(body, helpers)
+            version = code_version(body, helpers)
+            self._code_sources[version] = code_source(body, helpers)
+            return version
         try:
             cells = read_cells(self.project().config.root / notebook)
             other = [(i, src) for i, (kind, src) in enumerate(cells)
@@ -318,7 +332,10 @@ class AssetRuntime:
             helpers = [sources[i] for i in select_helpers(body, other, before=cell_index)]
         except Exception:  # noqa: BLE001 - the notebook vanished or broke since discovery: version the body alone
             helpers = []
-        return code_version(body, helpers)
+        version = code_version(body, helpers)
+        # What this version stands for, kept with its first materialization (nbo stale's diffs)
+        self._code_sources[version] = code_source(body, helpers)
+        return version
 
     def _interactive_partition(self, spec: AssetSpec, ns: Mapping[str, Any]) -> str:
         if isinstance(spec.partitions, Unpartitioned):
@@ -434,6 +451,8 @@ class AssetRuntime:
             duration_s=duration,
             storage_path=str(published.storage_path),
             io=published.handler,
+            # The source this version stands for, when the spec's is the one run (a plan may pin another version)
+            code_source=(spec.code_source or None) if code_version == spec.code_version else None,
         )
         result = AssetResult(spec.name, partition, "materialized", meta.row_count, len(meta.schema) or None,
                              duration, tuple(checks), run_id=run_id)

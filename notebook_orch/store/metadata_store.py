@@ -257,6 +257,10 @@ class MetadataStore:
         where an upstream sequence moved, to tell real changes from data that came back (A -> B -> A)."""
         with self._read() as conn:
             return reads.consumed_versions(conn, ids)
+    def code_sources(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The normalized source kept for each ``(asset, code_version)`` in ``keys`` (those not kept are absent)."""
+        with self._read() as conn:
+            return reads.code_sources(conn, keys)
 
     def events_after(self, event_id: int, *, limit: int = 1000) -> list[EventRecord]:
         """Events with id greater than ``event_id``, oldest first (a follower passes the last id it saw).

@@ -13,9 +13,26 @@ from notebook_orch.store.records import (
     MaterializationRecord,
     RunRecord,
 )
-from notebook_orch.store.schema import events, materializations, partition_locks, runs
+from notebook_orch.store.schema import code_versions, events, materializations, partition_locks, runs
 
 _CHUNK = 2_000
+
+
+def code_sources(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The normalized source of each known (asset, code version) among ``keys``."""
+    by_version: dict[str, set[str]] = {}
+    for asset, version in keys:
+        by_version.setdefault(version, set()).add(asset)
+    versions = sorted(by_version)
+    found: dict[tuple[str, str], str] = {}
+    t = code_versions
+    for i in range(0, len(versions), _CHUNK):
+        query = sa.select(t.c.asset, t.c.code_version, t.c.normalized_source).where(
+            t.c.code_version.in_(versions[i : i + _CHUNK]))
+        for asset, version, source in conn.execute(query):
+            if asset in by_version[version]:
+                found[(asset, version)] = source
+    return found
 
 
 def get_run(conn: Connection, run_id: str) -> RunRecord | None:

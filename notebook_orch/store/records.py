@@ -69,6 +69,9 @@ class NewMaterialization:
     duration_s: float | None = None
     storage_path: str | None = None
     io: str | None = None
+    # The normalized source code_version stands for (codeversion.code_source), kept once per code version so a
+    # later code change can be shown as a diff; None when the writer does not know it (imports, benchmarks).
+    code_source: str | None = None
 
 
 @dataclass(frozen=True)

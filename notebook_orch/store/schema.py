@@ -26,7 +26,7 @@ from sqlmodel import Field, SQLModel
 from notebook_orch.store.records import RUN_KINDS, RUN_STATUSES
 
 # Bump when the tables change; ``open_store`` refuses stores written by a newer version and migrates older ones.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class StoreModel(SQLModel, registry=registry()):
@@ -243,6 +243,18 @@ class PendingJoinRow(StoreModel, table=True):
     asset: str = _col("asset", sa.String(200), primary_key=True)
     partition: str = _col("partition", sa.String(200), primary_key=True)
     since: datetime = _col("since", sa.DateTime, nullable=False)
+class CodeVersionRow(StoreModel, table=True):
+    """The normalized source each code version of an asset stands for (``codeversion.code_source``), written with
+    the first materialization recorded under it: ``nbo stale`` shows a code change as a diff against it. Keyed by
+    asset too, because an explicit ``--code-version 1`` may be shared by several assets. Added by revision 0003.
+    """
+
+    __tablename__ = "code_versions"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    code_version: str = _col("code_version", sa.String(128), primary_key=True)
+    asset: str = _col("asset", sa.String(200), primary_key=True)
+    normalized_source: str = _col("normalized_source", sa.Text, nullable=False)
+    created_at: datetime = _col("created_at", sa.DateTime, nullable=False)
 
 
 # Core handles on the same tables, for the hot paths.
@@ -258,5 +270,6 @@ schedule_ticks = ScheduleTickRow.__table__
 scheduler_lease = SchedulerLeaseRow.__table__
 scheduler_cursor = SchedulerCursorRow.__table__
 pending_joins = PendingJoinRow.__table__
+code_versions = CodeVersionRow.__table__
 
 OWN_TABLES = tuple(metadata.sorted_tables)

@@ -41,7 +41,7 @@ from notebook_orch.store.records import (
     NewMaterialization,
     RunRecord,
 )
-from notebook_orch.store.schema import partition_state, runs
+from notebook_orch.store.schema import code_versions, partition_state, runs
 from notebook_orch.store.statements import MATERIALIZATION_COLUMNS, statements
 
 # Keep IN lists and multi-row statements well below SQLite's 32,766 bound-parameter limit.
@@ -231,7 +231,20 @@ def record_materializations(
         derive["after"] = after
         conn.execute(st.upsert_state, derive)
         conn.execute(st.materialized_events, derive)
+    record_code_sources(conn, new, now=now)
     return ids
+
+
+def record_code_sources(conn: Connection, new: Sequence[NewMaterialization], *, now: datetime) -> None:
+    """Keep the normalized source of each (asset, code version) the first time a materialization brings it."""
+    sources = {(m.code_version, m.asset): m.code_source for m in new if m.code_source is not None}
+    if not sources:
+        return
+    from notebook_orch.store.dialect import upsert
+
+    stmt = upsert(conn, code_versions).on_conflict_do_nothing(index_elements=["code_version", "asset"])
+    conn.execute(stmt, [{"code_version": v, "asset": a, "normalized_source": src, "created_at": now}
+                        for (v, a), src in sources.items()])
 
 
 def _unique_key_chunks(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:

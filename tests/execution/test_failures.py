@@ -50,7 +50,7 @@ def assert_nothing_published(root: Path, asset: str, partition: str) -> None:
 def failed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("failed")
     make_project(root, {
-        # broken.ipynb: cell 2 is a plain helper cell, cell 3 the asset cell that raises.
+        # broken.ipynb: index 2 is a plain helper cell, index 3 the asset cell that raises (JupyterLab's Cell 4).
         "broken": ["helper = 1", asset_cell("broken_value", 'broken_value = {"x": helper / 0}')],
         "after_broken": [asset_cell("after_broken", "after_broken = dict(broken_value)", deps="broken_value")],
         "checked": [asset_cell("checked_value", 'checked_value = {"n": 3}',
@@ -72,7 +72,7 @@ def test_a_cell_that_raises_fails_the_run_with_the_error_and_the_source_cell(fai
     run = failed["runs"]["broken_value"]
     broken_cell = FIRST_ASSET_CELL + 1  # after the helper cell
     assert run.status == "FAILED"
-    assert run.error == ("RunFailed: Asset broken_value[2013-01-01] failed in notebooks/broken.ipynb, cell 3: "
+    assert run.error == ("RunFailed: Asset broken_value[2013-01-01] failed in notebooks/broken.ipynb, cell 4: "
                          "ZeroDivisionError: division by zero")
     assert run.error_cell == broken_cell
     assert run.error_source == cell_text(source_cells(root / "notebooks" / "broken.ipynb")[broken_cell])
@@ -158,7 +158,7 @@ def test_a_dead_kernel_fails_its_run_and_the_next_run_on_that_worker_gets_a_new_
         status = project.status()
     dead, ok = runs_of(tmp_path)
     assert (dead.partition_keys, dead.status, dead.error_cell) == ((DAY,), "FAILED", FIRST_ASSET_CELL)
-    assert dead.error.startswith("The kernel died while running cell 2 of notebooks/dies.ipynb (")
+    assert dead.error.startswith("The kernel died while running cell 3 of notebooks/dies.ipynb (")
     assert "os._exit" in dead.error_source
     assert Path(dead.output_path).is_file()
     assert_nothing_published(tmp_path, "dies_value", DAY)
@@ -208,11 +208,12 @@ def test_a_cell_past_the_timeout_is_stopped_and_fails_the_run(tmp_path: Path) ->
     assert proc.returncode == 1, proc.stdout + proc.stderr
     [run] = runs_of(tmp_path)
     assert run.status == "FAILED"
-    assert run.error == ("Cell 2 of notebooks/hangs.ipynb ran past the execution timeout of 2 s and was stopped; "
+    assert run.error == ("Cell 3 of notebooks/hangs.ipynb ran past the execution timeout of 2 s and was stopped; "
                          "make it faster or raise the timeout (--timeout).")
     assert run.error_cell == FIRST_ASSET_CELL
     assert run.error_source.startswith("%%asset hangs_value")
-    assert f"FAILED notebooks/hangs.ipynb [{DAY}] (cell 2): {run.error}" in proc.stdout
+    assert f"FAILED notebooks/hangs.ipynb [{DAY}] (cell 3) run {run.run_id}: {run.error}" in proc.stdout
+    assert proc.stdout.count(run.error) == 1  # each failure printed once
     assert_nothing_published(tmp_path, "hangs_value", DAY)
 
 

@@ -306,7 +306,8 @@ def test_body_with_a_syntax_error_shows_the_line(session: Session, project: Proj
     result = session.run("%%asset config\nscale = 10\nconfig = = {'scale': scale}")  # edited, unsaved, broken
     assert not result.success and type(result.error_in_exec) is RunFailed
     assert isinstance(result.error_in_exec.__cause__, SyntaxError)
-    assert str(result.error_in_exec).endswith("SyntaxError: invalid syntax (line 2 of the cell)")
+    # line 3 as JupyterLab counts: the %%asset line is line 1
+    assert str(result.error_in_exec).endswith("SyntaxError: invalid syntax (line 3 of the cell)")
     assert "config = = {'scale': scale}" in session.stdout and "codeop" not in session.stdout
     assert project.store().list_runs()[0].status == FAILED
 

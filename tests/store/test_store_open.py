@@ -18,7 +18,8 @@ from notebook_orch.store import SCHEMA_VERSION, open_store
 from notebook_orch.store.schema import metadata
 
 OWN_TABLES = {"schema_version", "runs", "materializations", "partition_state", "partition_locks", "events",
-              "state_cache", "schedules", "schedule_ticks", "scheduler_lease", "scheduler_cursor", "pending_joins"}
+              "state_cache", "schedules", "schedule_ticks", "scheduler_lease", "scheduler_cursor", "pending_joins",
+              "code_versions"}
 
 
 def tree(folder: Path) -> dict[str, bytes | None]:

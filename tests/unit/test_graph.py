@@ -29,8 +29,8 @@ def test_every_problem_reported_together():
         build_graph(specs)
     messages = [str(p) for p in info.value.problems]
     assert len(messages) == 4
-    assert "defined twice: in one.ipynb, cell 1 and in two.ipynb, cell 2" in messages[0]
-    assert messages[1] == ("two.ipynb, cell 3: Asset 'b' depends on 'sales_raw', which no asset declares; fix "
+    assert "defined twice: in one.ipynb, cell 2 and in two.ipynb, cell 3" in messages[0]  # counted from 1
+    assert messages[1] == ("two.ipynb, cell 4: Asset 'b' depends on 'sales_raw', which no asset declares; fix "
                            "--deps, or declare 'sales_raw' in a notebook. Did you mean 'sales_raw_v2'?")
     assert "does not fit" in messages[2] and "'a[-1]'" in messages[2]
     assert "Dependency cycle: " in messages[3] and ("c -> d -> c" in messages[3] or "d -> c -> d" in messages[3])
@@ -72,6 +72,6 @@ def test_random_dags_order_respects_every_edge(raw_deps):
 def test_upstream_cell_must_come_first_in_the_same_notebook():
     problems = validate_specs([spec("b --deps a", "nb.ipynb", 2), spec("a", "nb.ipynb", 5)])
     assert [str(p) for p in problems] == [
-        "nb.ipynb, cell 2: Asset 'b' reads 'a', which is defined further down the same notebook (cell 5); a "
+        "nb.ipynb, cell 3: Asset 'b' reads 'a', which is defined further down the same notebook (cell 6); a "
         "notebook runs top to bottom, so move 'a''s cell above this one."
     ]

@@ -66,7 +66,7 @@ def test_both_duplicates_are_excluded_and_say_so():
     assert g.names == ("fine",)
     bad = g.invalid["raw"]
     assert bad.declared_twice and len(bad.specs) == 2
-    assert "defined twice: in one.ipynb, cell 1 and in two.ipynb, cell 2" in bad.describe()
+    assert "defined twice: in one.ipynb, cell 2 and in two.ipynb, cell 3" in bad.describe()
     assert g.invalid["down"].invalid_deps == ("raw",)
 
 
@@ -99,7 +99,7 @@ def test_selecting_an_invalid_asset_is_refused_naming_its_problem():
     with pytest.raises(DeclarationError) as info:
         g.select("bad")
     assert str(info.value) == (
-        "Asset 'bad' is invalid, so it cannot be used until its declaration is fixed: s.ipynb, cell 2: Asset 'bad' "
+        "Asset 'bad' is invalid, so it cannot be used until its declaration is fixed: s.ipynb, cell 3: Asset 'bad' "
         "depends on 'nope', which no asset declares; fix --deps, or declare 'nope' in a notebook.")
     with pytest.raises(DeclarationError, match="Did you mean 'bad'"):
         g.select("bda")

@@ -61,7 +61,7 @@ def test_bad_declarations_name_the_cell(line, match):
     with pytest.raises(DeclarationError, match=match) as info:
         parse_declaration(line, notebook="nb.ipynb", cell=4)
     assert info.value.problem.notebook == "nb.ipynb" and info.value.problem.cell == 4
-    assert str(info.value).startswith("nb.ipynb, cell 4: ")
+    assert str(info.value).startswith("nb.ipynb, cell 5: ")  # counted from 1, as JupyterLab shows cells
 
 
 def test_help_lists_every_option():
