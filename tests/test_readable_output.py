@@ -184,5 +184,5 @@ def test_in_a_notebook_the_tables_fit_its_output_area(built: dict) -> None:
         lines = _plain(text).splitlines()
         assert lines and max(len(line) for line in lines) <= 115, text  # rich's notebook width (JUPYTER_COLUMNS)
         assert any(line.startswith("└") and line.rstrip().endswith("┘") for line in lines), text
-    assert "3 fresh, 28 missing" in "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "")
-                                            for o in driver.cells[1].outputs)
+    assert "3 fresh, 28 missing" in _plain("".join(o.get("text", "") or o.get("data", {}).get("text/plain", "")
+                                                   for o in driver.cells[1].outputs))
