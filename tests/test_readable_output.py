@@ -88,11 +88,7 @@ def test_a_failure_is_printed_once_naming_the_cell_as_jupyterlab_counts_it(built
 @pytest.mark.kernel
 def test_stale_groups_by_asset_and_cause_and_shows_a_code_change_once_as_a_diff(built: dict) -> None:
     root = built["root"]
-    assert nbo(root, "stale").stdout == (
-        "report: stale\n"
-        "  upstream missing: clean 2013-01-04..2013-01-31: 28 missing\n"
-        "  root cause: raw 2013-01-04..2013-01-31: 28 missing\n"
-        "1 stale partition in 1 asset\n")
+    assert nbo(root, "stale").stdout == "Nothing is stale.\n"  # report[all] read every partition there is
     with Project(root) as project:
         before = project.graph.spec("raw").code_version
     notebook(root / "notebooks" / "pipe.ipynb", ["SCALE = 2", RAW_EDITED, CLEAN])
@@ -115,18 +111,17 @@ def test_stale_groups_by_asset_and_cause_and_shows_a_code_change_once_as_a_diff(
             "  root cause: raw 2013-01-01..2013-01-03: 3 code changed\n"
             "report: stale\n"
             "  upstream stale: clean 2013-01-01..2013-01-03: 3 stale\n"
-            "  upstream missing: clean 2013-01-04..2013-01-31: 28 missing\n"
             "  root cause: raw 2013-01-01..2013-01-03: 3 code changed\n"
-            "  root cause: raw 2013-01-04..2013-01-31: 28 missing\n"
             "7 stale partitions in 3 assets\n")
         data = json.loads(nbo(root, "stale", "--json").stdout)  # every detail stays in --json
         assert [(s["asset"], s["partition"]) for s in data["stale"]] == [
             ("raw", "2013-01-01"), ("raw", "2013-01-02"), ("raw", "2013-01-03"),
             ("clean", "2013-01-01"), ("clean", "2013-01-02"), ("clean", "2013-01-03"), ("report", "unpartitioned")]
         report = data["stale"][-1]
-        missing = next(c for c in report["causes"] if c["kind"] == "upstream_missing")
-        assert len(missing["upstream_partitions"]) == 28
-        assert len(report["root_causes"]) == 3 + 28 + 28  # raw's and clean's, each partition, as before
+        upstream = next(c for c in report["causes"] if c["kind"] == "upstream_stale")
+        assert upstream["upstream_partitions"] == ["2013-01-01", "2013-01-02", "2013-01-03"]
+        assert [(r["asset"], r["partition"], r["kinds"]) for r in report["root_causes"]] == [
+            ("raw", day, ["code_changed"]) for day in ("2013-01-01", "2013-01-02", "2013-01-03")]  # each, in full
         [change] = data["code_changes"]
         assert (change["asset"], change["built_version"], change["current_version"]) == ("raw", before, after)
         assert change["built_source"].startswith("raw = {'day': partition_key, 'x': SCALE}\n")

@@ -47,12 +47,14 @@ def resolve_interactive_spec(graph: AssetGraph, declared: AssetSpec, body: str, 
             return InteractiveSpec(saved)
         if (declared.deps, declared.partitions) != (saved.deps, saved.partitions):
             check_kernel_deps(graph, declared)
-        if normalize_source(saved.source) == normalize_source(body):
-            version, source = saved.code_version, saved.code_source
+        if declared.code_version_override:
+            version = declared.code_version_override
+        elif normalize_source(saved.source) == normalize_source(body):
+            version = saved.code_version
         else:  # versioned as discovery will version it once saved, so saving does not make it look changed
             version = version_with_helpers(saved.notebook, saved.cell_index, body)
         spec = replace(declared, notebook=saved.notebook, cell_index=saved.cell_index, source=body,
-                       code_version=version, code_source=source)
+                       code_version=version)
         return InteractiveSpec(spec, f"unsaved: differs from {saved.notebook}")
     bad = graph.invalid.get(name)
     if bad is not None:

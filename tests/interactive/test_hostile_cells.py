@@ -38,7 +38,7 @@ def test_system_exit_in_an_asset_cell_is_reported_as_that_naming_the_cell(
     assert isinstance(error, RunFailed)
     index = list(saved).index("quits")
     assert str(error) == (
-        f"Asset quits[unpartitioned] failed in notebooks/pipeline.ipynb, cell {index}: {shown} (the cell called "
+        f"Asset quits[unpartitioned] failed in notebooks/pipeline.ipynb, cell {index + 1}: {shown} (the cell called "
         "sys.exit() or raised SystemExit; in a notebook that stops the cell, not the kernel, and fails the run: "
         "raise an exception that says what went wrong instead)")
     assert isinstance(error.__cause__, SystemExit) and error.cell == index

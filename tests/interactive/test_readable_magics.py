@@ -67,7 +67,7 @@ def test_a_failed_run_is_listed_once_and_the_cell_fails_without_an_exit_code(ses
     write_notebook(project.root / "notebooks" / "bad.ipynb", [
         "%load_ext notebook_orch", f"%%asset doomed --partitions {DAILY}\nrows = 3\ndoomed = rows / 0"])
     with capture_output() as shown:
-        result = session.shell.run_cell("%nbo materialize doomed --partition 2013-01-02 --workers 1")
+        result = session.shell.run_cell("%nbo materialize doomed --partition 2013-01-02 --workers 1 --wait")
     assert not result.success and type(result.error_in_exec) is CommandFailed
     assert str(result.error_in_exec) == "%nbo materialize: not every run succeeded; each failure is listed above."
     text = re.sub(r"\x1b\[[0-9;]*m", "", shown.stdout + shown.stderr)
