@@ -132,6 +132,7 @@ class Scheduler:
         rec = self.sched.record_tick(s.name, tick, partition=shown, now=self.clock())
         if rec is None:
             return  # recorded already: another daemon, or this one before a restart
+        _crash_point()
         self._submit_tick(rec, s, targets)
         report.ticks_fired.append((s.name, tick, shown))
 
@@ -322,3 +323,20 @@ class Scheduler:
                 h.wait(timeout=drain_s)
             except Exception:
                 h.cancel()
+
+
+def _crash_point() -> None:
+    """Tests kill the daemon with SIGKILL exactly between writing a tick and starting its runs, the window the
+    recovery in ``_finish_started_ticks`` exists for: ``NBO_TEST_KILL_AFTER_TICK=PATH`` kills the first daemon
+    that gets here (the one that creates PATH); the others carry on."""
+    path = os.environ.get("NBO_TEST_KILL_AFTER_TICK")
+    if not path:
+        return
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.close(fd)
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)

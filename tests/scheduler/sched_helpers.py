@@ -19,10 +19,10 @@ def make_project(root: Path) -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
         new_code_cell("%load_ext notebook_orch\nimport os"),
-        new_code_cell("%%asset a --partitions daily:2024-01-01..2024-01-10 --schedule '0 6 * * *'\n"
+        new_code_cell("%%asset a --partitions daily:2024-01-01 --schedule '0 6 * * *'\n"
                       "a = {'k': partition_key, 'v': os.environ.get('NBO_TEST_A', '1')}"),
-        new_code_cell("%%asset b --partitions daily:2024-01-01..2024-01-10\nb = {'k': partition_key}"),
-        new_code_cell("%%asset joined --deps a,b --partitions daily:2024-01-01..2024-01-10 --auto\n"
+        new_code_cell("%%asset b --partitions daily:2024-01-01\nb = {'k': partition_key}"),
+        new_code_cell("%%asset joined --deps a,b --partitions daily:2024-01-01 --auto\n"
                       "joined = {'a': a, 'b': b}"),
     ]
     nbformat.write(nb, root / "notebooks" / "pipe.ipynb")
