@@ -12,6 +12,9 @@ psycopg; SQLite is a WAL file on the same disk. Figures, each for ``sqlite`` and
   round trips, which a finalize pays about nine times on PostgreSQL and never on SQLite (in-process).
 - ``scale_event_wakeup_*``: from a writer calling ``start_run`` (a transaction of a few ms) to
   ``wait_for_events`` returning in another store (LISTEN/NOTIFY on PostgreSQL, polling on SQLite).
+- ``scale_backfill_dask_1w`` / ``_dask_2w`` / ``scale_backfill_local_2w``: a backfill of BACKFILL_PARTITIONS small
+  daily partitions (warm kernels, SQLite store) in partitions per second on a local Dask cluster of one worker, of
+  two, and on the local executor with two workers; the cluster is started before the clock starts.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from notebook_orch.store.pg_server import PostgresUnavailable, TemporaryPostgres
 
 REPEATS = 3
 FINALIZE_TXNS = 1_000
+BACKFILL_PARTITIONS = 16
 
 
 def _mat(j: int) -> NewMaterialization:
@@ -149,6 +153,48 @@ def _wakeup(url: str) -> float:
     return statistics.median(delays)
 
 
+def _backfill_rate(root: Path, executor: str, workers: int, address: str | None = None) -> float:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from notebook_orch.core.planning import PartitionSelection
+    from notebook_orch.project import Project
+
+    (root / "notebooks").mkdir(parents=True)
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = new_code_cell('partition_key = "2013-01-01"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [new_code_cell("%load_ext notebook_orch"), params, new_code_cell(
+        '%%asset small --partitions daily:2013-01-01..2013-12-31\nsmall = {"day": partition_key}')]
+    nbformat.write(nb, root / "notebooks" / "small.ipynb")
+    (root / "pyproject.toml").write_text('[tool.notebook_orch]\nnotebooks = "notebooks"\n', encoding="utf-8")
+    days = PartitionSelection(start="2013-01-01", end=f"2013-01-{BACKFILL_PARTITIONS:02d}")
+    with Project(root) as project:
+        t0 = time.perf_counter()
+        result = project.submit("small", partitions=days, only_stale=True, kind="backfill", executor=executor,
+                                workers=workers, executor_options={"address": address} if address else None).wait()
+        took = time.perf_counter() - t0
+    statuses = [o.status for o in result.outcomes]
+    assert statuses == ["SUCCESS"] * BACKFILL_PARTITIONS, statuses
+    return BACKFILL_PARTITIONS / took
+
+
+def bench_dask_backfill(folder: Path) -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        print("# DASK UNAVAILABLE (pip install notebook_orch[dask]) - no backfill figures on Dask", flush=True)
+        return
+    from _dask_cluster import local_dask_cluster
+
+    for workers in (1, 2):
+        with local_dask_cluster(folder / f"cluster{workers}", workers) as address:
+            rate = _backfill_rate(folder / f"dask{workers}", "dask", workers, address)
+        report(f"scale_backfill_dask_{workers}w", rate, "partitions/s")
+    report("scale_backfill_local_2w", _backfill_rate(folder / "local2", "local", 2), "partitions/s")
+
+
 def run() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
         folder = Path(tmp)
@@ -164,6 +210,7 @@ def run() -> None:
             for backend, make_url in urls.items():
                 report(f"scale_event_wakeup_{backend}", _wakeup(make_url("wakeup")) * 1000, "ms")
             bench_staleness(urls, folder / "project")
+            bench_dask_backfill(folder / "backfill")
         finally:
             if server is not None:
                 server.stop()

@@ -45,9 +45,9 @@ class DaskAddressMissing(NotebookOrchError):
 
 def run_on_worker(request: RunRequest) -> RunOutcome:
     """The Dask task: ``execute_run`` unless an attempt of this request already started (a Dask resubmission)."""
-    from notebook_orch.engine.executor import _store
+    from notebook_orch.engine.executor import store_for
 
-    store = _store(request.store_url)
+    store = store_for(request.store_url)
     started = [run_id for run_id in request.run_ids if store.get_run(run_id) is not None]
     if started:
         raise AttemptAlreadyStarted(
