@@ -88,6 +88,9 @@ class LineageGraph(w.HBox):
             fresh.close()
         self._needs_discover = True  # the buttons' Project must see the new declarations before it plans
         self.canvas.graph = self._view(graph, report)
+        asset = self.panel.asset
+        if asset is not None and (asset in self._shown or asset in getattr(graph, "invalid", {})):
+            self.panel.show(self.panel_view(asset), linker=self._link, keep_inputs=True)
 
     # -- reading ---------------------------------------------------------------------------------------------
     def panel_view(self, asset: str) -> dict[str, Any]:

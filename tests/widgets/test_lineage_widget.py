@@ -226,12 +226,13 @@ def test_an_invalid_asset_is_shown_with_its_problem_and_no_buttons(project):
 def test_an_edited_cell_redraws_the_graph_with_what_turned_stale(project):
     g = LineageGraph(project, live=False)
     assert g.canvas.graph["nodes"][0]["classes"] == "status-missing partitioned"
+    g.show("raw")
+    assert "Why stale" not in g.panel.info.value
     write(project.config.root, "raw.ipynb", "import pandas as pd",
           f"%%asset raw {DAYS}\nraw = pd.DataFrame({{'x': [2]}})")  # the body changed: a new code version
     g._stamp_checked = 0.0  # the live loop looks at the notebooks once a second
     g.refresh()
     nodes = {n["id"]: n for n in g.canvas.graph["nodes"]}
-    assert nodes["raw"]["counts_text"] == "stale 3 · missing 2"
-    g.show("raw")
+    assert nodes["raw"]["counts_text"] == "stale 3 · missing 2"  # and the open panel follows
     assert "code changed since it was built: 2013-01-01..2013-01-03 (3)" in g.panel.info.value
     g.close()
