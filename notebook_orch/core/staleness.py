@@ -112,25 +112,28 @@ class StalenessReport:
         present = st.present[idx]
         inputs_seq = st.inputs_seq[idx]
         fired = np.zeros(len(present), dtype=bool)
-        orphans = np.zeros(len(present), dtype=bool)
-        hit = np.zeros(len(present), dtype=bool)
+        orphans = hit = None  # rare: allocated only when needed (this runs for every asset of a full pass)
         for edge in st.edges:
             up = self._states[edge.upstream]
             lo_i, hi_i = edge.lo[idx], edge.hi[idx]
             fired |= range_max(up.data_seq, lo_i, hi_i, -1) > inputs_seq
             if edge.existing and up.orphaned:
-                orphans |= hi_i > lo_i
+                orphans = (hi_i > lo_i) if orphans is None else orphans | (hi_i > lo_i)
             moved = self._moved_versions.get(edge.upstream)
             if moved is not None and len(moved):
-                hit |= readers_mask(lo_i, hi_i, moved)
-        suspect = (fired | orphans) & present
-        sure = suspect & fired & (inputs_seq <= 0)
-        if hit.any():
+                found = readers_mask(lo_i, hi_i, moved)
+                hit = found if hit is None else hit | found
+        fired &= present
+        suspect = fired if orphans is None else fired | (orphans & present)
+        if not suspect.any():
+            return suspect, suspect
+        sure = fired & (inputs_seq <= 0)
+        if hit is not None and hit.any():
             clean = (st.causes[idx] & UPSTREAM_DATA_CHANGED) == 0
             reloaded = self._reloaded.get(name)
             if reloaded is not None:
                 clean &= ~reloaded[idx]
-            sure |= suspect & fired & clean & hit
+            sure |= fired & clean & hit
         return suspect, sure
 
     def _compute(self, name: str, idx: Any, tested: tuple[Any, Any] | None = None) -> None:
