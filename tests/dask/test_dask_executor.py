@@ -20,7 +20,7 @@ DAYS = [f"2013-01-0{d}" for d in range(1, 7)]
 SLOW_DAY = "2013-01-02"
 
 
-def _project(root: Path, flag: Path, started: Path) -> Path:
+def _project(root: Path, flag: Path, started: Path, store: str | None = None) -> Path:
     """One asset, daily partitions; its value records the pid of the process that ran the kernel (a Dask worker).
     While ``flag`` exists, partition SLOW_DAY writes that pid to ``started`` and waits."""
     body = textwrap.dedent(f"""
@@ -41,7 +41,8 @@ def _project(root: Path, flag: Path, started: Path) -> Path:
     nb.cells = [nbformat.v4.new_code_cell("%load_ext notebook_orch"), params, nbformat.v4.new_code_cell(body)]
     (root / "notebooks").mkdir(parents=True)
     nbformat.write(nb, str(root / "notebooks" / "days.ipynb"))
-    (root / "pyproject.toml").write_text('[tool.notebook_orch]\nnotebooks = "notebooks"\n', encoding="utf-8")
+    table = '[tool.notebook_orch]\nnotebooks = "notebooks"\n' + (f'store = "{store}"\n' if store else "")
+    (root / "pyproject.toml").write_text(table, encoding="utf-8")
     return root
 
 
@@ -59,10 +60,26 @@ def _value(root: Path, record: Any) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def test_a_backfill_on_a_dask_cluster_records_each_partition_once(tmp_path: Path, dask_cluster: Any) -> None:
+@pytest.fixture
+def postgres_url() -> Any:
+    from notebook_orch.store.pg_server import PostgresUnavailable, TemporaryPostgres
+
+    try:
+        server = TemporaryPostgres().start()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    try:
+        yield server.create_database("dask")
+    finally:
+        server.stop()
+
+
+def test_a_backfill_on_a_dask_cluster_with_a_postgresql_store_records_each_partition_once(
+        tmp_path: Path, dask_cluster: Any, postgres_url: str) -> None:
+    """The multi-host set-up on one host: workers reach the store over TCP (the SQLite store is the next test's)."""
     from notebook_orch.project import Project
 
-    root = _project(tmp_path / "proj", tmp_path / "no-flag", tmp_path / "started")
+    root = _project(tmp_path / "proj", tmp_path / "no-flag", tmp_path / "started", store=postgres_url)
     with Project(root) as project:
         report = project.submit("value", partitions=_keys(DAYS[:4]), only_stale=True, kind="backfill",
                                 executor="dask", executor_options={"address": dask_cluster.address},
