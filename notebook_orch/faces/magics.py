@@ -168,7 +168,9 @@ class NotebookOrchMagics(Magics):
                 f" or being materialized by another run ({skipped} skipped)" if skipped else ""))
             return None
         _LIVE_HANDLES.add(handle)
-        return RunProgressView(handle, title=argv[0])
+        view = RunProgressView(handle, title=argv[0])
+        view._ipython_display_()
+        return view
 
     def _set_partition(self, args: list[str]) -> None:
         if len(args) != 1:

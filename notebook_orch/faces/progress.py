@@ -71,6 +71,7 @@ class RunProgressView:
         import ipywidgets as widgets
 
         self.handle = handle
+        self._shown = False
         total = len(handle.plan.runs)
         self._bar = widgets.IntProgress(value=0, min=0, max=max(total, 1), description=title,
                                         layout=widgets.Layout(width="320px"))
@@ -90,6 +91,11 @@ class RunProgressView:
         self._ticker.start()
 
     def _ipython_display_(self) -> None:
+        # Shown once, where the magic ran: `view = %nbo materialize ...` must show it too, and an unassigned
+        # `%nbo materialize ...` must not show it twice (the magic's display, then the cell's result).
+        if self._shown:
+            return
+        self._shown = True
         from IPython.display import display
 
         display(self.widget)
