@@ -39,4 +39,6 @@ python3 -m venv .venv
 .venv/bin/pip install --quiet -e ".[test]"
 .venv/bin/ruff check .
 .venv/bin/python tests/mermaid_check.py  # installs Mermaid's parser once (says so loudly when it cannot)
-exec .venv/bin/python -m pytest -q "$@"
+# Two workers: most of the suite waits on kernels, servers and subprocesses; a file's tests stay on one worker so
+# module-scoped servers (JupyterLab, Dask, PostgreSQL) start once per file.
+exec .venv/bin/python -m pytest -q -n 2 --dist loadfile "$@"
