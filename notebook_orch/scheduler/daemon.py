@@ -67,6 +67,7 @@ class Scheduler:
         self.handles: list[Any] = []
         self._follower: Any = None
         self._leader = False
+        self.next_due: datetime | None = None  # the earliest upcoming tick: the loop wakes for it
 
     @property
     def sched(self) -> Any:
@@ -99,9 +100,14 @@ class Scheduler:
 
     # -- schedules ------------------------------------------------------------------------------------------
     def _fire_ticks(self, now: datetime, report: PassReport) -> None:
+        from notebook_orch.core.schedule import next_tick
+
+        self.next_due = None
         for s in self.sched.list_schedules():
             if s.paused:
                 continue
+            upcoming = next_tick(s.cron, s.timezone, now)
+            self.next_due = upcoming if self.next_due is None else min(self.next_due, upcoming)
             last = self.sched.last_tick_at(s.name)
             since = max(t for t in (last, s.active_since) if t is not None).replace(tzinfo=timezone.utc)
             plan = plan_catchup(s.cron, s.timezone, last_tick=since, now=now, policy=parse_catchup(s.catchup))
@@ -294,11 +300,14 @@ class Scheduler:
                     report = PassReport()
                 if stop.is_set():
                     break
+                wait = interval_s
+                if self.next_due is not None:
+                    wait = min(wait, max(0.0, (self.next_due - self.clock()).total_seconds()))
                 if report.leader and self._follower is not None:
-                    self.project.store.wait_for_events(self._follower.cursor, timeout=interval_s)
+                    self.project.store.wait_for_events(self._follower.cursor, timeout=wait)
                     stop.wait(0.02)
                 else:
-                    stop.wait(interval_s)
+                    stop.wait(wait)
         finally:
             self._drain(drain_s)
             if self._leader:
