@@ -117,6 +117,7 @@ def test_system_exit_in_a_plain_cell_fails_the_run_naming_the_cell(hostile_run: 
 def test_system_exit_in_an_asset_cell_fails_the_run_naming_the_asset_and_cell(hostile_run: dict) -> None:
     run = hostile_run["runs"]["asset_exit"]
     assert run.status == "FAILED"
-    assert (f"Asset asset_exit[{DAY}] failed in notebooks/asset_exit.ipynb, cell {FIRST_ASSET_CELL}: "
+    # Messages count cells from 1 as JupyterLab shows them; error_cell keeps nbformat's 0-based index.
+    assert (f"Asset asset_exit[{DAY}] failed in notebooks/asset_exit.ipynb, cell {FIRST_ASSET_CELL + 1}: "
             f"SystemExit: 'bye' {SYSTEM_EXIT_HINT}") in run.error
     assert run.error_cell == FIRST_ASSET_CELL
