@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from notebook_orch.core.partitions import UNPARTITIONED_KEY
 from notebook_orch.core.ranges import KeyRange, describe_ranges, key_ranges
+from notebook_orch.core.status import CauseKind
 
 __all__ = [
     "CauseGroup",
@@ -110,7 +111,7 @@ def summarize_stale(statuses: Iterable, order: Callable[[str], Sequence[str]]) -
         for st in items:
             for c in st.causes:
                 # Dependency edits differ in what was added/removed: those stay apart; the rest group by upstream.
-                detail = c.message.split(": ", 1)[-1] if c.kind == "dependencies_changed" else None
+                detail = c.message.split(": ", 1)[-1] if c.kind == CauseKind.DEPENDENCIES_CHANGED else None
                 mine, theirs = causes.setdefault((c.kind, c.upstream, detail), (set(), set()))
                 mine.add(st.partition)
                 theirs.update(c.upstream_partitions)
@@ -138,11 +139,12 @@ def _what(kinds: Sequence[str], status: str) -> str:
 
 def _cause_line(g: CauseGroup) -> str:
     kind = g.kind.replace("_", " ")
-    if g.kind == "code_changed":
+    if g.kind == CauseKind.CODE_CHANGED:
         return kind
-    if g.kind == "dependencies_changed":
+    if g.kind == CauseKind.DEPENDENCIES_CHANGED:
         return f"{kind}: {g.detail}"
-    word = g.kind.split("_", 1)[1] if g.kind.startswith("upstream_") and g.kind != "upstream_data_changed" else ""
+    inherited = g.kind.startswith("upstream_") and g.kind != CauseKind.UPSTREAM_DATA_CHANGED
+    word = g.kind.split("_", 1)[1] if inherited else ""
     what = f"{g.upstream_count} {word}" if word else f"{g.upstream_count} with new data"
     return f"{kind}: {g.upstream} {describe_ranges(g.upstream_partitions)}: {what}"
 
@@ -157,7 +159,7 @@ def render_stale(summaries: Sequence[StaleAssetSummary], code_changes: Mapping[s
         whole = len(s.partitions) == 1 and s.partitions[0].first == UNPARTITIONED_KEY
         lines.append(f"{s.asset}: stale" if whole else f"{s.asset} {describe_ranges(s.partitions)}: {s.count} stale")
         for g in s.causes:
-            changes = code_changes.get(s.asset, ()) if g.kind == "code_changed" else ()
+            changes = code_changes.get(s.asset, ()) if g.kind == CauseKind.CODE_CHANGED else ()
             line = "  " + _cause_line(g)
             if changes:
                 line += f" in {changes[0].location}"
