@@ -33,7 +33,8 @@ def nbo(root: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int
 def stale_json(root: Path, capsys: pytest.CaptureFixture[str]) -> list[tuple[str, str, list[str]]]:
     code, out = nbo(root, "stale", "--json", capsys=capsys)
     assert code == 0
-    return [(item["asset"], item["partition"], [c["kind"] for c in item["causes"]]) for item in json.loads(out)]
+    return [(item["asset"], item["partition"], [c["kind"] for c in item["causes"]])
+            for item in json.loads(out)["stale"]]
 
 
 def test_a_value_that_reverts_leaves_its_readers_fresh(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

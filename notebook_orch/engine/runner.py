@@ -94,7 +94,7 @@ def asset_contexts(graph: Any, assets: Sequence[str], partition: str, *, now: An
     for name in assets:
         spec = graph.spec(name)
         reads = upstream_reads(spec, {d.asset: graph.spec(d.asset) for d in spec.deps}, partition, now=now)
-        out[name] = {"cell": spec.cell_index, "code_version": spec.code_version,
+        out[name] = {"cell": spec.cell_index, "code_version": spec.code_version, "code_source": spec.code_source,
                      "reads": [r.to_json() for r in reads]}
     return out
 

@@ -201,7 +201,7 @@ class AssetRuntime:
                             "(start runs with nbo materialize / Project.submit).",
                             asset=declared.name, partition=partition, run_id=ctx["run_id"])
         spec = _with(declared, notebook=context["notebook"], cell_index=entry["cell"],
-                     code_version=entry["code_version"])
+                     code_version=entry["code_version"], code_source=entry.get("code_source") or "")
         inputs = [(UpstreamRead.from_json(r), {k: StoredInput.from_json(v) for k, v in r["found"].items()})
                   for r in entry["reads"]]
         mat, result, _ = self._materialize(spec, partition, ns, run_body, run_id=ctx["run_id"],
