@@ -50,6 +50,16 @@ class Kernel:
         self.km.shutdown_kernel(now=now)
 
 
+def _wait_until_running(root: Path, n: int, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with Project(root) as project:
+            if len(project.store.list_runs(status="RUNNING")) == n:
+                return
+        time.sleep(0.3)
+    pytest.fail(f"the {n} runs never started")
+
+
 def _text(outputs: list[dict]) -> str:
     return "".join(str(m["content"].get("text", "")) + str(m["content"].get("data", {}).get("text/plain", ""))
                    for m in outputs)
@@ -85,14 +95,7 @@ def test_cancel_stops_runs_and_leaves_nothing_running(tmp_path: Path) -> None:
     try:
         kernel.run("%load_ext notebook_orch")
         kernel.run("view = %nbo materialize slow --from 2013-01-01 --to 2013-01-04 --workers 2")
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            with Project(tmp_path) as project:
-                if len(project.store.list_runs(status="RUNNING")) == 2:
-                    break
-            time.sleep(0.3)
-        else:
-            pytest.fail("the two runs never started")
+        _wait_until_running(tmp_path, 2)
         _, out = kernel.run("view.cancel(); r = view.wait(60); print(r.summary())", timeout=90)
         assert "2 canceled" in _text(out) and "2 skipped" in _text(out), _text(out)
     finally:
@@ -108,15 +111,11 @@ def test_kernel_shutdown_cancels_what_it_started(tmp_path: Path) -> None:
     kernel = Kernel(tmp_path)
     kernel.run("%load_ext notebook_orch")
     kernel.run("view = %nbo materialize slow --from 2013-01-01 --to 2013-01-02 --workers 2")
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        with Project(tmp_path) as project:
-            if len(project.store.list_runs(status="RUNNING")) == 2:
-                break
-        time.sleep(0.3)
-    else:
+    try:
+        _wait_until_running(tmp_path, 2)
+    except BaseException:
         kernel.close()
-        pytest.fail("the two runs never started")
+        raise
     kernel.close(now=False)  # a polite shutdown, as JupyterLab's "Shut Down Kernel" and "Restart" send
     with Project(tmp_path) as project:
         assert sorted(r.status for r in project.store.list_runs(limit=100)) == ["CANCELED", "CANCELED"]
