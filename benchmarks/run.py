@@ -9,7 +9,7 @@ import importlib
 import sys
 from pathlib import Path
 
-GROUPS = ["staleness", "store", "discovery", "startup", "backfill", "engine", "lineage", "scale", "widget"]
+GROUPS = ["staleness", "store", "discovery", "startup", "backfill", "engine", "lineage", "scale", "widget", "trigger"]
 
 
 def main(argv: list[str]) -> int:
