@@ -20,9 +20,10 @@ from notebook_orch.core.graph import build_graph, build_valid_graph
 from notebook_orch.core.partitions import UNPARTITIONED_KEY
 from notebook_orch.core.specs import parse_declaration
 from notebook_orch.core.staleness import resolve_staleness
+from notebook_orch.core.status import headline_status
 from notebook_orch.core.viewmodel import COLOURS
 from notebook_orch.faces.cli import main
-from notebook_orch.faces.lineage import headline_status, render
+from notebook_orch.faces.lineage import render
 from notebook_orch.store import NewMaterialization
 from notebook_orch.testing import MemoryHistory
 

@@ -7,6 +7,7 @@ Members are ``str`` subclasses whose value is the word users see, so they compar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
 
 
@@ -56,4 +57,18 @@ class RunStatus(_Word):
     CANCELED = "CANCELED"
 
 
-__all__ = ["CauseKind", "RunStatus", "Status"]
+# The one rule a picture of an asset (lineage exports, the widget) is coloured by: failed, running or stale when any
+# partition is; else fresh when any partition is built; grey (missing) only when none is. Missing partitions are
+# "not built yet", not "wrong": an asset built for January is shown fresh, its partition bar says how much.
+HEADLINE_ORDER = (Status.INVALID, Status.RUNNING, Status.FAILED, Status.STALE, Status.FRESH, Status.MISSING)
+
+
+def headline_status(counts: Mapping[str, int]) -> Status:
+    """The status an asset's node is coloured by, from its partition counts."""
+    for status in HEADLINE_ORDER:
+        if counts.get(status):
+            return status
+    return Status.MISSING
+
+
+__all__ = ["HEADLINE_ORDER", "CauseKind", "RunStatus", "Status", "headline_status"]

@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from notebook_orch.core.status import Status
+from notebook_orch.core.status import Status, headline_status
 
 if TYPE_CHECKING:
     from notebook_orch.core.graph import AssetGraph, Edge, InvalidAsset
     from notebook_orch.core.staleness import StalenessReport
     from notebook_orch.store.records import MaterializationRecord, RunRecord
 
-# Worst first: the colour of a node is the worst status any of its partitions has; the label gives the counts.
+# Worst first: inside one bucket of a long partition bar, the worst status shows (a node is coloured by
+# core.status.headline_status, the exports' rule).
 SEVERITY = (Status.INVALID, Status.RUNNING, Status.FAILED, Status.STALE, Status.MISSING, Status.FRESH)
 # Counts are written in the order a person reads a node: what is good, what needs work, what is happening.
 COUNT_ORDER = (Status.FRESH, Status.STALE, Status.MISSING, Status.FAILED, Status.RUNNING, Status.INVALID)
@@ -192,7 +193,7 @@ def node_status(report: StalenessReport | None, graph: AssetGraph, name: str) ->
     if report is None:
         return {"status": Status.MISSING, "classes": "status-missing", "counts": {}, "counts_text": "", "bar": []}
     counts = report.counts(name)
-    status = worst_status(counts)
+    status = headline_status(counts)  # the exports' rule: an asset built for January is fresh, not grey
     partitioned = graph.spec(name).partitions.grain != "unpartitioned"
     bar = partition_bar(report.status_codes(name), STATUSES) if partitioned else []
     return {
@@ -413,7 +414,7 @@ def panel_view(
     status = node_status(report, graph, asset)
 
     def neighbour(name: str, label: str) -> dict[str, str]:
-        return {"name": name, "status": worst_status(report.counts(name)), "mapping": label}
+        return {"name": name, "status": headline_status(report.counts(name)), "mapping": label}
 
     return {
         "asset": asset,

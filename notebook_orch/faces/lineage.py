@@ -15,7 +15,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from notebook_orch.core.status import Status
+from notebook_orch.core.status import Status, headline_status
 from notebook_orch.errors import cell_number
 
 if TYPE_CHECKING:
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from notebook_orch.core.staleness import StalenessReport
 
 FORMATS = ("text", "mermaid", "dot", "json", "svg", "html")
-# Missing partitions do not outweigh built ones: they are "not built yet", not "wrong".
-HEADLINE_ORDER = (Status.INVALID, Status.RUNNING, Status.FAILED, Status.STALE, Status.FRESH, Status.MISSING)
 COLOUR_RULE = ("Colour: failed, running or stale when any partition is; else fresh when any partition is built; "
                "grey only when none is. The bar shows each status's share of the asset's partitions; "
                "the counts above are partitions.")
@@ -87,14 +85,6 @@ def summary_status(counts: dict[str, int]) -> str:
         if counts.get(status):
             return status
     return Status.FRESH
-
-
-def headline_status(counts: dict[str, int]) -> str:
-    """The status a node is coloured by (see the module docstring): missing partitions do not hide built ones."""
-    for status in HEADLINE_ORDER:
-        if counts.get(status):
-            return status
-    return Status.MISSING
 
 
 def _counts_text(counts: dict[str, int]) -> str:

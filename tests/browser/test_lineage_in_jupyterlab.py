@@ -21,14 +21,15 @@ from browser_helpers import (
     wait_for_graph,
 )
 
-from notebook_orch.core.viewmodel import COLOURS, worst_status
+from notebook_orch.core.status import headline_status
+from notebook_orch.core.viewmodel import COLOURS
 from notebook_orch.project import Project
 
 
 def store_statuses(root) -> dict[str, str]:
     with Project(root) as project:
         report = project.status()
-        return {name: worst_status(report.counts(name)) for name in project.graph.order}
+        return {name: headline_status(report.counts(name)) for name in project.graph.order}
 
 
 def wait_status(page, name: str, status: str, timeout_s: float) -> float:

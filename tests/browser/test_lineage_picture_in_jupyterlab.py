@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from browser_helpers import nbo, notebook, open_notebook, run_all, screenshot
 
+from notebook_orch.core.status import headline_status
 from notebook_orch.core.viewmodel import COLOURS
-from notebook_orch.faces.lineage import headline_status
 from notebook_orch.project import Project
 
 

@@ -73,7 +73,7 @@ def test_graph_view_nodes_classes_counts_bars_and_groups():
     nodes = {n["id"]: n for n in view["nodes"]}
     assert nodes["a"]["classes"] == "status-fresh partitioned"
     assert nodes["a"]["counts_text"] == "fresh 10" and nodes["a"]["bar"] == [["FRESH", 0.0, 1.0]]
-    assert nodes["b"]["status"] == "MISSING"
+    assert nodes["b"]["status"] == "FRESH"  # 8 built, 2 not yet: coloured fresh, the bar shows the share
     assert nodes["b"]["counts"] == {"FRESH": 8, "MISSING": 2}
     assert nodes["b"]["counts_text"] == "fresh 8 · missing 2"
     assert nodes["b"]["bar"] == [["FRESH", 0.0, 0.8], ["MISSING", 0.8, 1.0]]

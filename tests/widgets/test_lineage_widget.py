@@ -59,7 +59,7 @@ def test_graph_trait_carries_statuses_from_the_store(project):
     g = LineageGraph(project, live=False)
     nodes = {n["id"]: n for n in g.canvas.graph["nodes"]}
     assert {k: nodes[k]["classes"] for k in nodes} == {
-        "raw": "status-missing partitioned", "clean": "status-missing partitioned", "report": "status-missing"}
+        "raw": "status-fresh partitioned", "clean": "status-missing partitioned", "report": "status-missing"}
     assert nodes["raw"]["counts_text"] == "fresh 3 · missing 2"
     assert nodes["raw"]["x"] < nodes["clean"]["x"] < nodes["report"]["x"]
     assert [e["label"] for e in g.canvas.graph["edges"]] == ["", "[all]"]
@@ -225,7 +225,7 @@ def test_an_invalid_asset_is_shown_with_its_problem_and_no_buttons(project):
 
 def test_an_edited_cell_redraws_the_graph_with_what_turned_stale(project):
     g = LineageGraph(project, live=False)
-    assert g.canvas.graph["nodes"][0]["classes"] == "status-missing partitioned"
+    assert g.canvas.graph["nodes"][0]["classes"] == "status-fresh partitioned"  # 3 built, 2 not yet
     g.show("raw")
     assert "Why stale" not in g.panel.info.value
     write(project.config.root, "raw.ipynb", "import pandas as pd",
