@@ -245,15 +245,15 @@ class RunHandle:
 
         req = self._requests[i]
         store = self._store_for(req)
-        record = settle(store, data_dir_of(req), req.run_ids, project_root=req.project_root, notebook=req.notebook,
-                        error=error, status=status)
-        if record is None:
+        started = settle(store, data_dir_of(req), req.run_ids, project_root=req.project_root,
+                         notebook=req.notebook, error=error, status=status)
+        if not started:
             return None
-        started = [r for r in req.run_ids if store.get_run(r) is not None]
+        record = started[-1]
         final = {"SUCCESS": "SUCCESS", "CANCELED": "CANCELED"}.get(record.status, "FAILED")
         return RunOutcome(req.notebook, req.partition, req.assets, final, record.run_id, len(started),
                           error=None if final == "SUCCESS" else record.error, error_cell=record.error_cell,
-                          output_path=record.output_path, run_ids=tuple(started))
+                          output_path=record.output_path, run_ids=tuple(r.run_id for r in started))
 
     def _cancel_everything(self, pending: set[int]) -> None:
         try:

@@ -97,18 +97,18 @@ class RunLifecycle:
 
 
 def settle(store: Any, data_dir: str | Path, run_ids: Sequence[str], *, project_root: str | Path, notebook: str,
-           error: str, status: str = FAILED) -> RunRecord | None:
-    """The last started attempt among ``run_ids`` after its process went away: if still RUNNING, withdraw what it
-    published and record ``status`` with ``error``. Returns its record, None when no attempt ever started."""
+           error: str, status: str = FAILED) -> list[RunRecord]:
+    """The attempts among ``run_ids`` that started, after their process went away: if the last is still RUNNING,
+    withdraw what it published and record ``status`` with ``error``. Returns the started attempts in order, the last
+    as it stands now; empty when no attempt ever started."""
     records = [r for r in (store.get_run(run_id) for run_id in run_ids) if r is not None]
-    if not records:
-        return None
+    if not records or records[-1].status != RUNNING:
+        return records
     last = records[-1]
-    if last.status != RUNNING:
-        return last
     output = output_notebook_path(project_root, last.run_id, notebook)
-    return RunLifecycle(store, Path(data_dir), last).fail(
+    records[-1] = RunLifecycle(store, Path(data_dir), last).fail(
         error, output_path=str(output) if output.exists() else None, status=status)
+    return records
 
 
 def reap(store: Any, data_dir: str | Path, *, timeout_s: float, now: datetime | None = None) -> list[RunRecord]:

@@ -51,8 +51,6 @@ def submit_options(args: argparse.Namespace) -> dict[str, Any]:
     problems raise ``ValueError`` with the message to show."""
     from notebook_orch.core.planning import PartitionSelection
 
-    if args.workers < 1:
-        raise ValueError("--workers must be at least 1")
     selection = None
     if args.partition or args.start or args.end:
         if args.partition and (args.start or args.end):
