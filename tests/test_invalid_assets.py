@@ -80,6 +80,8 @@ def test_each_broken_declaration_is_invalid_and_the_rest_keeps_working(proj: Pat
         f"notebooks/scratch.ipynb, cell {len(cells) + 1}: Asset 'after' depends on invalid {sorted(invalid)[0]!r}; "
         "it is left out until that declaration is fixed (nbo validate lists the problem)."]
     assert rows["after"]["invalid_deps"] == [sorted(invalid)[0]]
+    totals = json.loads(cli(proj, "status", "--json", capsys=capsys)[1])["totals"]
+    assert totals["INVALID"] == sum(r["invalid"] for r in rows.values())
 
     code, _, err = cli(proj, "validate", capsys=capsys)
     assert code == 1 and says in err
@@ -92,6 +94,7 @@ def test_status_text_shows_invalid_assets_with_their_problem(proj: Path, capsys:
     assert code == 0
     assert "raw" in out and "clean" in out and "INVALID" in out
     assert "1 invalid asset(s), left out until fixed" in out
+    assert "invalid 1" in out.split("totals:")[1]  # the totals agree with the INVALID row
     assert ("bad: INVALID - notebooks/scratch.ipynb, cell 1: Asset 'bad' depends on 'nope', which no asset "
             "declares; fix --deps, or declare 'nope' in a notebook.") in out
     code, out, _ = cli(proj, "status", "bad", capsys=capsys)  # selecting it to look at it is fine

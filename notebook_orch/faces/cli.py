@@ -197,15 +197,19 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
             "last_partition": last[0] if last else None,
             "last_materialized": last[1] if last else None,
         })
-    statuses = [k.lower() for k in report.totals()]
-    rows.extend(_invalid_row(bad, statuses, now=report.now) for bad in invalid)
+    totals = report.totals()
+    statuses = [k.lower() for k in totals]
+    invalid_rows = [_invalid_row(bad, statuses, now=report.now) for bad in invalid]
+    rows.extend(invalid_rows)
+    # Invalid assets are left out of the report, so their partitions are added here: the totals line must agree
+    # with the INVALID rows above it.
+    totals[Status.INVALID] += sum(r["invalid"] for r in invalid_rows)
     if args.json:
-        print(json.dumps(_jsonable({"assets": rows, "totals": report.totals(), "invalid_assets": len(invalid),
+        print(json.dumps(_jsonable({"assets": rows, "totals": totals, "invalid_assets": len(invalid),
                                     "other_problems": [str(p) for p in graph.other_problems]}), indent=2))
         return 0
     console = _console()
     console.print(_status_table(rows, width=console.width))
-    totals = report.totals()
     console.print("totals: " + ", ".join(f"{k.lower()} {v}" for k, v in totals.items()))
     _print_invalid(console, invalid, graph.other_problems)
     return 0
