@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from notebook_orch.core.planning import PartitionSelection, RunPlan
     from notebook_orch.core.staleness import PartitionStatus, StalenessReport
     from notebook_orch.discovery import DiscoveryReport
+    from notebook_orch.doctor import DoctorResult
     from notebook_orch.engine.executors import Executor
     from notebook_orch.engine.handle import RunHandle
     from notebook_orch.engine.runner import RunPlanReport
@@ -93,6 +94,13 @@ class Project:
         from notebook_orch.engine.lifecycle import reap
 
         return reap(self.store, self.config.data_dir, timeout_s=self.config.heartbeat_timeout_s, now=now)
+
+    def doctor(self, *, fix: bool = False, now: datetime | None = None) -> DoctorResult:
+        """Check that the store's records, the value files and their markers agree (``nbo doctor``); with ``fix``,
+        repair what is safe to repair (notebook_orch/doctor.py). Without ``fix`` it only reads."""
+        from notebook_orch.doctor import run_doctor
+
+        return run_doctor(self, fix=fix, now=now)
 
     def presumed_dead(self, *, now: datetime | None = None) -> list[RunRecord]:
         """RUNNING runs whose heartbeat stopped longer than the heartbeat timeout ago (not reaped yet: reads do not

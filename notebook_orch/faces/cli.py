@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     from notebook_orch.faces.cli_schedule import add_schedule_commands  # schedule, scheduler, auto
 
     add_schedule_commands(sub, add)
+    from notebook_orch.faces.cli_doctor import add_doctor_command  # doctor
+
+    add_doctor_command(add)
     return parser
 
 

@@ -15,6 +15,7 @@ from notebook_orch.storage._handlers import (
     describe_value,
     json_problem,
 )
+from notebook_orch.storage._inventory import scan_values
 from notebook_orch.storage._registry import ENTRY_POINT_GROUP, HandlerRegistry, choose_handler, default_registry
 from notebook_orch.storage._store import SUCCESS, TEMP_PREFIX, ValueStore
 from notebook_orch.storage._types import PublishedValue, StagedValue, ValueHandler, ValueMetadata
@@ -38,4 +39,5 @@ __all__ = [
     "default_registry",
     "describe_value",
     "json_problem",
+    "scan_values",
 ]

@@ -28,6 +28,7 @@ from notebook_orch.store.records import (
 )
 
 if TYPE_CHECKING:
+    from notebook_orch.core.integrity import StoreFacts
     from notebook_orch.store.scheduling import SchedulingStore
 
 # How long a snapshot waits for the write lock to refresh its cache before giving up on that refresh.
@@ -293,6 +294,25 @@ class MetadataStore:
         """
         self._live_engine()
         return self._waiter.wait(after, timeout)
+
+    def integrity_facts(self) -> StoreFacts:
+        """What ``nbo doctor`` compares with the value folders (store/integrity.py), in one consistent read, with
+        the database's own integrity check (SQLite ``quick_check``) in ``damage``."""
+        from dataclasses import replace
+
+        from notebook_orch.store import integrity
+
+        with self._read(consistent=True) as conn:
+            damage = integrity.database_damage(conn)
+            return replace(integrity.read_facts(conn), damage=tuple(damage))
+
+    def release_lock(self, asset: str, partition: str, run_id: str) -> bool:
+        """Release ``run_id``'s lock on (asset, partition) if that run is not RUNNING (a lock left by a damaged or
+        hand-edited store). True if a lock was released."""
+        from notebook_orch.store import integrity
+
+        with self._write("release a lock") as conn:
+            return integrity.release_lock(conn, asset, partition, run_id)
 
     def running(self) -> dict[tuple[str, str], str]:
         """Which run holds each locked (asset, partition)."""
