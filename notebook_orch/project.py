@@ -179,22 +179,27 @@ class Project:
         kind: str = "manual",
         execution_timeout_s: float | None = None,
         executor_options: dict[str, Any] | None = None,
+        parameters: dict[str, Any] | None = None,
     ) -> RunHandle:
         """Plan and start in the background; returns at once with a ``RunHandle`` (wait, cancel, progress).
 
         The one path every face takes: the CLI, ``%nbo materialize``, the widget's buttons and the scheduler.
-        Runs whose heartbeat stopped are reaped first: this is a writer.
+        Runs whose heartbeat stopped are reaped first: this is a writer. ``parameters`` are notebook parameters
+        papermill injects into every run of the plan (a schedule's ``--param``), overriding the notebook's
+        ``parameters`` cell.
         """
+        from notebook_orch.core.parameters import check_parameters
         from notebook_orch.core.specs import check_run_options
         from notebook_orch.engine.executors import default_registry
         from notebook_orch.engine.handle import RunHandle
         from notebook_orch.engine.runner import build_requests
 
         check_run_options(workers=workers, retries=retries, execution_timeout_s=execution_timeout_s)
+        params = check_parameters(parameters)
         self.reap()
         plan = self.plan(selection, partitions=partitions, downstream=downstream, only_stale=only_stale)
         requests = build_requests(self, plan, kind=kind, mode=mode, retries=retries,
-                                  execution_timeout_s=execution_timeout_s)
+                                  execution_timeout_s=execution_timeout_s, parameters=params)
         if executor is None:  # the project's [tool.notebook_orch] executor, local by default
             executor = self.config.executor
         if isinstance(executor, str):

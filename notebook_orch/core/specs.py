@@ -226,6 +226,9 @@ class AssetSpec:
     retries: int = 0
     schedule: str | None = None
     auto: bool = False
+    # --trigger "a & (b | c)": the condition that starts an automated run instead of the AND of every input
+    # (core/triggers.py); declaring one makes the asset automated.
+    trigger: str | None = None
     sla: time | None = None
     io: str | None = None
     code_version_override: str | None = None
@@ -279,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"retries of a failed run (with backoff), 0 to {MAX_RETRIES}")
     p.add_argument("--schedule", metavar="CRON", help="cron expression for scheduled runs, e.g. '0 6 * * *'")
     p.add_argument("--auto", action="store_true", help="run automatically when all inputs of a partition are fresh")
+    p.add_argument("--trigger", metavar="EXPR",
+                   help="run automatically when this condition over --deps holds, e.g. \"a & (b | c)\" "
+                        "(implies --auto)")
     p.add_argument("--sla", metavar="HH:MM", help="time of day by which the day's partition should be fresh")
     p.add_argument("--io", choices=IO_KINDS, help="storage format (default: parquet for DataFrames, else json)")
     p.add_argument("--code-version", dest="code_version", metavar="V", help="explicit code version (overrides hash)")
@@ -327,6 +333,8 @@ def parse_declaration(
         if ns.schedule is not None:
             _check_cron(ns.schedule)
         sla = _parse_sla(ns.sla) if ns.sla else None
+        if ns.trigger is not None:
+            _check_trigger(ns.trigger, ns.name, [d.asset for d in deps])
     except DeclarationError as exc:
         raise DeclarationError(exc.problem.message, notebook=notebook, cell=cell) from None
     return AssetSpec(
@@ -336,7 +344,8 @@ def parse_declaration(
         checks=tuple(ns.check),
         retries=ns.retries,
         schedule=ns.schedule,
-        auto=ns.auto,
+        auto=ns.auto or ns.trigger is not None,
+        trigger=ns.trigger,
         sla=sla,
         io=ns.io,
         code_version_override=ns.code_version,
@@ -354,6 +363,18 @@ def _check_cron(expr: str) -> None:
 
     if not croniter.is_valid(expr):
         raise DeclarationError(f"%%asset: --schedule {expr!r} is not a valid cron expression, e.g. '0 6 * * *'.")
+
+
+def _check_trigger(text: str, asset: str, deps: list[str]) -> None:
+    from notebook_orch.core.triggers import TriggerError, parse_trigger  # it imports this module
+
+    if not deps:
+        raise DeclarationError(f"%%asset: asset {asset!r} declares --trigger {text!r} but no --deps; a trigger "
+                               "waits on dependencies: add them, e.g. --deps a,b --trigger 'a | b'.")
+    try:
+        parse_trigger(text, asset=asset, known=deps)
+    except TriggerError as exc:
+        raise DeclarationError(f"%%asset: {exc}") from None
 
 
 def _parse_sla(text: str) -> time:

@@ -138,6 +138,12 @@ def evaluate(expr: Expr, ready: Callable[[str], bool]) -> bool:
     return any(evaluate(p, ready) for p in expr.parts)
 
 
+def trigger_conditions(specs: Mapping[str, AssetSpec]) -> dict[str, Expr]:
+    """The parsed ``--trigger`` of every asset declaring one (the parser checked them when it read the line)."""
+    return {name: parse_trigger(spec.trigger, asset=name, known=spec.dep_names)
+            for name, spec in specs.items() if spec.trigger}
+
+
 # -- joins -------------------------------------------------------------------------------------------------
 Key = tuple[str, str]  # (asset, partition)
 

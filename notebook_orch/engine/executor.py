@@ -57,6 +57,9 @@ class RunRequest:
     # Per asset: cell, code version, and the upstream keys it reads (runner.asset_contexts); the worker resolves
     # where those values are and hands it all to the kernel in the run folder's context.json.
     asset_contexts: dict[str, dict] = field(default_factory=dict)
+    # Notebook parameters of the run (a schedule's --param, Project.submit(parameters=...)): papermill injects
+    # them with the partition, so the notebook's parameters cell is overridden as with plain papermill.
+    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -271,7 +274,7 @@ def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifes
     from notebook_orch.engine.papermill_engine import ENGINE_NAME, register
 
     register()
-    parameters: dict[str, Any] = {"partition_key": req.partition}
+    parameters: dict[str, Any] = {**req.parameters, "partition_key": req.partition}
     if req.partition_date:
         parameters["partition_date"] = req.partition_date
     context = {
@@ -281,6 +284,7 @@ def _papermill(req: RunRequest, run_id: str, source: Path, output: Path, manifes
         "partition_key": req.partition,
         "assets": list(req.assets),
         "code_versions": req.code_versions,
+        "parameters": dict(req.parameters),
         "manifest": str(manifest),
         "context": str(context_file),
     }

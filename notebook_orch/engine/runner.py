@@ -56,7 +56,8 @@ class RunPlanReport:
 
 
 def build_requests(project: Project, plan: RunPlan, *, kind: str, mode: str = WARM_MODE,
-                   retries: int | None = None, execution_timeout_s: float | None = None) -> list[RunRequest]:
+                   retries: int | None = None, execution_timeout_s: float | None = None,
+                   parameters: dict[str, Any] | None = None) -> list[RunRequest]:
     from notebook_orch.core.partitions import partition_date
 
     graph = project.graph
@@ -81,6 +82,7 @@ def build_requests(project: Project, plan: RunPlan, *, kind: str, mode: str = WA
             execution_timeout_s=execution_timeout_s,
             partition_date=date.isoformat() if date else None,
             asset_contexts=asset_contexts(graph, run.assets, run.partition, now=now),
+            parameters=dict(parameters or {}),
         ))
     return requests
 

@@ -42,6 +42,8 @@ def add_run_commands(sub: Any, add: Any) -> None:
         p.add_argument("--address", default=None, metavar="URL",
                        help="the Dask scheduler for --executor dask, e.g. tcp://HOST:8786 (default: the project's "
                             "dask_address)")
+        p.add_argument("--param", action="append", default=[], metavar="K=V",
+                       help="a notebook parameter injected into every run (over the parameters cell); repeatable")
         p.add_argument("--wait", action="store_true",
                        help="in a notebook, block until every run ended (the command line always waits)")
 
@@ -57,7 +59,14 @@ def submit_options(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError("give --partition or --from/--to, not both")
         selection = PartitionSelection(keys=tuple(args.partition), start=args.start, end=args.end)
     backfill = args.command == "backfill"
-    return dict(partitions=selection, downstream=args.downstream, only_stale=backfill or args.only_stale,
+    parameters = {}
+    for pair in args.param:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--param {pair!r} is not K=V, e.g. --param region=eu")
+        parameters[key.strip()] = value
+    return dict(parameters=parameters or None, partitions=selection, downstream=args.downstream,
+                only_stale=backfill or args.only_stale,
                 workers=args.workers, retries=args.retries, mode=args.mode, kind="backfill" if backfill else "manual",
                 execution_timeout_s=args.timeout, executor=args.executor,
                 executor_options={"address": args.address} if args.address else None)

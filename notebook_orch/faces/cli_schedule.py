@@ -69,7 +69,13 @@ def _params(pairs: list[str]) -> dict[str, str]:
         if not sep or not _PARAM_KEY.match(key.strip()):
             raise ScheduleError(f"--param {pair!r} is not K=V with K a Python identifier, e.g. --param region=eu.")
         out[key.strip()] = value
-    return out
+    from notebook_orch.core.parameters import check_parameters
+    from notebook_orch.errors import InvalidOption
+
+    try:
+        return check_parameters(out)
+    except InvalidOption as exc:
+        raise ScheduleError(f"--param: {exc}") from None
 
 
 def _check_add(project: Any, args: argparse.Namespace) -> dict[str, Any]:

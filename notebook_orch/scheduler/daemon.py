@@ -28,7 +28,7 @@ from typing import Any
 
 from notebook_orch.core.schedule import parse_catchup, plan_catchup, target_partition
 from notebook_orch.core.status import Status
-from notebook_orch.core.triggers import evaluate_joins, reached_joins
+from notebook_orch.core.triggers import evaluate_joins, reached_joins, trigger_conditions
 
 log = logging.getLogger("notebook_orch.scheduler")
 
@@ -150,7 +150,8 @@ class Scheduler:
             for key, names in targets.items():
                 parts = PartitionSelection(keys=(key,)) if key is not None else None
                 handle = self.project.submit(",".join(names), partitions=parts, kind="schedule",
-                                             executor=self.executor, workers=self.workers)
+                                             executor=self.executor, workers=self.workers,
+                                             parameters=dict(s.params))
                 self.handles.append(handle)
                 run_ids.extend(handle.run_ids)
         except Exception as exc:
@@ -263,7 +264,7 @@ class Scheduler:
                 return Status.MISSING
 
         return evaluate_joins(specs, joins, status_of=status_of, running=lambda a, p: (a, p) in running,
-                              now=naive, limit=self.join_limit)
+                              now=naive, limit=self.join_limit, conditions=trigger_conditions(specs))
 
     def decide(self, specs: dict[str, Any], naive: datetime, report: PassReport) -> None:
         from notebook_orch.core.planning import PartitionSelection

@@ -55,6 +55,10 @@ def test_full_declaration():
         ("%%asset a --sla 25:00", "not a time of day"),
         ("%%asset a --io csv", "invalid choice: 'csv'"),
         ("%%asset a --description 'unclosed", "check the quotes"),
+        ("%%asset a --deps b,c --trigger 'b & (c'", "--trigger 'b & \\(c': '\\)' is missing at position 6"),
+        ("%%asset a --deps b,c --trigger 'b ; c'", "has ';' at position 2"),
+        ("%%asset a --deps sales_raw --trigger sales_rw", "not among its dependencies.*Did you mean 'sales_raw'"),
+        ("%%asset a --trigger b", "declares --trigger 'b' but no --deps"),
     ],
 )
 def test_bad_declarations_name_the_cell(line, match):
@@ -65,9 +69,16 @@ def test_bad_declarations_name_the_cell(line, match):
 
 
 def test_help_lists_every_option():
-    for option in ["--deps", "--partitions", "--check", "--retries", "--schedule", "--auto", "--sla", "--io",
+    for option in ["--deps", "--partitions", "--check", "--retries", "--schedule", "--auto", "--trigger", "--sla",
+                   "--io",
                    "--code-version", "--owner", "--description"]:
         assert option in HELP
+
+
+def test_trigger_is_kept_and_makes_the_asset_automated():
+    spec = parse_declaration("%%asset r --deps a,b,c --trigger 'a & (b | c)'")
+    assert (spec.trigger, spec.auto) == ("a & (b | c)", True)
+    assert parse_declaration("%%asset r --deps a").trigger is None
 
 
 def test_split_asset_cell():

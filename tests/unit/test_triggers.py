@@ -16,6 +16,7 @@ from notebook_orch.core.triggers import (
     join_inputs,
     parse_trigger,
     reached_joins,
+    trigger_conditions,
 )
 
 NOW = datetime(2024, 3, 4, 12)  # partitions of 2024-03-01..03 exist (ended); March has not ended
@@ -131,3 +132,17 @@ def test_bounded_pass_defers_the_rest_unchanged():
     joins = [("joined", f"2024-02-{d:02d}") for d in range(1, 11)]
     plan = evaluate_joins(PROJECT, joins, status_of=statuses(set()), running=lambda a, k: False, now=NOW, limit=4)
     assert len(plan.waiting) == 4 and plan.deferred == tuple(joins[4:])
+
+
+def test_declared_trigger_is_evaluated_per_partition():
+    project = {**PROJECT, **specs("either --deps a,b,c --partitions daily:2024-01-01 --trigger 'a & (b | c)'")}
+    conditions = trigger_conditions(project)
+    assert conditions == {"either": And((Name("a"), Or((Name("b"), Name("c")))))}
+    fresh = {("a", "2024-03-01"), ("c", "2024-03-01"), ("a", "2024-03-02"), ("b", "2024-03-03")}
+    joins = [("either", f"2024-03-0{d}") for d in (1, 2, 3)]
+    plan = evaluate_joins(project, joins, status_of=statuses(fresh), running=lambda a, k: False, now=NOW,
+                          conditions=conditions)
+    assert plan.start == (("either", "2024-03-01"),)  # a & c; 03-02 lacks b and c; 03-03 lacks a
+    assert [(d.partition, d.waiting_on) for d in plan.waiting] == [
+        ("2024-03-02", (("b", "2024-03-02"), ("c", "2024-03-02"))),
+        ("2024-03-03", (("a", "2024-03-03"), ("c", "2024-03-03")))]
