@@ -180,13 +180,15 @@ class Project:
         execution_timeout_s: float | None = None,
         executor_options: dict[str, Any] | None = None,
         parameters: dict[str, Any] | None = None,
+        first_attempt: int = 1,
     ) -> RunHandle:
         """Plan and start in the background; returns at once with a ``RunHandle`` (wait, cancel, progress).
 
         The one path every face takes: the CLI, ``%nbo materialize``, the widget's buttons and the scheduler.
         Runs whose heartbeat stopped are reaped first: this is a writer. ``parameters`` are notebook parameters
         papermill injects into every run of the plan (a schedule's ``--param``), overriding the notebook's
-        ``parameters`` cell.
+        ``parameters`` cell. ``first_attempt`` numbers the first attempt (the scheduler's retry of a run that died
+        continues that run's count; ``retries`` are then the attempts left).
         """
         from notebook_orch.core.parameters import check_parameters
         from notebook_orch.core.specs import check_run_options
@@ -194,12 +196,14 @@ class Project:
         from notebook_orch.engine.handle import RunHandle
         from notebook_orch.engine.runner import build_requests
 
-        check_run_options(workers=workers, retries=retries, execution_timeout_s=execution_timeout_s)
+        check_run_options(workers=workers, retries=retries, execution_timeout_s=execution_timeout_s,
+                          first_attempt=first_attempt)
         params = check_parameters(parameters)
         self.reap()
         plan = self.plan(selection, partitions=partitions, downstream=downstream, only_stale=only_stale)
         requests = build_requests(self, plan, kind=kind, mode=mode, retries=retries,
-                                  execution_timeout_s=execution_timeout_s, parameters=params)
+                                  execution_timeout_s=execution_timeout_s, parameters=params,
+                                  first_attempt=first_attempt)
         if executor is None:  # the project's [tool.notebook_orch] executor, local by default
             executor = self.config.executor
         if isinstance(executor, str):

@@ -69,11 +69,12 @@ def bounded_seconds(high: float = MAX_TIMEOUT_S) -> Callable[[str], float]:
 
 
 def check_run_options(*, workers: int | None = None, retries: int | None = None, limit: int | None = None,
-                      execution_timeout_s: float | None = None) -> None:
+                      execution_timeout_s: float | None = None, first_attempt: int | None = None) -> None:
     """The bounds the CLI applies when it parses, for callers of the Python API: ``InvalidOption`` names the
     option, the range and the value."""
     for option, value, low, high in (("workers", workers, 1, MAX_WORKERS), ("retries", retries, 0, MAX_RETRIES),
-                                     ("limit", limit, 1, MAX_LIMIT)):
+                                     ("limit", limit, 1, MAX_LIMIT),
+                                     ("first_attempt", first_attempt, 1, MAX_RETRIES + 1)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
             raise InvalidOption(f"{option} must be a whole number from {low} to {high:,}, not {value!r}.")
     timeout = execution_timeout_s

@@ -60,6 +60,9 @@ class RunRequest:
     # Notebook parameters of the run (a schedule's --param, Project.submit(parameters=...)): papermill injects
     # them with the partition, so the notebook's parameters cell is overridden as with plain papermill.
     parameters: dict[str, Any] = field(default_factory=dict)
+    # The number recorded for the first attempt: a retry of a run that died (the scheduler's) continues its count,
+    # so ``retries`` are the attempts left, not the asset's whole policy.
+    first_attempt: int = 1
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
     try:
         run_id = req.run_ids[attempt - 1] if attempt <= len(req.run_ids) else None
         life = RunLifecycle.start(store, data_dir_of(req), notebook=req.notebook, targets=targets, kind=req.kind,
-                                  attempt=attempt, run_id=run_id)
+                                  attempt=req.first_attempt + attempt - 1, run_id=run_id)
     except PartitionLocked as exc:
         return RunOutcome(req.notebook, req.partition, req.assets, "LOCKED", error=str(exc))
     source = Path(req.project_root) / req.notebook

@@ -57,7 +57,7 @@ class RunPlanReport:
 
 def build_requests(project: Project, plan: RunPlan, *, kind: str, mode: str = WARM_MODE,
                    retries: int | None = None, execution_timeout_s: float | None = None,
-                   parameters: dict[str, Any] | None = None) -> list[RunRequest]:
+                   parameters: dict[str, Any] | None = None, first_attempt: int = 1) -> list[RunRequest]:
     from notebook_orch.core.partitions import partition_date
 
     graph = project.graph
@@ -83,6 +83,7 @@ def build_requests(project: Project, plan: RunPlan, *, kind: str, mode: str = WA
             partition_date=date.isoformat() if date else None,
             asset_contexts=asset_contexts(graph, run.assets, run.partition, now=now),
             parameters=dict(parameters or {}),
+            first_attempt=first_attempt,
         ))
     return requests
 

@@ -224,8 +224,9 @@ def cmd_scheduler(project: Any, args: argparse.Namespace) -> int:
         report = daemon.run_once()
         daemon.finish()  # the runs it started end before the command does, then the lease is released
         _say(args, {"leader": report.leader, "ticks": len(report.ticks_fired), "triggered": len(report.triggered),
-                    "waiting": report.waiting}, f"leader={report.leader} ticks fired={len(report.ticks_fired)} "
-                                                f"triggered={len(report.triggered)} waiting={report.waiting}")
+                    "waiting": report.waiting, "reaped": report.reaped, "retried": report.retried},
+             f"leader={report.leader} ticks fired={len(report.ticks_fired)} triggered={len(report.triggered)} "
+             f"waiting={report.waiting} reaped={report.reaped} retried={report.retried}")
         return 0
     stop = threading.Event()
 

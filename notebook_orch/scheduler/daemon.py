@@ -1,8 +1,8 @@
 """One scheduler pass, and the loop around it (``nbo scheduler``).
 
 A pass: take or renew the lease (a daemon without it is a standby and does nothing else), reap dead runs, store
-the schedules declared on assets, fire due ticks, then follow the event log and start the ``--auto`` partitions
-whose joins completed.
+the schedules declared on assets, fire due ticks, then follow the event log: retry runs that died with attempts
+left (scheduler/retries.py) and start the ``--auto`` partitions whose joins completed.
 
 Never twice, never lost:
 - a tick is inserted (unique per schedule and tick time) *before* its runs start; the daemon that inserted it
@@ -48,6 +48,7 @@ class PassReport:
     triggered: list[tuple[str, str]] = field(default_factory=list)
     waiting: int = 0
     reaped: int = 0
+    retried: int = 0
     events: int = 0
 
 
@@ -87,6 +88,7 @@ class Scheduler:
             log.info("holding the scheduler lease as %s", self.holder)
         self._leader = report.leader = True
         self.handles = [h for h in self.handles if not h.done()]
+        self._follow()  # before reaping: a first start's cursor must not skip the runs this pass reaps (retries)
         report.reaped = len(self.project.reap())
         from notebook_orch.scheduler.declared import sync_declared
 
@@ -224,9 +226,14 @@ class Scheduler:
         return out
 
     def _follow_events(self, now: datetime, report: PassReport) -> None:
+        from notebook_orch.scheduler.retries import retry_dead_runs
+
         follower = self._follow()
         events = follower.poll(limit=5000)
         report.events = len(events)
+        retried = retry_dead_runs(self, events)
+        self.handles += retried
+        report.retried = len(retried)
         graph = self.project.graph
         specs = {s.name: s for s in graph.specs}
         naive = now.astimezone(timezone.utc).replace(tzinfo=None)

@@ -38,7 +38,7 @@ def nbo(root: Path, *args: str, timeout: float = 300, **extra: str) -> subproces
                           capture_output=True, text=True, timeout=timeout, env=env(root, **extra))
 
 
-def daemon(root: Path, *args: str, log: Path) -> subprocess.Popen:
+def daemon(root: Path, *args: str, log: Path, **extra: str) -> subprocess.Popen:
     out = open(log, "ab")  # noqa: SIM115 - the process owns it until it exits
     return subprocess.Popen([sys.executable, "-m", "notebook_orch.faces.cli", "-C", str(root), "scheduler",
-                             "--interval", "0.2", *args], stdout=out, stderr=out, env=env(root))
+                             "--interval", "0.2", *args], stdout=out, stderr=out, env=env(root, **extra))

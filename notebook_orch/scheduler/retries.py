@@ -1,0 +1,96 @@
+"""Runs that died, retried per their assets' ``--retries`` (the daemon's part of "reap and retry").
+
+A notebook that raises is retried inside its run (``engine.executor.execute_run``); a run whose process died cannot
+retry itself. It ends FAILED one of two ways — reaped when its heartbeat stopped (whoever reaps: the daemon,
+``nbo reap``, any writer), or settled at once by the runner that saw its worker die — and either way a RUN_FAILED
+event says so. The daemon reads those events with its one cursor and starts the next attempt when the policy has
+one left: attempt numbers continue (a run that died at attempt 1 of ``--retries 2`` is retried as attempts 2-3).
+
+Never twice: a died run is retried only if no run of its (asset, partition) targets started after it — a daemon
+that crashed after submitting the retry but before saving its cursor sees that run and moves on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from notebook_orch.core.partitions import UNPARTITIONED_KEY
+
+log = logging.getLogger("notebook_orch.scheduler")
+
+#: How the errors of runs that died begin (store.writes.reap_stale_runs; engine.handle.WORKER_DIED).
+DIED_PREFIXES = ("heartbeat lost:", "The worker process running it died")
+
+
+def died(error: str | None) -> bool:
+    return bool(error) and any(error.startswith(p) for p in DIED_PREFIXES)
+
+
+def retry_dead_runs(scheduler: Any, events: Iterable[Any]) -> list[Any]:
+    """Start the next attempt of every run among ``events`` that died with attempts left; returns the handles."""
+    from notebook_orch.store.records import EV_RUN_FAILED
+
+    project = scheduler.project
+    handles = []
+    for e in events:
+        if e.kind != EV_RUN_FAILED or not e.run_id or not died(e.payload.get("error")):
+            continue
+        run = project.store.get_run(e.run_id)
+        if run is None or not run.assets or any(a not in project.graph for a in run.assets):
+            continue
+        policy = max(project.graph.spec(a).retries for a in run.assets)
+        if run.attempt > policy:
+            log.info("run %s (%s %s) died at attempt %d; no retry left (--retries %d)", run.run_id,
+                     ",".join(run.assets), ",".join(run.partition_keys), run.attempt, policy)
+            continue
+        if _rerun_since(project.store, run):
+            continue
+        handle = _resubmit(scheduler, run, policy)
+        if handle is not None:
+            handles.append(handle)
+    return handles
+
+
+def _rerun_since(store: Any, run: Any) -> bool:
+    targets = {(a, p) for a in run.assets for p in run.partition_keys}
+    for other in store.list_runs(limit=50, asset=run.assets[0]):
+        if other.run_id != run.run_id and other.started_at >= run.started_at and any(
+                (a, p) in targets for a in other.assets for p in other.partition_keys):
+            return True
+    return False
+
+
+def _resubmit(scheduler: Any, run: Any, policy: int) -> Any:
+    from notebook_orch.core.planning import PartitionSelection
+
+    project = scheduler.project
+    keys = tuple(k for k in run.partition_keys if k != UNPARTITIONED_KEY)
+    try:
+        handle = project.submit(
+            ",".join(run.assets), partitions=PartitionSelection(keys=keys) if keys else None, kind=run.kind,
+            retries=policy - run.attempt, first_attempt=run.attempt + 1, executor=scheduler.executor,
+            workers=scheduler.workers, parameters=_parameters_of(scheduler, run),
+        )
+    except Exception as exc:  # a partition gone from the notebooks, say: log it, keep the daemon going
+        log.error("retry of run %s (%s %s) could not start: %s", run.run_id, ",".join(run.assets),
+                  ",".join(run.partition_keys), exc)
+        return None
+    log.info("retry: run %s (%s %s) died at attempt %d; started attempt %d of %d", run.run_id,
+             ",".join(run.assets), ",".join(run.partition_keys), run.attempt, run.attempt + 1, policy + 1)
+    return handle
+
+
+def _parameters_of(scheduler: Any, run: Any) -> dict[str, Any] | None:
+    """A scheduled run's retry gets its schedule's ``--param`` again (the run record does not keep them)."""
+    if run.kind != "schedule":
+        return None
+    for tick in scheduler.sched.ticks(limit=500):
+        if run.run_id in tick.run_ids:
+            s = scheduler.sched.get_schedule(tick.schedule)
+            return dict(s.params) if s is not None else None
+    return None
+
+
+__all__ = ["DIED_PREFIXES", "died", "retry_dead_runs"]
