@@ -294,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_SHELL_SPECIAL = frozenset("'\"\\\x0b\x0c\x1c\x1d\x1e\x1f")  # where str.split and shlex.split differ
 _PARSER = build_parser()  # parsing does not mutate the parser, so one instance serves every declaration
 HELP = _PARSER.format_help()
 
@@ -307,7 +308,9 @@ def parse_declaration(
         text = text[len(MAGIC):]
     try:
         try:
-            argv = shlex.split(text)
+            # shlex costs ~0.1 ms a line (0.1-0.2 s of discovering 1,000 assets); a line with no quote or escape
+            # splits the same on whitespace.
+            argv = text.split() if text.isascii() and not _SHELL_SPECIAL.intersection(text) else shlex.split(text)
         except ValueError as exc:
             raise DeclarationError(f"%%asset: cannot split the line ({exc}); check the quotes.") from None
         ns = _PARSER.parse_args(argv)

@@ -47,6 +47,10 @@ class CytoscapeGraph(anywidget.AnyWidget):
         self._seq += 1
         self.send({"type": "patch", "seq": self._seq, "sent_at": time.time() * 1000, "nodes": nodes})
 
+    def shown(self, name: str) -> None:
+        """Tell the page the panel of ``name`` is out (it highlights the path then, not before)."""
+        self.send({"type": "shown", "node": name})
+
     def select(self, name: str) -> None:
         self.send({"type": "select", "node": name})
 

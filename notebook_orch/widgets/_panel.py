@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from notebook_orch.widgets.lineage_graph import LineageGraph
 
 
+NEIGHBOURS = 16  # upstream and downstream buttons at most: the first 8 of each side
+
+
 def _button(text: str, tooltip: str, style: str = "") -> w.Button:
     return w.Button(description=text, tooltip=tooltip, button_style=style, layout=w.Layout(width="auto"))
 
@@ -42,7 +45,14 @@ class AssetPanel:
         self.cancel = _button("Cancel", "Cancel the run this panel started", "danger")
         self.cancel.disabled = True
         self.progress = w.HTML()
-        self.neighbours = w.HBox(layout=w.Layout(flex_flow="row wrap"))
+        # A fixed pool of neighbour buttons, relabelled on each click: creating buttons per click opened ~3 widget
+        # comms each and kept a 1,000-node page busy after every click.
+        self._neighbour_names: list[str | None] = [None] * NEIGHBOURS
+        self._neighbour_buttons = [_button("", "") for _ in range(NEIGHBOURS)]
+        for i, b in enumerate(self._neighbour_buttons):
+            b.layout.display = "none"
+            b.on_click(lambda _, i=i: self._open_neighbour(i))
+        self.neighbours = w.HBox(self._neighbour_buttons, layout=w.Layout(flex_flow="row wrap"))
         self.range_box = w.VBox([
             w.HTML("<b style='font:13px sans-serif'>Backfill a range</b>"),
             w.HBox([self.start, self.end]), self.only_stale, self.dry_run, self.backfill,
@@ -80,13 +90,23 @@ class AssetPanel:
             self.partition.value = ""
             self.start.value = ranges[0]["first"] if view["partitioned"] and ranges else ""
             self.end.value = ranges[-1]["last"] if view["partitioned"] and ranges else ""
-            buttons = []
-            for side, items in (("↑", view["upstream"]), ("↓", view["downstream"])):
-                for item in items[:8]:
-                    b = _button(f"{side} {item['name']}", f"{item['status'].lower()}; click to show it")
-                    b.on_click(lambda _, name=item["name"]: self.owner.show(name, select=True))
-                    buttons.append(b)
-            self.neighbours.children = buttons
+            items = [("↑", item) for item in view["upstream"][:NEIGHBOURS // 2]]
+            items += [("↓", item) for item in view["downstream"][:NEIGHBOURS - len(items)]]
+            for i, b in enumerate(self._neighbour_buttons):
+                if i < len(items):
+                    side, item = items[i]
+                    self._neighbour_names[i] = item["name"]
+                    b.description = f"{side} {item['name']}"
+                    b.tooltip = f"{item['status'].lower()}; click to show it"
+                    b.layout.display = "inline-flex"
+                elif self._neighbour_names[i] is not None:
+                    self._neighbour_names[i] = None
+                    b.layout.display = "none"
+
+    def _open_neighbour(self, i: int) -> None:
+        name = self._neighbour_names[i]
+        if name is not None:
+            self.owner.show(name, select=True)
 
     def say(self, html: str) -> None:
         self.progress.value = f"<div style='font:13px sans-serif'>{html}</div>"
