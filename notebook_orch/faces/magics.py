@@ -84,19 +84,23 @@ class NotebookOrchMagics(Magics):
 
     @line_magic
     def nbo(self, line: str) -> Any:
-        """Mirror of the ``nbo`` command line: %nbo partition KEY | graph [SELECTION] | status | stale | lineage |
-        runs | materialize SELECTION [--partition K | --from A --to B] [--downstream] ... (see `nbo --help`)."""
+        """Mirror of the ``nbo`` command line: %nbo partition KEY | graph [SELECTION] | partitions [SELECTION] |
+        status | stale | lineage | runs | materialize SELECTION [--partition K | --from A --to B] [--downstream] ...
+        (see `nbo --help`)."""
         try:
             argv = shlex.split(line)
         except ValueError as exc:
             raise UsageError(f"%nbo: cannot split {line!r} ({exc}); check the quotes.") from None
         if not argv:
-            raise UsageError("%nbo needs a subcommand: partition, graph, status, stale, lineage, runs, materialize.")
+            raise UsageError("%nbo needs a subcommand: partition, graph, partitions, status, stale, lineage, runs, "
+                             "materialize.")
         if argv[0] == "partition":
             self._set_partition(argv[1:])
             return
         if argv[0] == "graph":
             return self._graph(argv[1:])
+        if argv[0] == "partitions":
+            return self._partitions(argv[1:])
         if argv[0] in ("materialize", "backfill"):
             _refuse_inside_a_run(argv[0], self.shell.user_ns)
         from notebook_orch.faces.cli import main
@@ -139,6 +143,17 @@ class NotebookOrchMagics(Magics):
 
         try:
             return LineageGraph(self.runtime.project(), " ".join(args) or None)
+        except DeclarationError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _partitions(self, args: list[str]) -> Any:
+        """``%nbo partitions [SELECTION]``: the partition heatmap widget, assets x partitions by status."""
+        if any(a.startswith("-") for a in args):
+            raise UsageError("%nbo partitions takes an optional SELECTION (e.g. '+report' or 'a,b'), no options.")
+        from notebook_orch.widgets import PartitionHeatmap
+
+        try:
+            return PartitionHeatmap(self.runtime.project(), " ".join(args) or None)
         except DeclarationError as exc:
             raise UsageError(str(exc)) from None
 
