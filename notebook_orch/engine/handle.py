@@ -218,6 +218,9 @@ class RunHandle:
                 with self._lock:
                     i = self._running.pop(future)
                 outcome = self._outcome_of(future, i)
+                if outcome is not None and self._retry_after_death(i, outcome):
+                    pending.add(i)  # its worker died mid-attempt: the next attempt per the retry policy
+                    continue
                 if outcome is None and resubmitted.get(i, 0) < _MAX_RESUBMITS and not self._cancel.is_set():
                     resubmitted[i] = resubmitted.get(i, 0) + 1
                     pending.add(i)  # its process went away before the run started: start it again
@@ -236,6 +239,17 @@ class RunHandle:
             return self._settle(i, CANCELED_BY_REQUEST if canceled else WORKER_DIED,
                                 "CANCELED" if canceled else "FAILED")
         return _outcome(self.plan.runs[i], "FAILED", f"worker failed: {type(exc).__name__}: {exc}")
+
+    def _retry_after_death(self, i: int, outcome: RunOutcome) -> bool:
+        """A worker that dies takes the retry loop inside it along: when the attempt it ran is settled FAILED and
+        the run has attempts left, start it again from the next attempt (same run ids, same backoff)."""
+        req = self._requests[i]
+        if outcome.status != "FAILED" or outcome.error != WORKER_DIED or self._cancel.is_set():
+            return False
+        if outcome.attempts >= req.retries + 1 or outcome.attempts >= len(req.run_ids):
+            return False
+        self._requests[i] = replace(req, first_attempt=outcome.attempts + 1)
+        return True
 
     def _settle(self, i: int, error: str, status: str) -> RunOutcome | None:
         """The outcome of run ``i`` whose process went away: its last started attempt is settled in the store.

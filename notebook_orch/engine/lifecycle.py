@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from notebook_orch.errors import StoreError
+from notebook_orch.faults import fault_point
 from notebook_orch.store.records import CANCELED, FAILED, RUNNING, CheckResult, NewMaterialization, RunRecord
 
 RUNS_FOLDER = (".notebook_orch", "runs")
@@ -70,11 +71,14 @@ class RunLifecycle:
                 ) -> RunRecord:
         """Commit every materialization with SUCCESS in one transaction. If the store refuses (the run was reaped
         meanwhile), nothing was committed, so nothing may stay published: withdraw, then re-raise."""
+        fault_point("before_finalize")
         try:
-            return self.store.finalize_success(self.run_id, list(materializations), output_path=output_path)
+            done = self.store.finalize_success(self.run_id, list(materializations), output_path=output_path)
         except StoreError:
             self.withdraw()
             raise
+        fault_point("after_finalize")
+        return done
 
     def fail(self, error: str, *, cell: int | None = None, source: str | None = None,
              checks: Sequence[CheckResult] = (), output_path: str | None = None, status: str = FAILED) -> RunRecord:

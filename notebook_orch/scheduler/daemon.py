@@ -148,6 +148,7 @@ class Scheduler:
         from notebook_orch.core.planning import PartitionSelection
 
         run_ids: list[str] = []
+        held: list[str] = []
         try:
             for key, names in targets.items():
                 parts = PartitionSelection(keys=(key,)) if key is not None else None
@@ -156,13 +157,36 @@ class Scheduler:
                                              parameters=dict(s.params))
                 self.handles.append(handle)
                 run_ids.extend(handle.run_ids)
+                held += self._held_elsewhere(handle)
+                handle.on_outcome(lambda o, rec=rec, s=s, ids=run_ids: self._locked(rec, s, o, ids))
         except Exception as exc:
             self.sched.update_tick(rec.id, status="FAILED", run_ids=run_ids, message=str(exc))
             log.error("schedule %s tick %s failed to start: %s", s.name, rec.tick_at.isoformat(), exc)
             return
-        self.sched.update_tick(rec.id, status="SUBMITTED", run_ids=run_ids)
+        self.sched.update_tick(rec.id, status="SUBMITTED", run_ids=run_ids, message="; ".join(held) or None)
+        for line in held:
+            log.warning("schedule %s tick %s: %s", s.name, rec.tick_at.isoformat(), line)
         log.info("schedule %s tick %s: started %d run(s) for %s", s.name, rec.tick_at.isoformat(),
                  len({r for h in self.handles[-len(targets):] for r in h.run_ids[:1]}), rec.partition or "all")
+
+    def _held_elsewhere(self, handle: Any) -> list[str]:
+        """The tick's partitions its plan left to another run (already running), naming that run."""
+        skipped = [(a, p) for a, p, why in handle.plan.skipped if why == "running"]
+        if not skipped:
+            return []
+        running = self.project.store.running()
+        return [f"{a}[{p}] not run: run {running.get((a, p), '(ended since)')} was already materializing it"
+                for a, p in skipped]
+
+    def _locked(self, rec: Any, s: Any, outcome: Any, run_ids: list[str]) -> None:
+        """A run of the tick refused at start because another run took the partition first: say which."""
+        if outcome.status != "LOCKED":
+            return
+        log.warning("schedule %s tick %s: %s", s.name, rec.tick_at.isoformat(), outcome.error)
+        try:
+            self.sched.update_tick(rec.id, status="SUBMITTED", run_ids=run_ids, message=outcome.error)
+        except Exception:  # noqa: BLE001 - the log line above has said it; the tick stays as recorded
+            pass
 
     def _finish_started_ticks(self) -> None:
         """Ticks recorded but never submitted (the daemon died in between): link runs that did start, or submit."""

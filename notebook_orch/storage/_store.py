@@ -29,6 +29,7 @@ from typing import Any, Union
 from notebook_orch.core.partitions import check_key_is_safe
 from notebook_orch.core.specs import check_name
 from notebook_orch.errors import DeclarationError, PartitionError, ValueStorageError
+from notebook_orch.faults import fault_point
 from notebook_orch.storage._fs import fsync_dir, fsync_file, newest_mtime, write_atomic
 from notebook_orch.storage._registry import HandlerRegistry, default_registry
 from notebook_orch.storage._secrets import secret_in_file, secret_in_value
@@ -77,10 +78,12 @@ class ValueStore:
             raise _failure(asset, partition, f"the value could not be versioned as {handler.name}", exc) from exc
         temp = part_dir / f"{TEMP_PREFIX}{run_id}-{secrets.token_hex(6)}"
         file_name = f"value.{handler.extension}"
+        fault_point("before_publish")
         try:
             temp.mkdir(parents=True)
             handler.write(value, temp / file_name)
             fsync_file(temp / file_name)
+            fault_point("during_publish")
             _verify(handler, temp / file_name, metadata)
         except BaseException as exc:
             _remove(temp, part_dir)
@@ -108,6 +111,7 @@ class ValueStore:
             what = "the staged value could not be moved into place"
             raise _failure(staged.asset, staged.partition, what, exc) from exc
         version_dir = part_dir / version_id
+        fault_point("after_rename")
         written_at = datetime.now(timezone.utc)
         marker = {
             "format": MARKER_FORMAT,
@@ -132,6 +136,7 @@ class ValueStore:
             if not isinstance(exc, Exception):
                 raise
             raise _failure(staged.asset, staged.partition, f"the {SUCCESS} marker could not be written", exc) from exc
+        fault_point("after_publish")
         return _published(version_dir, marker)
 
     def discard(self, staged: StagedValue) -> None:
