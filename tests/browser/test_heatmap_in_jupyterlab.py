@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_helpers import CHROMIUM, kernel_eval, open_notebook, run_all, screenshot
+from browser_helpers import ARTIFACTS, CHROMIUM, kernel_eval, open_notebook, run_all, screenshot
 from heatmap_helpers import inputs_now, write_example
 
 from notebook_orch.core.viewmodel import COLOURS
@@ -107,7 +107,9 @@ def test_heatmap_colours_hover_click_and_live_cells(example, lab, page):
         ".nbo-heatmap-selected").inner_text()
     page.locator(CANVAS).hover(position=centre(cell(page, "orders", keys["orders"].index("2013-06-13"))))
     assert tip.inner_text() == "orders · 2013-06-13 · failed"
-    screenshot(page, "heatmap-in-jupyterlab")  # the README's figure: a selection, its reason and a tooltip
+    screenshot(page, "heatmap-in-jupyterlab")
+    # The README's figure: the widget alone, with a selection, its reason and a tooltip.
+    page.locator(".nbo-heatmap").screenshot(path=str(ARTIFACTS / "heatmap-widget.png"))
     page.mouse.move(5, 5)
 
     # Live: another process's run turns its cell running, then fresh, without redrawing the rest.
