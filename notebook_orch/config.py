@@ -26,7 +26,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_STORE = ".notebook_orch/store.db"
-_KEYS = {"notebooks", "store", "data", "heartbeat_timeout", "executor", "dask_address"}
+_KEYS = {"notebooks", "store", "data", "heartbeat_timeout", "executor", "dask_address", "alert_command"}
 _ENV = {"notebooks": "NBO_NOTEBOOKS", "store": "NBO_STORE_URL", "data": "NBO_DATA_DIR",
         "heartbeat_timeout": "NBO_HEARTBEAT_TIMEOUT"}
 # A run is presumed dead (and reaped by the next writer) when its heartbeat is older than this. Zero or less would
@@ -45,6 +45,8 @@ class ProjectConfig:
     heartbeat_timeout_s: float = DEFAULT_HEARTBEAT_TIMEOUT_S
     executor: str = "local"  # where runs execute when a command names none (``--executor``)
     dask_address: str | None = None  # the Dask scheduler for ``executor = "dask"`` (``--address``)
+    # The alert hook (docs/scheduling.md): a command (argv) that gets each SLA miss / final failure as JSON on stdin.
+    alert_command: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # A config built in code (tests, embedding applications) gets the same check as one read from files.
@@ -135,6 +137,31 @@ def _plain_text(table: dict, key: str, pyproject: Path) -> str | None:
     return value.strip()
 
 
+def _command(table: dict, key: str, pyproject: Path) -> tuple[str, ...] | None:
+    """A command as argv: a string split like a shell would (no shell runs it), or an array of strings."""
+    value = table.get(key)
+    if value is None:
+        return None
+    fix = (f"; e.g. {key} = \"python alert.py\" or {key} = [\"notify-send\", \"nbo\"] (the alert arrives as JSON "
+           "on stdin)")
+    if isinstance(value, str):
+        import shlex
+
+        try:
+            argv = shlex.split(value)
+        except ValueError as exc:
+            raise ConfigError(f"{pyproject}: [tool.notebook_orch] {key} {value!r} cannot be split ({exc}){fix}.") \
+                from None
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        argv = list(value)
+    else:
+        raise ConfigError(f"{pyproject}: [tool.notebook_orch] {key} must be a string or an array of strings, not "
+                          f"{_shown(value)}{fix}.")
+    if not argv or not argv[0].strip():
+        raise ConfigError(f"{pyproject}: [tool.notebook_orch] {key} is empty{fix}, or remove it.")
+    return tuple(argv)
+
+
 def load_config(root: str | Path | None = None) -> ProjectConfig:
     root = Path(root or os.getcwd()).resolve()
     if not root.is_dir():
@@ -178,7 +205,9 @@ def load_config(root: str | Path | None = None) -> ProjectConfig:
         timeout = DEFAULT_HEARTBEAT_TIMEOUT_S
     executor = _plain_text(table, "executor", pyproject) or "local"
     dask_address = _plain_text(table, "dask_address", pyproject)
+    alert_command = _command(table, "alert_command", pyproject)
     return ProjectConfig(
+        alert_command=alert_command,
         executor=executor,
         dask_address=dask_address,
         root=root,

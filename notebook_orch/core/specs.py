@@ -14,11 +14,13 @@ import shlex
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import time
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from notebook_orch.core.partitions import UNPARTITIONED, PartitionsDef, parse_partitions
 from notebook_orch.errors import DeclarationError, InvalidOption, PartitionError, cell_number
+
+if TYPE_CHECKING:
+    from notebook_orch.core.sla import SlaSpec
 
 IO_KINDS = ("parquet", "json", "pickle")
 MAGIC = "%%asset"
@@ -230,7 +232,7 @@ class AssetSpec:
     # --trigger "a & (b | c)": the condition that starts an automated run instead of the AND of every input
     # (core/triggers.py); declaring one makes the asset automated.
     trigger: str | None = None
-    sla: time | None = None
+    sla: SlaSpec | None = None  # core/sla.py: when each partition must be fresh
     io: str | None = None
     code_version_override: str | None = None
     owner: str | None = None
@@ -286,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trigger", metavar="EXPR",
                    help="run automatically when this condition over --deps holds, e.g. \"a & (b | c)\" "
                         "(implies --auto)")
-    p.add_argument("--sla", metavar="HH:MM", help="time of day by which the day's partition should be fresh")
+    p.add_argument("--sla", metavar="[HH:MM][+OFFSET] [TZ]",
+                   help="when a partition must be fresh, after its window ends: '06:00' (the day's partition by "
+                        "06:00 the next day), '06:00+1d Europe/Berlin', '+2h'")
     p.add_argument("--io", choices=IO_KINDS, help="storage format (default: parquet for DataFrames, else json)")
     p.add_argument("--code-version", dest="code_version", metavar="V", help="explicit code version (overrides hash)")
     p.add_argument("--owner", metavar="WHO", help="who to ask about this asset")
@@ -336,7 +340,7 @@ def parse_declaration(
                 raise DeclarationError(f"%%asset: --check {expr!r} is not a Python expression ({exc.msg}).") from None
         if ns.schedule is not None:
             _check_cron(ns.schedule)
-        sla = _parse_sla(ns.sla) if ns.sla else None
+        sla = _parse_sla(ns.sla, partitions) if ns.sla else None
         if ns.trigger is not None:
             _check_trigger(ns.trigger, ns.name, [d.asset for d in deps])
     except DeclarationError as exc:
@@ -381,11 +385,17 @@ def _check_trigger(text: str, asset: str, deps: list[str]) -> None:
         raise DeclarationError(f"%%asset: {exc}") from None
 
 
-def _parse_sla(text: str) -> time:
-    m = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
-    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
-        raise DeclarationError(f"%%asset: --sla {text!r} is not a time of day; write HH:MM, e.g. 09:30.")
-    return time(int(m.group(1)), int(m.group(2)))
+def _parse_sla(text: str, partitions: PartitionsDef) -> SlaSpec:
+    from notebook_orch.core.sla import SlaError, check_partitions, parse_sla
+
+    try:
+        sla = parse_sla(text)
+    except SlaError as exc:
+        raise DeclarationError(f"%%asset: {exc}") from None
+    problem = check_partitions(sla, partitions)
+    if problem:
+        raise DeclarationError(f"%%asset: {problem}")
+    return sla
 
 
 def split_asset_cell(source: str) -> tuple[str, str] | None:

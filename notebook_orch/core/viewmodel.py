@@ -430,7 +430,7 @@ def panel_view(
         "owner": spec.owner,
         "checks_declared": list(spec.checks),
         "schedule": spec.schedule,
-        "sla": spec.sla.strftime("%H:%M") if spec.sla else None,
+        "sla": spec.sla.text if spec.sla else None,
         **stale_reasons(report, asset),
         "last_materialization": materialization_view(materialization, materialization_run),
         "last_run": run_view(last_run),

@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     from notebook_orch.faces.cli_doctor import add_doctor_command  # doctor
 
     add_doctor_command(add)
+    from notebook_orch.faces.cli_sla import add_sla_commands  # sla, impact, metrics
+
+    add_sla_commands(sub, add)
     return parser
 
 
@@ -207,6 +210,11 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
     # Invalid assets are left out of the report, so their partitions are added here: the totals line must agree
     # with the INVALID rows above it.
     totals[Status.INVALID] += sum(r["invalid"] for r in invalid_rows)
+    from notebook_orch.scheduler.sla_views import sla_summary
+
+    slas = sla_summary(project)
+    for r in rows:
+        r["sla"] = slas.get(r["asset"])  # {"sla", "met", "missed"} from recorded verdicts, or None
     if args.json:
         print(json.dumps(_jsonable({"assets": rows, "totals": totals, "invalid_assets": len(invalid),
                                     "other_problems": [str(p) for p in graph.other_problems]}), indent=2))
@@ -214,6 +222,10 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
     console = _console()
     console.print(_status_table(rows, width=console.width))
     console.print("totals: " + ", ".join(f"{k.lower()} {v}" for k, v in totals.items()))
+    missed = [f"{name} {s['missed']} of {s['met'] + s['missed']}" for name, s in slas.items()
+              if s["missed"] and name in names]
+    if missed:
+        console.print(f"[red]SLA misses[/]: {', '.join(missed)} (nbo sla lists them)", highlight=False)
     _print_invalid(console, invalid, graph.other_problems)
     return 0
 

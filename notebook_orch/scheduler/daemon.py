@@ -67,6 +67,7 @@ class Scheduler:
         self.join_limit = join_limit
         self.handles: list[Any] = []
         self._follower: Any = None
+        self._sla: Any = None  # scheduler/sla_watch.SlaWatch, made on the first pass as leader
         self._leader = False
         self.next_due: datetime | None = None  # the earliest upcoming tick: the loop wakes for it
 
@@ -98,7 +99,18 @@ class Scheduler:
         self._finish_started_ticks()
         self._fire_ticks(now, report)
         self._follow_events(now, report)
+        self._watch_slas(now)
         return report
+
+    def _watch_slas(self, now: datetime) -> None:
+        """SLA deadlines, failures after the last retry, the alert hook (scheduler/sla_watch.py)."""
+        from notebook_orch.scheduler.sla_watch import SlaWatch
+
+        self._sla = self._sla or SlaWatch(self.project)
+        try:
+            self._sla.run_once(now)
+        except Exception:  # an SLA or hook problem must not stop schedules and triggers
+            log.exception("SLA check failed; retrying on the next pass")
 
     # -- schedules ------------------------------------------------------------------------------------------
     def _fire_ticks(self, now: datetime, report: PassReport) -> None:

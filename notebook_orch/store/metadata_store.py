@@ -30,6 +30,7 @@ from notebook_orch.store.records import (
 if TYPE_CHECKING:
     from notebook_orch.core.integrity import StoreFacts
     from notebook_orch.store.scheduling import SchedulingStore
+    from notebook_orch.store.sla import SlaStore
 
 # How long a snapshot waits for the write lock to refresh its cache before giving up on that refresh.
 _CACHE_WAIT_MS = 200
@@ -116,6 +117,13 @@ class MetadataStore:
         from notebook_orch.store.scheduling import SchedulingStore
 
         return SchedulingStore(self)
+
+    @property
+    def sla(self) -> SlaStore:
+        """SLA verdicts and watermarks, the alert queue, and the reads of ``nbo metrics`` (store/sla.py)."""
+        from notebook_orch.store.sla import SlaStore
+
+        return SlaStore(self)
 
     # -- runs -----------------------------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from sqlmodel import Field, SQLModel
 from notebook_orch.store.records import RUN_KINDS, RUN_STATUSES
 
 # Bump when the tables change; ``open_store`` refuses stores written by a newer version and migrates older ones.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class StoreModel(SQLModel, registry=registry()):
@@ -257,6 +257,59 @@ class CodeVersionRow(StoreModel, table=True):
     created_at: datetime = _col("created_at", sa.DateTime, nullable=False)
 
 
+# -- SLAs and alerts (store/sla.py, scheduler/sla_watch.py) -----------------------------------------------
+class SlaWatchRow(StoreModel, table=True):
+    """Per asset with ``--sla``: the SLA text watched and how far its deadlines have been judged. A new or
+    changed SLA starts at the moment it was first seen, so old partitions never flood the alert hook. Revision 0004.
+    """
+
+    __tablename__ = "sla_watch"
+    asset: str = _col("asset", sa.String(200), primary_key=True)
+    sla: str = _col("sla", sa.String(200), nullable=False)
+    since: datetime = _col("since", sa.DateTime, nullable=False)
+    checked_until: datetime = _col("checked_until", sa.DateTime, nullable=False)
+
+
+class SlaVerdictRow(StoreModel, table=True):
+    """One verdict per (asset, partition), written once when its deadline passed: MET or MISSED (with why)."""
+
+    __tablename__ = "sla_verdicts"
+    __table_args__ = (
+        sa.CheckConstraint("verdict IN ('MET', 'MISSED')", name="ck_sla_verdicts_verdict"),
+        sa.Index("ix_sla_verdicts_deadline", "deadline"),
+        {"sqlite_with_rowid": False},
+    )
+    asset: str = _col("asset", sa.String(200), primary_key=True)
+    partition: str = _col("partition", sa.String(200), primary_key=True)
+    sla: str = _col("sla", sa.String(200), nullable=False)
+    deadline: datetime = _col("deadline", sa.DateTime, nullable=False)
+    verdict: str = _col("verdict", sa.String(16), nullable=False)
+    reason: str = _col("reason", sa.String(16), nullable=False)
+    judged_at: datetime = _col("judged_at", sa.DateTime, nullable=False)
+
+
+class AlertRow(StoreModel, table=True):
+    """An alert for the project's hook (an SLA miss, a run that failed after its last retry): written in the
+    transaction that found it, delivered afterwards, so a crash in between delays an alert but never loses it.
+    ``key`` is unique: the same miss or failure is alerted once."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        sa.UniqueConstraint("key", name="uq_alerts_key"),
+        sa.Index("ix_alerts_state", "state"),
+        {"sqlite_autoincrement": True},
+    )
+    id: int | None = _col("id", Id, primary_key=True, autoincrement=True)
+    key: str = _col("key", sa.String(400), nullable=False)
+    kind: str = _col("kind", sa.String(32), nullable=False)
+    payload: str = _col("payload", sa.Text, nullable=False)  # JSON object: what the hook receives
+    state: str = _col("state", sa.String(16), nullable=False)  # PENDING, SENT, FAILED, NO_HOOK
+    attempts: int = _col("attempts", sa.Integer, nullable=False, server_default="0")
+    last_error: str | None = _col("last_error", sa.Text)
+    created_at: datetime = _col("created_at", sa.DateTime, nullable=False)
+    sent_at: datetime | None = _col("sent_at", sa.DateTime)
+
+
 # Core handles on the same tables, for the hot paths.
 schema_version = SchemaVersionRow.__table__
 runs = RunRow.__table__
@@ -271,5 +324,8 @@ scheduler_lease = SchedulerLeaseRow.__table__
 scheduler_cursor = SchedulerCursorRow.__table__
 pending_joins = PendingJoinRow.__table__
 code_versions = CodeVersionRow.__table__
+sla_watch = SlaWatchRow.__table__
+sla_verdicts = SlaVerdictRow.__table__
+alerts = AlertRow.__table__
 
 OWN_TABLES = tuple(metadata.sorted_tables)

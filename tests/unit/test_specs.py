@@ -28,8 +28,8 @@ def test_full_declaration():
                          DepSpec("d", AllPartitions()))
     assert isinstance(spec.partitions, TimeWindowPartitions) and spec.partitions.count() == 365
     assert spec.checks == ("len(sales) > 0", "sales.x.notna().all()")
-    assert (spec.retries, spec.schedule, spec.auto, spec.sla.isoformat(), spec.io) == (2, "0 6 * * *", True,
-                                                                                       "09:30:00", "parquet")
+    assert (spec.retries, spec.schedule, spec.auto, spec.sla.at.isoformat(), spec.sla.tz, spec.io) == (
+        2, "0 6 * * *", True, "09:30:00", "UTC", "parquet")
     assert (spec.code_version, spec.owner, spec.description) == ("v7", "ana", "Daily sales")
     assert (spec.notebook, spec.cell_index) == ("nb.ipynb", 3)
     assert spec.deps_signature == "a,b[-1],c[-6:0],d[all]"
