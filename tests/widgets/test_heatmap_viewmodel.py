@@ -164,3 +164,16 @@ def test_fifty_assets_by_a_year_is_a_small_payload():
     assert len(view["rows"]) == 50 and sum(sum(r["counts"].values()) for r in view["rows"]) == 50 * 365
     assert view["rows"][0]["ranges"] == [[FRESH, 0, 200], [MISSING, 200, 365]]
     assert len(json.dumps(view, default=str)) < 20_000  # 18,250 cells, a few hundred bytes per asset
+
+
+def test_invalid_assets_are_rows_of_their_own_never_hidden():
+    from notebook_orch.core.graph import build_valid_graph
+
+    graph = build_valid_graph([s(f"a {DAYS}"), s(f"bad --deps nope {DAYS}", 2)])
+    view = heatmap_view(graph, report_of(graph, MemoryHistory()), invalid=[graph.invalid["bad"]])
+    bad = view["rows"][-1]
+    assert {k: bad[k] for k in ("asset", "kind", "n", "ranges", "status", "counts_text")} == {
+        "asset": "bad", "kind": "invalid", "n": 1, "ranges": [[INVALID, 0, 1]], "status": "INVALID",
+        "counts_text": "invalid"}
+    assert bad["problem"].startswith("nb.ipynb, cell 3") and "'nope', which no asset declares" in bad["problem"]
+    assert view["totals"] == {"MISSING": 10, "INVALID": 1}
