@@ -107,3 +107,19 @@ def panel_html(panel: dict[str, Any], *, linker: Linker | None = None) -> str:
         out.append("<div>" + " · ".join(b for b in bits if b) + "</div>")
     out.append("</div>")
     return "".join(out)
+
+
+def legend_html(view: dict[str, Any], totals: dict[str, int], *, hint: str | None = None) -> str:
+    """The legend above the graph (the anywidget page builds the same one in JavaScript): each status with its
+    colour and how many partitions have it; hover says what the status means."""
+    items = []
+    for item in view["legend"]:
+        n = totals.get(item["status"])
+        items.append(f"<span class='nbo-legend-item' data-status='{escape(item['status'])}' "
+                     f"title='{escape(item['meaning'])}'><span style='display:inline-block;width:12px;height:12px;"
+                     f"border-radius:2px;vertical-align:-2px;background:{item['colour']};margin-right:4px'></span>"
+                     f"{escape(item['label'])}" + (f" <b>{n:,}</b>" if n else "") + "</span>")
+    hint = hint or "click an asset for details and actions · click a notebook box to collapse it"
+    return ("<div class='nbo-legend' style='display:flex;flex-wrap:wrap;gap:10px;align-items:center;"
+            "font:12px sans-serif;padding:4px 2px;color:#263238'>" + "".join(items)
+            + f"<span style='color:#607d8b;margin-left:auto'>{escape(hint)}</span></div>")

@@ -21,6 +21,7 @@ from notebook_orch.widgets import _actions, _follow
 from notebook_orch.widgets._cytoscape import CytoscapeGraph
 from notebook_orch.widgets._panel import AssetPanel
 from notebook_orch.widgets._paths import lab_link, running_servers
+from notebook_orch.widgets._sizes import GROUPS_LIMIT, IPYCYTOSCAPE_LIMIT
 
 
 class LineageGraph(w.HBox):
@@ -31,7 +32,8 @@ class LineageGraph(w.HBox):
     """
 
     def __init__(self, project: Any = None, selection: str | None = None, *, live: bool = True,
-                 interval_s: float = 0.25, height: str | None = None, groups: bool | None = None) -> None:
+                 interval_s: float = 0.25, height: str | None = None, groups: bool | None = None,
+                 adapter: str | None = None) -> None:
         if project is None:
             from notebook_orch.project import Project
 
@@ -50,8 +52,14 @@ class LineageGraph(w.HBox):
         self.timings["status_s"] = time.perf_counter() - t0 - self.timings["graph_s"]
         view = self._view(self.graph, report)
         # Notebook boxes help a person read a few dozen assets; past that they are clutter and cost draw time.
-        boxes = len(view["nodes"]) <= 200 if groups is None else groups
-        self.canvas = CytoscapeGraph(view, height=height or _height(view), groups=boxes)
+        boxes = len(view["nodes"]) <= GROUPS_LIMIT if groups is None else groups
+        self.adapter = choose_adapter(len(view["nodes"]), adapter)
+        if self.adapter == "ipycytoscape":
+            from notebook_orch.widgets._ipycytoscape import IpyCytoscapeGraph
+
+            self.canvas: Any = IpyCytoscapeGraph(view, height=height or _height(view), groups=boxes)
+        else:
+            self.canvas = CytoscapeGraph(view, height=height or _height(view), groups=boxes)
         self.canvas.layout = w.Layout(flex="1 1 auto", min_width="400px")
         self.panel = AssetPanel(self)
         self.handle: Any = None
@@ -286,6 +294,20 @@ class LineageGraph(w.HBox):
     def close(self) -> None:
         self.stop()
         super().close()
+
+
+ADAPTERS = ("ipycytoscape", "anywidget")
+
+
+def choose_adapter(n_assets: int, wanted: str | None = None) -> str:
+    """``ipycytoscape`` up to ``IPYCYTOSCAPE_LIMIT`` assets (one widget per node and edge: ~4 comms an asset),
+    ``anywidget`` (the whole graph as one JSON trait) above; ``wanted`` forces one."""
+    if wanted is not None:
+        if wanted not in ADAPTERS:
+            raise ValueError(f"Unknown graph adapter {wanted!r}; choose one of {', '.join(ADAPTERS)} (or None to "
+                             f"choose by size).")
+        return wanted
+    return "ipycytoscape" if n_assets <= IPYCYTOSCAPE_LIMIT else "anywidget"
 
 
 def _height(view: dict[str, Any]) -> str:

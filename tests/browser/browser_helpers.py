@@ -155,12 +155,20 @@ def wait_for_graph(page: Any, nodes: int, timeout: float = 60_000) -> None:
     # Ready means drawn with real, distinct positions on a sized canvas, not merely mounted.
     page.wait_for_function(
         f"""() => {{ const box = document.querySelector('.nbo-lineage-canvas');
-            if (!box || box.dataset.ready !== '1' || box.clientWidth === 0) return false;
+            if (!box || box.clientWidth === 0 || !box._cyreg) return false;
+            // the anywidget canvas says when it has drawn; ipycytoscape's adds its nodes one widget at a time
+            if (!box.classList.contains('nbo-ipycytoscape') && box.dataset.ready !== '1') return false;
             const cy = box._cyreg.cy; const ns = cy.nodes(':childless');
             if (ns.length !== {nodes}) return false;
             const seen = new Set(ns.map(n => Math.round(n.renderedPosition().x) + ',' +
                                           Math.round(n.renderedPosition().y)));
             return seen.size === {nodes}; }}""", timeout=timeout)
+
+
+def adapter(page: Any) -> str:
+    """Which canvas the page shows: ``ipycytoscape`` (small graphs) or ``anywidget``."""
+    return page.evaluate("() => document.querySelector('.nbo-lineage-canvas').classList.contains('nbo-ipycytoscape')"
+                         " ? 'ipycytoscape' : 'anywidget'")
 
 
 def node_states(page: Any) -> dict[str, dict[str, str]]:

@@ -68,7 +68,7 @@ def test_graph_trait_carries_statuses_from_the_store(project):
 
 
 def test_front_end_click_payload_opens_the_panel(project):
-    g = LineageGraph(project, live=False)
+    g = LineageGraph(project, live=False, adapter="anywidget")
     # Exactly what the page sends on a node tap (anywidget's model.send -> an ipywidgets "custom" comm message).
     g.canvas._handle_msg({"content": {"data": {"method": "custom",
                                                 "content": {"type": "click", "node": "raw", "sent_at": 0}}},
@@ -133,7 +133,7 @@ def test_backfill_shows_a_dry_run_count_and_bad_keys(project):
 
 
 def test_refresh_patches_only_changed_nodes(project):
-    g = LineageGraph(project, live=False)
+    g = LineageGraph(project, live=False, adapter="anywidget")
     sent = Sent(g.canvas)
     assert g.refresh() == {}
     record(project, "raw", KEYS[3])
@@ -146,7 +146,7 @@ def test_refresh_patches_only_changed_nodes(project):
 
 
 def test_live_thread_follows_the_event_log(project):
-    g = LineageGraph(project, interval_s=0.05)
+    g = LineageGraph(project, interval_s=0.05, adapter="anywidget")
     sent = Sent(g.canvas)
     try:
         record(project, "raw", KEYS[3])

@@ -80,6 +80,9 @@ function style(large) {
     { selector: "edge.mapped", style: {
       "label": "data(label)", "font-size": 10, "color": "#37474f", "text-background-color": "#fff",
       "text-background-opacity": 0.9, "text-background-padding": 2, "line-style": "dashed" } },
+    { selector: "edge.meta", style: {
+      "label": "data(label)", "font-size": 10, "color": "#37474f", "text-background-color": "#fff",
+      "text-background-opacity": 0.9, "text-background-padding": 2, "width": 2.5 } },
     { selector: "edge.invalid", style: { "line-color": "#6a1b9a", "target-arrow-color": "#6a1b9a",
       "line-style": "dotted" } },
     { selector: "node:selected", style: { "border-width": 4, "border-color": "#000" } },
@@ -159,6 +162,8 @@ function render({ model, el }) {
     cy.elements().remove();
     cy.add(elements(graph, model.get("groups"), barsOn));
     cy.endBatch();
+    for (const id of [...shut]) if (cy.getElementById(id).empty()) shut.delete(id);
+    if (shut.size) applyCollapsed();  // a redraw (the notebooks changed) keeps what was collapsed
     cy.fit(undefined, 20);
     box.dataset.nodes = String(graph.nodes.length);
     box.dataset.renderMs = String(Math.round(performance.now() - t0));
@@ -181,21 +186,47 @@ function render({ model, el }) {
     cy.endBatch();
   }
 
-  function toggleGroup(group) {
-    const collapsed = !group.hasClass("collapsed");
-    const kids = group.children();
-    cy.startBatch();
-    kids.style("display", collapsed ? "none" : "element");
-    if (collapsed) {
-      const pos = kids.boundingBox();
-      group.addClass("collapsed");
-      group.data("text", `${group.data("name")}\n${kids.length} assets (collapsed)`);
-      group.data("saved", { x: (pos.x1 + pos.x2) / 2, y: (pos.y1 + pos.y2) / 2 });
-    } else {
-      group.removeClass("collapsed");
-      group.data("text", group.data("name"));
+  // Collapsed notebooks: the box becomes one node and every edge between one of its assets and the outside is
+  // drawn once between the box and that outside end (core/viewgroups.py computes the same edges for ipycytoscape).
+  const shut = new Set();
+  function metaEdges() {
+    const groupOf = {};
+    for (const n of graph.nodes) if (n.group) groupOf[n.id] = n.group;
+    const end = (id) => (shut.has(groupOf[id]) ? groupOf[id] : id);
+    const merged = new Map();
+    for (const e of graph.edges) {
+      const s = end(e.source), t = end(e.target);
+      if (s === t || (s === e.source && t === e.target)) continue;
+      const key = `${s}\u0000${t}`;
+      merged.set(key, { s, t, n: (merged.has(key) ? merged.get(key).n : 0) + 1 });
     }
+    return [...merged.values()].map(({ s, t, n }) => ({ group: "edges", classes: "meta",
+      data: { id: `meta:${s}->${t}`, source: s, target: t, label: n > 1 ? `${n} edges` : "" } }));
+  }
+
+  function applyCollapsed() {
+    cy.startBatch();
+    cy.edges(".meta").remove();
+    cy.nodes("node.notebook").forEach((group) => {
+      const closed = shut.has(group.id());
+      const kids = group.children();
+      kids.style("display", closed ? "none" : "element");
+      if (closed) {
+        group.addClass("collapsed");
+        group.data("text", `${group.data("name")}\n${kids.length} assets (collapsed)`);
+      } else {
+        group.removeClass("collapsed");
+        group.data("text", group.data("name"));
+      }
+    });
+    cy.add(metaEdges());
     cy.endBatch();
+    box.dataset.collapsed = JSON.stringify([...shut]);
+  }
+
+  function toggleGroup(group) {
+    if (shut.has(group.id())) shut.delete(group.id()); else shut.add(group.id());
+    applyCollapsed();
   }
 
   let pending = null;
