@@ -131,6 +131,27 @@ def test_heatmap_colours_hover_click_and_live_cells(example, lab, page):
     applied = json.loads(page.evaluate(f"() => document.querySelector('{CANVAS}').dataset.lastPatch"))
     assert applied["applied_at"] - committed < 5_000
     assert page.evaluate("() => document.querySelector('.nbo-heatmap-legend').innerText").count("fresh") == 1
+    # Drag across March on the time rows: the axis zooms to those days, cells widen, hover and pixels still agree.
+    page.locator(CANVAS).scroll_into_view_if_needed()
+    canvas = page.locator(CANVAS).bounding_box()
+    a, b = cell(page, "orders", 59), cell(page, "orders", 89)  # 2013-03-01, 2013-03-31
+    page.mouse.move(canvas["x"] + a["x"] + a["w"] / 2, canvas["y"] + a["y"] + a["h"] / 2)
+    page.mouse.down()
+    page.mouse.move(canvas["x"] + b["x"], canvas["y"] + b["y"] + 2, steps=5)
+    page.mouse.move(canvas["x"] + b["x"] + b["w"] / 2, canvas["y"] + b["y"] + b["h"] / 2, steps=2)
+    page.mouse.up()
+    page.wait_for_function(f"() => document.querySelector('{CANVAS}').dataset.zoom === '59..90'", timeout=5_000)
+    day, march = cell(page, "orders", 59), cell(page, "monthly_revenue", 2)
+    assert march["x"] == pytest.approx(day["x"]) and march["w"] == pytest.approx(31 * day["w"], rel=1e-6)
+    assert day["w"] > 15  # a person can point at one day now
+    mid = cell(page, "orders_clean", keys["orders_clean"].index("2013-03-15"))
+    assert mid["colour"] == COLOURS["STALE"]
+    page.locator(CANVAS).hover(position=centre(mid))
+    assert tip.inner_text() == "orders_clean · 2013-03-15 · stale"
+    screenshot(page, "heatmap-zoomed")
+    page.locator(".nbo-heatmap-unzoom").click()
+    page.wait_for_function(f"() => document.querySelector('{CANVAS}').dataset.zoom === ''", timeout=5_000)
+    assert cell(page, "orders", 59)["w"] == pytest.approx(day["w"] * 31 / 181, rel=1e-3)
     errors = [m for m in page.console_log if m.startswith("error") and "heatmap" in m.lower()]
     assert not errors, errors
     print(f"heatmap drawn {drawn_s:.2f} s after Run All; click to Python and back {click_s:.2f} s; "

@@ -88,6 +88,7 @@ function render({ model, el: host }) {
   for (const kind of ["mousedown", "pointerdown"]) scroller.addEventListener(kind, (e) => e.stopPropagation());
 
   let view, rows, geo;  // geo: where things are drawn, in CSS pixels
+  let zoom = null;  // {d0, d1}: the days shown on the time axis when zoomed in (days from the axis start)
   const codes = new Map();  // asset -> Int8Array of status codes, patched live
 
   function load() {
@@ -95,6 +96,7 @@ function render({ model, el: host }) {
     rows = view.rows;
     codes.clear();
     for (const r of rows) codes.set(r.asset, expand(r));
+    if (zoom && (!view.axis || zoom.d1 > view.axis.days)) zoom = null;
     drawLegend();
     layout();
     draw();
@@ -115,8 +117,15 @@ function render({ model, el: host }) {
       if (totals[item.status]) span.append(" ", el("b", "", String(totals[item.status])));
       legendBar.appendChild(span);
     }
-    legendBar.appendChild(el("span", "color:#607d8b;margin-left:auto",
-      "hover a cell for its partition · click it to select"));
+    const hint = el("span", "color:#607d8b;margin-left:auto",
+      "hover a cell for its partition · click it to select · drag across days to zoom");
+    legendBar.appendChild(hint);
+    if (zoom) {
+      const all = el("button", "font:12px sans-serif;padding:1px 8px;cursor:pointer", "show all days");
+      all.className = "nbo-heatmap-unzoom";
+      all.addEventListener("click", () => setZoom(null));
+      legendBar.appendChild(all);
+    }
   }
 
   function layout() {
@@ -137,7 +146,8 @@ function render({ model, el: host }) {
     const axis = view.axis;
     geo = {
       width, x0, plotW, countsW, rowH, gapH, headH: axis ? 30 : 6,
-      pxPerDay: axis ? plotW / axis.days : 0,
+      d0: zoom ? zoom.d0 : 0,
+      pxPerDay: axis ? plotW / (zoom ? zoom.d1 - zoom.d0 : axis.days) : 0,
       cellW: Math.max(1, Math.min(28, plotW / maxN)),
       top: new Map(), timedCount: timed.length,
     };
@@ -161,7 +171,9 @@ function render({ model, el: host }) {
 
   // x (CSS px) of the start of partition i of a row, and of its end.
   function xOf(row, i) {
-    if (row.kind === "time") return geo.x0 + ((windowStart(row, i) - view.axis.start_ms) / DAY) * geo.pxPerDay;
+    if (row.kind === "time") {
+      return geo.x0 + ((windowStart(row, i) - view.axis.start_ms) / DAY - geo.d0) * geo.pxPerDay;
+    }
     if (row.kind === "invalid") return geo.x0 + (i ? geo.plotW : 0);
     return geo.x0 + i * geo.cellW;
   }
@@ -173,8 +185,9 @@ function render({ model, el: host }) {
     ctx.font = "11px sans-serif";
     ctx.textBaseline = "top";
     let lastEnd = -Infinity;
-    for (const t of view.axis.ticks) {
-      const x = geo.x0 + t.x * geo.pxPerDay;
+    for (const t of ticks()) {
+      const x = geo.x0 + (t.x - geo.d0) * geo.pxPerDay;
+      if (x < geo.x0 - 0.5 || x > geo.x0 + geo.plotW) continue;
       ctx.fillStyle = t.major ? "#455a64" : "#90a4ae";
       ctx.fillRect(Math.round(x), t.major ? 14 : 20, 1, t.major ? 16 : 10);
       ctx.font = t.major ? "bold 11px sans-serif" : "11px sans-serif";
@@ -187,6 +200,22 @@ function render({ model, el: host }) {
     }
     ctx.fillStyle = "#cfd8dc";
     ctx.fillRect(geo.x0, geo.headH - 1, geo.plotW, 1);
+  }
+
+  // The kernel's ticks (months, or days on a short axis); zoomed in to a few weeks, a tick per day.
+  function ticks() {
+    if (geo.pxPerDay < 8 || view.axis.days <= 42) return view.axis.ticks;
+    const out = [];
+    const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const last = Math.min(view.axis.days, geo.d0 + geo.plotW / geo.pxPerDay);
+    for (let d = Math.ceil(geo.d0); d < last; d++) {
+      const t = new Date(view.axis.start_ms + d * DAY);
+      const first = d === Math.ceil(geo.d0) || t.getUTCDate() === 1;
+      out.push({ x: d, major: first, label: first ? `${MONTHS[t.getUTCMonth()]} ${t.getUTCDate()}`
+        + (t.getUTCMonth() === 0 || d === Math.ceil(geo.d0) ? ` ${t.getUTCFullYear()}` : "")
+        : String(t.getUTCDate()) });
+    }
+    return out;
   }
 
   function drawRow(row) {
@@ -203,6 +232,10 @@ function render({ model, el: host }) {
         ctx.fillText(fit(ctx, row.counts_text, geo.countsW - 8), geo.x0 + geo.plotW + 8, y + h / 2);
       }
     }
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(geo.x0, y, geo.plotW, h);
+    ctx.clip();  // zoomed in, runs reach past the plot area
     const runs = runsOf(codes.get(row.asset));
     const cellPx = xOf(row, 1) - xOf(row, 0);
     const gap = h >= 9 ? 1 : 0;
@@ -229,6 +262,7 @@ function render({ model, el: host }) {
       ctx.lineWidth = 2;
       ctx.strokeRect(xa - 1, y + 1, Math.max(xb - xa, 2) + 2, h - 2);
     }
+    ctx.restore();
   }
 
   function fit(ctx, text, w) {
@@ -282,7 +316,9 @@ function render({ model, el: host }) {
     }
     if (!row || x < geo.x0 || x >= geo.x0 + geo.plotW) return row ? { row, index: -1 } : null;
     let index;
-    if (row.kind === "time") index = indexAt(row, view.axis.start_ms + ((x - geo.x0) / geo.pxPerDay) * DAY);
+    if (row.kind === "time") {
+      index = indexAt(row, view.axis.start_ms + (geo.d0 + (x - geo.x0) / geo.pxPerDay) * DAY);
+    }
     else if (row.kind === "invalid") index = 0;
     else index = Math.floor((x - geo.x0) / geo.cellW);
     return { row, index: index >= 0 && index < row.n ? index : -1 };
@@ -314,12 +350,53 @@ function render({ model, el: host }) {
     tip.style.top = `${e.clientY - box.top + 16}px`;
   });
   body.addEventListener("mouseleave", () => { tip.style.display = "none"; });
-  body.addEventListener("click", (e) => {
-    const hit = cellAt(...where(e));
+  // Press and release on one spot selects a cell; a drag across the time rows zooms to the days it spans.
+  const band = el("div", "position:absolute;display:none;pointer-events:none;background:rgba(21,101,192,.15);" +
+    "border:1px solid #1565c0");
+  band.className = "nbo-heatmap-band";
+  wrap.appendChild(band);
+  let press = null;
+  body.addEventListener("mousedown", (e) => {
+    if (e.button === 0) press = { x: e.clientX, y: e.clientY };
+  });
+  body.addEventListener("mousemove", (e) => {
+    if (!press || !view.axis || Math.abs(e.clientX - press.x) < 6) { band.style.display = "none"; return; }
+    const box = wrap.getBoundingClientRect(), canvas = body.getBoundingClientRect();
+    band.style.display = "block";
+    band.style.left = `${Math.min(press.x, e.clientX) - box.left}px`;
+    band.style.width = `${Math.abs(e.clientX - press.x)}px`;
+    band.style.top = `${canvas.top - box.top}px`;
+    band.style.height = `${geo.timedCount * geo.rowH}px`;
+  });
+  function onUp(e) {
+    if (!press) return;
+    const start = press;
+    press = null;
+    band.style.display = "none";
+    const r = body.getBoundingClientRect();
+    if (Math.abs(e.clientX - start.x) >= 6) {
+      if (!view.axis) return;
+      const day = (cx) => geo.d0 + (Math.min(Math.max(cx - r.left, geo.x0), geo.x0 + geo.plotW) - geo.x0) / geo.pxPerDay;
+      const a = Math.floor(day(Math.min(start.x, e.clientX))), b = Math.ceil(day(Math.max(start.x, e.clientX)));
+      setZoom({ d0: Math.max(0, a), d1: Math.min(view.axis.days, Math.max(b, a + 2)) });
+      return;
+    }
+    if (e.target !== body) return;
+    const hit = cellAt(e.clientX - r.left, e.clientY - r.top);
     if (!hit || hit.index < 0 || hit.row.kind === "invalid") return;
     model.send({ type: "select", asset: hit.row.asset, index: hit.index, key: keyOf(hit.row, hit.index),
                  sent_at: Date.now() });
-  });
+  }
+  window.addEventListener("mouseup", onUp);  // a drag may end outside the canvas
+  body.addEventListener("dblclick", () => setZoom(null));
+
+  function setZoom(z) {
+    zoom = z && view.axis && (z.d0 > 0 || z.d1 < view.axis.days) ? z : null;
+    body.dataset.zoom = zoom ? `${zoom.d0}..${zoom.d1}` : "";
+    drawLegend();
+    layout();
+    draw();
+  }
 
   model.on("msg:custom", (msg) => {
     if (msg.type !== "patch") return;
@@ -373,7 +450,7 @@ function render({ model, el: host }) {
     else { layout(); draw(); }
   });
   observer.observe(scroller);
-  return () => observer.disconnect();
+  return () => { observer.disconnect(); window.removeEventListener("mouseup", onUp); };
 }
 
 export default { render };
