@@ -114,7 +114,7 @@ def assets_in_cells(cells: Sequence[tuple[str, str]], *, notebook: str) -> Disco
         version = spec.code_version_override or code_version(body, helper_sources)
         specs.append(replace(spec, code_version=version, code_source=code_source(body, helper_sources)))
         helpers.setdefault(spec.name, tuple(chosen))
-        if is_analysable(body) and spec.name not in defined_names(body):
+        if spec.source_path is None and is_analysable(body) and spec.name not in defined_names(body):
             problems.append(Problem(
                 f"The cell of asset {spec.name!r} never assigns {spec.name!r}; the value to store is the variable "
                 f"named like the asset, so end the cell with '{spec.name} = ...'.",

@@ -126,10 +126,18 @@ def plan_materialization(
     upstream partitions that were never materialized and are not in the plan, assets with no notebook.
     """
     names = _check_names(graph, selection)
+    sources = [n for n in names if graph.spec(n).source_path is not None]
+    if sources and len(sources) == len(names) and not downstream:
+        raise PlanError([
+            f"Asset {n!r} is an external source (--source {graph.spec(n).source_path!r}): it is observed, not run; "
+            "the scheduler records a partition when its marker appears (nbo scheduler), then its readers can run."
+            for n in sources])
     targets = _select_targets(graph, report, names, partitions)
     targets = _close_upstream(graph, report, targets, set(names))
     if downstream:
         targets = _close_downstream(graph, report, targets)
+    # Sources are never run: their readers need them observed (the upstream check below says which are not).
+    targets = {n: idx for n, idx in targets.items() if graph.spec(n).source_path is None}
     kept, skipped = _apply_skips(report, targets, only_stale=only_stale)
     edges = {name: _upstream_edges(graph, report, name) for name in kept}
     problems = _upstream_problems(report, kept, edges)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from notebook_orch.core.sla import SlaSpec
 
 IO_KINDS = ("parquet", "json", "pickle")
+DEFAULT_MARKER = "_SUCCESS"
+SOURCE_IO = "source"  # a source's materialization: its storage_path is the partition's folder, read as a Path
 MAGIC = "%%asset"
 
 # Bounds on numbers a person types, checked when the line is parsed: far past any real use, and small enough that
@@ -234,6 +236,10 @@ class AssetSpec:
     trigger: str | None = None
     sla: SlaSpec | None = None  # core/sla.py: when each partition must be fresh
     io: str | None = None
+    # An external source (--source "landing/orders/{partition}/" --marker _SUCCESS): data written outside
+    # notebook_orch, never run; the scheduler records a partition when its marker appears (scheduler/sources.py).
+    source_path: str | None = None
+    marker: str = DEFAULT_MARKER
     code_version_override: str | None = None
     owner: str | None = None
     description: str | None = None
@@ -291,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sla", metavar="[HH:MM][+OFFSET] [TZ]",
                    help="when a partition must be fresh, after its window ends: '06:00' (the day's partition by "
                         "06:00 the next day), '06:00+1d Europe/Berlin', '+2h'")
+    p.add_argument("--source", metavar="PATH", dest="source_path",
+                   help="an external source: the folder of a partition, with {partition}, e.g. "
+                        "\"landing/orders/{partition}/\" (relative to the project); observed, never run")
+    p.add_argument("--marker", metavar="FILE",
+                   help=f"with --source: the file whose presence says a partition is complete (default "
+                        f"{DEFAULT_MARKER})")
     p.add_argument("--io", choices=IO_KINDS, help="storage format (default: parquet for DataFrames, else json)")
     p.add_argument("--code-version", dest="code_version", metavar="V", help="explicit code version (overrides hash)")
     p.add_argument("--owner", metavar="WHO", help="who to ask about this asset")
@@ -343,6 +355,8 @@ def parse_declaration(
         sla = _parse_sla(ns.sla, partitions) if ns.sla else None
         if ns.trigger is not None:
             _check_trigger(ns.trigger, ns.name, [d.asset for d in deps])
+        if ns.source_path is not None or ns.marker is not None:
+            _check_source(ns, partitioned=partitions is not UNPARTITIONED)
     except DeclarationError as exc:
         raise DeclarationError(exc.problem.message, notebook=notebook, cell=cell) from None
     return AssetSpec(
@@ -356,6 +370,8 @@ def parse_declaration(
         trigger=ns.trigger,
         sla=sla,
         io=ns.io,
+        source_path=ns.source_path,
+        marker=ns.marker or DEFAULT_MARKER,
         code_version_override=ns.code_version,
         owner=ns.owner,
         description=ns.description,
@@ -371,6 +387,39 @@ def _check_cron(expr: str) -> None:
 
     if not croniter.is_valid(expr):
         raise DeclarationError(f"%%asset: --schedule {expr!r} is not a valid cron expression, e.g. '0 6 * * *'.")
+
+
+def _check_source(ns: argparse.Namespace, *, partitioned: bool) -> None:
+    from string import Formatter
+
+    if ns.source_path is None:
+        raise DeclarationError(f"%%asset: --marker {ns.marker!r} needs --source PATH; a marker says when a source's "
+                               "partition is complete.")
+    path = ns.source_path
+    clashes = [opt for opt, given in (("--deps", ns.deps), ("--auto", ns.auto), ("--trigger", ns.trigger),
+                                      ("--schedule", ns.schedule), ("--check", ns.check), ("--io", ns.io))
+               if given]
+    if clashes:
+        raise DeclarationError(f"%%asset: source {ns.name!r} (--source) is observed, never run, so it cannot take "
+                               f"{', '.join(clashes)}; declare those on the assets that read it.")
+    try:
+        fields = {f for _, f, _, _ in Formatter().parse(path) if f is not None}
+    except ValueError as exc:
+        raise DeclarationError(f"%%asset: --source {path!r} is not a path template ({exc}); write e.g. "
+                               "'landing/orders/{partition}/'.") from None
+    if fields - {"partition"}:
+        raise DeclarationError(f"%%asset: --source {path!r} uses {sorted(fields - {'partition'})}; the only "
+                               "placeholder is {partition}, e.g. 'landing/orders/{partition}/'.")
+    if partitioned and "partition" not in fields:
+        raise DeclarationError(f"%%asset: --source {path!r} has no {{partition}}, so every partition would be the "
+                               "same folder; write e.g. 'landing/orders/{partition}/'.")
+    if not partitioned and fields:
+        raise DeclarationError(f"%%asset: --source {path!r} has {{partition}} but the asset has no --partitions; "
+                               "add --partitions or name one folder.")
+    marker = ns.marker if ns.marker is not None else DEFAULT_MARKER
+    if not marker.strip() or "/" in marker or "\\" in marker or marker in (".", ".."):
+        raise DeclarationError(f"%%asset: --marker {marker!r} is not a file name; give the name of the file the "
+                               f"writer creates last inside the partition's folder, e.g. {DEFAULT_MARKER}.")
 
 
 def _check_trigger(text: str, asset: str, deps: list[str]) -> None:

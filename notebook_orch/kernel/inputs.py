@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from notebook_orch.core.reads import UpstreamRead
+from notebook_orch.core.specs import SOURCE_IO
 from notebook_orch.errors import RunFailed
 from notebook_orch.kernel.cache import SessionCache, private_copy
 from notebook_orch.store.records import SAME_RUN, ConsumedInput
@@ -92,7 +94,8 @@ def load_upstream(
             shared.add(key)
         else:
             path, io = (entry.storage_path, entry.io) if entry.storage_path else paths[entry.materialization_id]
-            found[key] = load(path)
+            # An external source's value is where its files are: the reader opens them as it likes.
+            found[key] = Path(path) if io == SOURCE_IO else load(path)
             if entry.materialization_id != SAME_RUN:
                 cache.remember(read.asset, key, entry.data_version, found[key], handler=io)
         consumed.append(ConsumedInput(read.asset, key, entry.materialization_id, entry.data_version, entry.data_seq))

@@ -57,7 +57,7 @@ class AssetResult:
 
     asset: str
     partition: str
-    status: str  # "materialized", "skipped"
+    status: str  # "materialized", "skipped", "source" (an external source's folder bound, nothing written)
     row_count: int | None = None
     columns: int | None = None
     duration_s: float = 0.0
@@ -70,6 +70,8 @@ class AssetResult:
     def summary(self) -> str:
         if self.status == "skipped":
             return f"{self.asset}: skipped (not selected in this run)"
+        if self.status == "source":
+            return f"{self.asset}[{self.partition}]: {self.note}"
         shape = (f"{self.row_count} rows" if self.row_count is not None else "value") + (
             f" x {self.columns} columns" if self.columns else "")
         passed = sum(c.passed for c in self.checks)
@@ -181,10 +183,23 @@ class AssetRuntime:
         cell_index: int | None = None,
     ) -> AssetResult:
         declared = parse_declaration(line, cell=cell_index, source=body)  # DeclarationError -> UsageError upstream
+        if declared.source_path is not None:
+            return self._bind_source(declared, namespace)
         context = namespace.get(RUN_CONTEXT)
         if isinstance(context, Mapping):
             return self._execute_in_run(declared, body, namespace, run_body, dict(context))
         return self._execute_interactive(declared, body, namespace, run_body)
+
+    def _bind_source(self, spec: AssetSpec, ns: MutableMapping[str, Any]) -> AssetResult:
+        """An external source's cell writes nothing: it binds the active partition's folder, as its readers get it
+        (the scheduler records the partition when the marker appears)."""
+        from notebook_orch.core.sources import source_folder
+
+        partition = self._interactive_partition(spec, ns)
+        folder = Path(source_folder(spec, partition, root=self._found_root()))
+        ns[spec.name] = folder
+        state = "complete" if (folder / spec.marker).is_file() else f"not complete: no {spec.marker} yet"
+        return AssetResult(spec.name, partition, "source", note=f"external source at {folder}, {state}")
 
     def _execute_in_run(self, declared: AssetSpec, body: str, ns: MutableMapping[str, Any],
                         run_body: Callable[[], None], ctx: dict) -> AssetResult:

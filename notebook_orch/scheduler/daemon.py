@@ -49,6 +49,7 @@ class PassReport:
     waiting: int = 0
     reaped: int = 0
     retried: int = 0
+    observed: int = 0  # external source partitions recorded (their marker appeared or changed)
     events: int = 0
 
 
@@ -70,6 +71,9 @@ class Scheduler:
         self._sla: Any = None  # scheduler/sla_watch.SlaWatch, made on the first pass as leader
         self._leader = False
         self.next_due: datetime | None = None  # the earliest upcoming tick: the loop wakes for it
+        from notebook_orch.scheduler.sources import SourceObserver
+
+        self.sources = SourceObserver(project)
 
     @property
     def sched(self) -> Any:
@@ -98,6 +102,7 @@ class Scheduler:
                         "is ignored until one is renamed", name)
         self._finish_started_ticks()
         self._fire_ticks(now, report)
+        report.observed = len(self.sources.observe(now))
         self._follow_events(now, report)
         self._watch_slas(now)
         return report

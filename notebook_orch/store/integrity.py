@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from notebook_orch.core.integrity import MaterializationFacts, RunFacts, StoreFacts
+from notebook_orch.core.specs import SOURCE_IO
 from notebook_orch.store.schema import events, materializations, partition_locks, partition_state, runs
 
 _EVENT_SAMPLE = 20
@@ -25,9 +26,12 @@ def read_facts(conn: Connection) -> StoreFacts:
         targets = tuple((a, p) for a in json.loads(r.assets) for p in json.loads(r.partition_keys))
         run_facts[r.run_id] = RunFacts(r.run_id, r.status, r.heartbeat_at or r.started_at, targets)
     m = materializations
-    mats = [MaterializationFacts(row.id, row.asset, row.partition, row.run_id, row.data_version, row.storage_path)
+    # An external source's materialization points at the source's own folder, not at a value of ours: no value
+    # file to check (None, as for imported history).
+    mats = [MaterializationFacts(row.id, row.asset, row.partition, row.run_id, row.data_version,
+                                 None if row.io == SOURCE_IO else row.storage_path)
             for row in conn.execute(sa.select(m.c.id, m.c.asset, m.c.partition, m.c.run_id, m.c.data_version,
-                                              m.c.storage_path).order_by(m.c.id))]
+                                              m.c.storage_path, m.c.io).order_by(m.c.id))]
     s = partition_state
     latest = {(row.asset, row.partition): row.materialization_id
               for row in conn.execute(sa.select(s.c.asset, s.c.partition, s.c.materialization_id))}

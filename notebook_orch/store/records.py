@@ -16,7 +16,7 @@ from notebook_orch.core.status import RunStatus  # the one vocabulary (core/stat
 # Plain strings (the words themselves) so every database driver binds them as text.
 RUNNING, SUCCESS, FAILED, CANCELED = (s.value for s in RunStatus)
 RUN_STATUSES = (RUNNING, SUCCESS, FAILED, CANCELED)
-RUN_KINDS = ("interactive", "manual", "backfill", "schedule", "trigger")
+RUN_KINDS = ("interactive", "manual", "backfill", "schedule", "trigger", "observe")
 
 # Event kinds in the append-only log.
 EV_RUN_STARTED = "RUN_STARTED"

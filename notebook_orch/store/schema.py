@@ -26,7 +26,7 @@ from sqlmodel import Field, SQLModel
 from notebook_orch.store.records import RUN_KINDS, RUN_STATUSES
 
 # Bump when the tables change; ``open_store`` refuses stores written by a newer version and migrates older ones.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class StoreModel(SQLModel, registry=registry()):

@@ -59,6 +59,12 @@ def test_full_declaration():
         ("%%asset a --deps b,c --trigger 'b ; c'", "has ';' at position 2"),
         ("%%asset a --deps sales_raw --trigger sales_rw", "not among its dependencies.*Did you mean 'sales_raw'"),
         ("%%asset a --trigger b", "declares --trigger 'b' but no --deps"),
+        ("%%asset a --marker DONE", "--marker 'DONE' needs --source PATH"),
+        ("%%asset a --deps b --auto --source x", "observed, never run, so it cannot take --deps, --auto"),
+        ("%%asset a --partitions daily:2024-01-01 --source in/", "has no {partition}"),
+        ("%%asset a --source 'in/{partition}'", "has {partition} but the asset has no --partitions"),
+        ("%%asset a --source 'in/{day}'", "the only placeholder is {partition}"),
+        ("%%asset a --source in --marker ../x", "--marker '../x' is not a file name"),
     ],
 )
 def test_bad_declarations_name_the_cell(line, match):
@@ -79,6 +85,12 @@ def test_trigger_is_kept_and_makes_the_asset_automated():
     spec = parse_declaration("%%asset r --deps a,b,c --trigger 'a & (b | c)'")
     assert (spec.trigger, spec.auto) == ("a & (b | c)", True)
     assert parse_declaration("%%asset r --deps a").trigger is None
+
+
+def test_source_declaration():
+    spec = parse_declaration('%%asset raw --partitions daily:2024-01-01 --source "/landing/{partition}/"')
+    assert (spec.source_path, spec.marker) == ("/landing/{partition}/", "_SUCCESS")
+    assert parse_declaration("%%asset raw --source in --marker DONE").marker == "DONE"
 
 
 def test_split_asset_cell():
