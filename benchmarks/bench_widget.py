@@ -154,7 +154,7 @@ def heatmap_50x365() -> None:
     if not Path(bh.CHROMIUM).exists():
         print("# widget_heatmap_50x365: /usr/bin/chromium is missing (scripts/test.sh installs it); skipped")
         return
-    ready = ("() => { const c = document.querySelector('.nbo-heatmap-canvas');"
+    ready = ("() => { const c = document.querySelector('.nbo-partitions-canvas');"
              " return c && !c._old && c.dataset.ready === '1' && c.clientWidth > 0; }")
     with tempfile.TemporaryDirectory(prefix="nbo-bench-heatmap-") as tmp:
         root = Path(tmp) / "project"
@@ -167,21 +167,21 @@ def heatmap_50x365() -> None:
             bh.open_notebook(page, lab, "heatmap.ipynb")
             times, parts = [], []
             for _ in range(4):
-                page.evaluate("() => document.querySelectorAll('.nbo-heatmap-canvas').forEach(c => c._old = 1)")
+                page.evaluate("() => document.querySelectorAll('.nbo-partitions-canvas').forEach(c => c._old = 1)")
                 t0 = time.monotonic()
                 bh.run_all(page)
                 page.wait_for_function(ready, timeout=120_000)
                 times.append(time.monotonic() - t0)
                 # The newest output is this run's widget (kernel_eval's own result then overwrites it).
                 built = bh.kernel_eval(page, "round(Out[max(Out)].timings['build_s'], 3)")
-                draw_ms = page.evaluate("() => document.querySelector('.nbo-heatmap-canvas').dataset.drawMs")
+                draw_ms = page.evaluate("() => document.querySelector('.nbo-partitions-canvas').dataset.drawMs")
                 parts.append(f"widget built in the kernel in {built} s, canvas drawn in {int(draw_ms) / 1000:.3f} s")
-            rows = page.evaluate("() => document.querySelector('.nbo-heatmap-canvas').dataset.rows")
+            rows = page.evaluate("() => document.querySelector('.nbo-partitions-canvas').dataset.rows")
             print(f"# 50 x 365 ({rows} rows drawn): first open in a fresh kernel {times[0]:.2f} s ({parts[0]}; "
                   "most of it importing the store, as any first %nbo command does); "
                   f"re-runs {', '.join(f'{t:.2f}' for t in times[1:])} s ({parts[-1]})")
             report("widget_heatmap_50x365", statistics.median(times[1:]), "s", "< 2 s to draw")
-            page.locator(".nbo-heatmap-canvas").scroll_into_view_if_needed()
+            page.locator(".nbo-partitions-canvas").scroll_into_view_if_needed()
             bh.screenshot(page, "heatmap-50x365")
         finally:
             ctx.close()

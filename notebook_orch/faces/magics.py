@@ -34,6 +34,9 @@ class NotebookOrchMagics(Magics):
         super().__init__(shell)
         self.runtime = runtime or AssetRuntime()
         shell._nbo_runtime = self.runtime
+        # The graphs and heatmaps %nbo made in this kernel: a click on a heatmap cell opens the graphs' panels.
+        self._graphs: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._heatmaps: weakref.WeakSet[Any] = weakref.WeakSet()
 
     # no_var_expand: the kernel must see the declaration byte for byte as discovery reads it from the file; IPython
     # would otherwise expand ``{...}`` and ``$name`` in the line (``--check "x == {'a', 'b'}"`` checked a tuple).
@@ -142,9 +145,13 @@ class NotebookOrchMagics(Magics):
         from notebook_orch.widgets import LineageGraph
 
         try:
-            return LineageGraph(self.runtime.project(), " ".join(args) or None)
+            graph = LineageGraph(self.runtime.project(), " ".join(args) or None)
         except DeclarationError as exc:
             raise UsageError(str(exc)) from None
+        self._graphs.add(graph)
+        for heat in list(self._heatmaps):
+            heat.link(graph)
+        return graph
 
     def _partitions(self, args: list[str]) -> Any:
         """``%nbo partitions [SELECTION]``: the partition heatmap widget, assets x partitions by status."""
@@ -153,9 +160,13 @@ class NotebookOrchMagics(Magics):
         from notebook_orch.widgets import PartitionHeatmap
 
         try:
-            return PartitionHeatmap(self.runtime.project(), " ".join(args) or None)
+            heat = PartitionHeatmap(self.runtime.project(), " ".join(args) or None)
         except DeclarationError as exc:
             raise UsageError(str(exc)) from None
+        self._heatmaps.add(heat)
+        for graph in list(self._graphs):
+            heat.link(graph)
+        return heat
 
     def _submit_in_background(self, argv: list[str], root: str) -> Any:
         """``%nbo materialize|backfill`` without ``--wait``: plan here (bad input fails the cell at once), run in

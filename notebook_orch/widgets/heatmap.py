@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,9 +108,17 @@ class PartitionHeatmap(anywidget.AnyWidget):
         return self.selected
 
     def link(self, graph: Any) -> None:
-        """Make a click on a cell open ``graph``'s panel (a ``LineageGraph``) on that asset, partition filled in."""
+        """Make a click on a cell open ``graph``'s panel (a ``LineageGraph``) on that asset, partition filled in.
+
+        ``%nbo partitions`` and ``%nbo graph`` link every heatmap and graph they made in one kernel. A graph that
+        was closed is left alone; the graph is held weakly.
+        """
+        ref = weakref.ref(graph)
 
         def follow(asset: str, partition: str) -> None:
+            graph = ref()
+            if graph is None or getattr(graph, "comm", None) is None:  # gone or closed
+                return
             graph.show(asset, select=True)
             field = getattr(getattr(graph, "panel", None), "partition", None)
             if field is not None and partition != "unpartitioned":

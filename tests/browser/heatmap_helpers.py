@@ -78,8 +78,9 @@ def write_example(root: Path) -> Path:
     (root / "pyproject.toml").write_text('[tool.notebook_orch]\nnotebooks = "notebooks"\n', encoding="utf-8")
     for name, cells in EXAMPLE.items():
         notebook(root / "notebooks" / f"{name}.ipynb", cells)
-    notebook(root / "heatmap.ipynb", HEATMAP_NOTEBOOK,
-             markdown="# Partitions\nEvery asset by partition; hover a cell for its partition, click to select it.")
+    notebook(root / "heatmap.ipynb", [*HEATMAP_NOTEBOOK, "%nbo graph"],
+             markdown="# Partitions\nEvery asset by partition; hover a cell for its partition, click to select it "
+                      "(the graph below opens its panel on it).")
     with Project(root) as project:
         materialize(project, "orders", days(1, 161))
         fail(project, "orders", days(162, 164))

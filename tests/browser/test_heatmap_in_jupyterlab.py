@@ -16,7 +16,7 @@ from notebook_orch.core.viewmodel import COLOURS
 from notebook_orch.project import Project
 from notebook_orch.store.records import NewMaterialization
 
-CANVAS = ".nbo-heatmap-canvas"
+CANVAS = ".nbo-partitions-canvas"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # Where a cell is drawn (CSS px in the canvas) and the colour of its centre pixel, as ``#rrggbb``.
 PIXEL = """(asset, index) => {
-    const c = document.querySelector('.nbo-heatmap-canvas'); const b = c._nboHeatmap.cellBox(asset, index);
+    const c = document.querySelector('.nbo-partitions-canvas'); const b = c._nboHeatmap.cellBox(asset, index);
     const dpr = c.width / c.clientWidth;
     const [r, g, bl] = c.getContext('2d').getImageData(Math.floor((b.x + b.w / 2) * dpr),
         Math.floor((b.y + b.h / 2) * dpr), 1, 1).data;
@@ -75,13 +75,13 @@ def test_heatmap_colours_hover_click_and_live_cells(example, lab, page):
     day, march = cell(page, "orders", 0), cell(page, "monthly_revenue", 2)
     assert march["w"] == pytest.approx(31 * day["w"], rel=1e-6) and day["w"] > 2
     assert march["x"] == pytest.approx(cell(page, "orders", 59)["x"], abs=1e-6)  # 2013-03-01 is day 60
-    ticks = page.evaluate("() => document.querySelector('.nbo-heatmap-axis').width") > 0
+    ticks = page.evaluate("() => document.querySelector('.nbo-partitions-axis').width") > 0
     assert ticks
 
     # Hover names the asset, the partition and its status.
     stale = cell(page, "orders_clean", keys["orders_clean"].index("2013-03-12"))
     page.locator(CANVAS).hover(position=centre(stale))
-    tip = page.locator(".nbo-heatmap-tip")
+    tip = page.locator(".nbo-partitions-tip")
     tip.wait_for(state="visible", timeout=5_000)
     assert tip.inner_text() == "orders_clean · 2013-03-12 · stale"
     page.locator(CANVAS).hover(position=centre(cell(page, "regions", 2)))
@@ -93,23 +93,27 @@ def test_heatmap_colours_hover_click_and_live_cells(example, lab, page):
     failed = cell(page, "orders", keys["orders"].index("2013-06-12"))
     t1 = time.monotonic()
     page.locator(CANVAS).click(position=centre(failed))
-    page.wait_for_function("() => document.querySelector('.nbo-heatmap-selected').dataset.partition"
+    page.wait_for_function("() => document.querySelector('.nbo-partitions-selected').dataset.partition"
                            " === '2013-06-12'", timeout=30_000)
     click_s = time.monotonic() - t1
     assert kernel_eval(page, "picked") == "[('orders', '2013-06-12')]"
     selected = kernel_eval(page, "repr(heat.selected)")
     assert "'asset': 'orders', 'partition': '2013-06-12', 'index': 162, 'status': 'FAILED'" in selected, selected
-    assert "the last run failed" in page.locator(".nbo-heatmap-selected").inner_text()
+    assert "the last run failed" in page.locator(".nbo-partitions-selected").inner_text()
+    # The graph below (%nbo graph in the same kernel) opened its panel on that asset, the partition filled in.
+    page.locator(".nbo-panel h3", has_text="orders").wait_for(timeout=30_000)
+    field = page.locator(".widget-text", has=page.locator(".widget-label", has_text="Partition")).locator("input")
+    assert field.input_value() == "2013-06-12"
     page.locator(CANVAS).click(position=centre(cell(page, "daily_revenue", keys["daily_revenue"].index("2013-03-12"))))
-    page.wait_for_function("() => document.querySelector('.nbo-heatmap-selected').dataset.asset"
+    page.wait_for_function("() => document.querySelector('.nbo-partitions-selected').dataset.asset"
                            " === 'daily_revenue'", timeout=30_000)
     assert "root cause: orders_clean[2013-03-12] (code changed)" in page.locator(
-        ".nbo-heatmap-selected").inner_text()
+        ".nbo-partitions-selected").inner_text()
     page.locator(CANVAS).hover(position=centre(cell(page, "orders", keys["orders"].index("2013-06-13"))))
     assert tip.inner_text() == "orders · 2013-06-13 · failed"
     screenshot(page, "heatmap-in-jupyterlab")
     # The README's figure: the widget alone, with a selection, its reason and a tooltip.
-    page.locator(".nbo-heatmap").screenshot(path=str(ARTIFACTS / "heatmap-widget.png"))
+    page.locator(".nbo-partitions").screenshot(path=str(ARTIFACTS / "heatmap-widget.png"))
     page.mouse.move(5, 5)
 
     # Live: another process's run turns its cell running, then fresh, without redrawing the rest.
@@ -130,7 +134,7 @@ def test_heatmap_colours_hover_click_and_live_cells(example, lab, page):
                                arg=["daily_revenue", target, COLOURS["FRESH"]], timeout=10_000)
     applied = json.loads(page.evaluate(f"() => document.querySelector('{CANVAS}').dataset.lastPatch"))
     assert applied["applied_at"] - committed < 5_000
-    assert page.evaluate("() => document.querySelector('.nbo-heatmap-legend').innerText").count("fresh") == 1
+    assert page.evaluate("() => document.querySelector('.nbo-partitions-legend').innerText").count("fresh") == 1
     # Drag across March on the time rows: the axis zooms to those days, cells widen, hover and pixels still agree.
     page.locator(CANVAS).scroll_into_view_if_needed()
     canvas = page.locator(CANVAS).bounding_box()
@@ -149,7 +153,7 @@ def test_heatmap_colours_hover_click_and_live_cells(example, lab, page):
     page.locator(CANVAS).hover(position=centre(mid))
     assert tip.inner_text() == "orders_clean · 2013-03-15 · stale"
     screenshot(page, "heatmap-zoomed")
-    page.locator(".nbo-heatmap-unzoom").click()
+    page.locator(".nbo-partitions-unzoom").click()
     page.wait_for_function(f"() => document.querySelector('{CANVAS}').dataset.zoom === ''", timeout=5_000)
     assert cell(page, "orders", 59)["w"] == pytest.approx(day["w"] * 31 / 181, rel=1e-3)
     errors = [m for m in page.console_log if m.startswith("error") and "heatmap" in m.lower()]

@@ -178,6 +178,15 @@ def test_nbo_partitions_magic_returns_the_heatmap(project, monkeypatch):
         assert isinstance(heat, PartitionHeatmap)
         assert [r["asset"] for r in heat.view["rows"]] == ["raw", "clean"]
         heat.close()
+        # A graph and a heatmap made by %nbo in one kernel are linked: a cell's click opens the graph's panel.
+        graph = shell.run_cell("%nbo graph").result
+        heat = shell.run_cell("%nbo partitions").result
+        click(heat, "raw", 2)
+        assert graph.panel.asset == "raw" and graph.panel.partition.value == "2013-01-03"
+        graph.close()
+        click(heat, "clean", 1)  # a closed graph is left alone
+        assert graph.panel.asset == "raw" and heat.selected["asset"] == "clean"
+        heat.close()
         bad = shell.run_cell("%nbo partitions claen")
         assert not bad.success and "Did you mean 'clean'" in str(bad.error_in_exec)
         assert not shell.run_cell("%nbo partitions --all").success

@@ -64,23 +64,23 @@ function el(tag, css, text) {
 function render({ model, el: host }) {
   const t0 = performance.now();
   const wrap = el("div", "font:12px sans-serif;color:#263238;background:#fff;position:relative");
-  wrap.className = "nbo-heatmap";
+  wrap.className = "nbo-partitions";
   const legendBar = el("div", "display:flex;flex-wrap:wrap;gap:10px;align-items:center;padding:4px 2px");
-  legendBar.className = "nbo-heatmap-legend";
+  legendBar.className = "nbo-partitions-legend";
   const scroller = el("div", "max-height:640px;overflow-y:auto;border:1px solid #cfd8dc;border-radius:4px;" +
     "background:#fff");
   const head = el("canvas", "display:block;position:sticky;top:0;z-index:1;background:#fff");
-  head.className = "nbo-heatmap-axis";
+  head.className = "nbo-partitions-axis";
   const body = el("canvas", "display:block;cursor:crosshair");
-  body.className = "nbo-heatmap-canvas";
+  body.className = "nbo-partitions-canvas";
   const info = el("div", "min-height:18px;padding:4px 2px;color:#37474f");
-  info.className = "nbo-heatmap-selected";
+  info.className = "nbo-partitions-selected";
   // Placed inside the widget, not position:fixed: JupyterLab's output area is a containing block for fixed
   // elements (the tip landed off screen in the first screenshots).
   const tip = el("div", "position:absolute;display:none;pointer-events:none;z-index:1000;background:#263238;" +
     "color:#fff;padding:4px 7px;border-radius:3px;font:12px sans-serif;white-space:pre;" +
     "box-shadow:0 1px 4px rgba(0,0,0,.3)");
-  tip.className = "nbo-heatmap-tip";
+  tip.className = "nbo-partitions-tip";
   scroller.append(head, body);
   wrap.append(legendBar, scroller, info, tip);
   host.appendChild(wrap);
@@ -122,7 +122,7 @@ function render({ model, el: host }) {
     legendBar.appendChild(hint);
     if (zoom) {
       const all = el("button", "font:12px sans-serif;padding:1px 8px;cursor:pointer", "show all days");
-      all.className = "nbo-heatmap-unzoom";
+      all.className = "nbo-partitions-unzoom";
       all.addEventListener("click", () => setZoom(null));
       legendBar.appendChild(all);
     }
@@ -353,7 +353,7 @@ function render({ model, el: host }) {
   // Press and release on one spot selects a cell; a drag across the time rows zooms to the days it spans.
   const band = el("div", "position:absolute;display:none;pointer-events:none;background:rgba(21,101,192,.15);" +
     "border:1px solid #1565c0");
-  band.className = "nbo-heatmap-band";
+  band.className = "nbo-partitions-band";
   wrap.appendChild(band);
   let press = null;
   body.addEventListener("mousedown", (e) => {
