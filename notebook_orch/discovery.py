@@ -145,7 +145,9 @@ def read_cells(path: str | os.PathLike[str], *, notebook: str | None = None) -> 
     if not raw.strip():
         raise DiscoveryError(f"The notebook file is empty; {_FIX_FILE}.", notebook=where)
     try:
-        data = json.loads(raw)
+        # UTF-8 only, as Jupyter reads notebooks (json.loads would also take UTF-16 or -32 bytes that Jupyter and
+        # papermill then cannot open).
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise DiscoveryError(
             f"The notebook is not UTF-8 text ({exc.reason} at byte {exc.start}); {_FIX_FILE}.", notebook=where
@@ -228,6 +230,16 @@ def _nbformat_cells(data: Any, where: str) -> list[tuple[str, str]]:
             "meant to be one, rename it or move it out of the notebooks folder.",
             notebook=where,
         )
+    version, cells = data.get("nbformat"), data.get("cells")
+    if "nbformat" in data and (isinstance(version, bool) or not isinstance(version, int)):
+        raise DiscoveryError(
+            f"The file's 'nbformat' is {json.dumps(version)[:40]}, not a version number such as 4; {_FIX_FILE}.",
+            notebook=where,
+        )
+    if "cells" in data and not isinstance(cells, list):
+        raise DiscoveryError(
+            f"The file's 'cells' is {_json_kind(cells)}, not a list of cells; {_FIX_FILE}.", notebook=where
+        )
     import nbformat
 
     try:
@@ -244,6 +256,10 @@ def _nbformat_cells(data: Any, where: str) -> list[tuple[str, str]]:
             f"The file is not a valid Jupyter notebook ({reason}); {_FIX_FILE}.", notebook=where
         ) from None
     return [(cell.cell_type, cell.source) for cell in nb.cells]
+
+
+def _json_kind(value: Any) -> str:
+    return {dict: "an object", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
 
 
 def _declared_name(line: str) -> str | None:

@@ -19,6 +19,7 @@ from notebook_orch.core.partitions import (
     Unpartitioned,
 )
 from notebook_orch.core.specs import AllPartitions, Identity, Mapping, Offset, Window
+from notebook_orch.errors import PartitionError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,7 +66,11 @@ def mapping_problem(down: PartitionsDef, up: PartitionsDef, mapping: Mapping) ->
             return f"{down.describe()} runs past the end of its upstream {up.describe()}"
         return None
     delta = up.index_at_time(down.start)
-    if up.window_start(delta) != down.start:
+    try:
+        lined_up = up.window_start(delta) == down.start
+    except PartitionError:  # the upstream window holding down's start would begin before year 1
+        return f"{down.describe()} starts before its upstream {up.describe()}"
+    if not lined_up:
         return f"the {down.grain} windows of {down.describe()} and {up.describe()} do not line up"
     if isinstance(mapping, Identity):
         if delta < 0:

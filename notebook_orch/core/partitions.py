@@ -126,11 +126,17 @@ class TimeWindowPartitions:
         return delta // timedelta(days=7)
 
     def window_start(self, index: int) -> datetime:
-        if self.grain == "monthly":
-            months = self.start.year * 12 + (self.start.month - 1) + index
-            return datetime(months // 12, months % 12 + 1, 1)
-        step = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(days=7)}[self.grain]
-        return self.start + step * index
+        try:
+            if self.grain == "monthly":
+                months = self.start.year * 12 + (self.start.month - 1) + index
+                return datetime(months // 12, months % 12 + 1, 1)
+            step = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(days=7)}[self.grain]
+            return self.start + step * index
+        except (OverflowError, ValueError):  # before year 1 or after 9999: datetime cannot hold it
+            raise PartitionError(
+                f"Partition {index} of {self.describe()} falls outside the years 1 to 9999 that dates can hold; "
+                "start later or end sooner."
+            ) from None
 
     def window(self, index: int) -> tuple[datetime, datetime]:
         return self.window_start(index), self.window_start(index + 1)
@@ -146,15 +152,18 @@ class TimeWindowPartitions:
                 f"Partitions {self.describe()} are open-ended; give 'now' to know which windows have ended."
             )
         # Only windows that have ended exist, as in Dagster.
-        return max(0, self._index_at(now))
+        n = max(0, self._index_at(now))
+        if n > MAX_PARTITIONS:
+            # An open end cannot be bounded when parsed (it grows with time): refuse here, before listing keys
+            # (millions of them would take minutes and gigabytes).
+            raise PartitionError(
+                f"Partitions {self.describe()} have {n:,} {self.grain} partitions by {now:%Y-%m-%d}, more than the "
+                f"{MAX_PARTITIONS:,} one asset may have; start later, give an end or use a coarser grain."
+            )
+        return n
 
     def key_of(self, index: int) -> str:
-        t = self.window_start(index)
-        if self.grain == "hourly":
-            return t.strftime("%Y-%m-%dT%H")
-        if self.grain == "monthly":
-            return t.strftime("%Y-%m")
-        return t.strftime("%Y-%m-%d")
+        return _key_text(self.window_start(index), self.grain)
 
     def parse_key(self, key: str) -> datetime:
         check_key_is_safe(key)
@@ -179,17 +188,18 @@ class TimeWindowPartitions:
     def index_of(self, key: str, *, now: datetime | None = None) -> int:
         t = self.parse_key(key)
         index = self._index_at(t)
-        if self.window_start(index) != t:
-            raise PartitionError(
-                f"Partition key {key!r} is not the start of a {self.grain} window of {self.describe()}; "
-                f"the nearest is {self.key_of(index)!r}."
-            )
         n = self.count(now=now)
+        # The range first: the window before the first may not be a date at all (before year 1).
         if index < 0 or index >= n:
             last = self.key_of(n - 1) if n else "(none yet)"
             raise PartitionError(
                 f"Partition key {key!r} is out of range for {self.describe()}: "
                 f"valid keys run from {self.key_of(0)!r} to {last!r}."
+            )
+        if self.window_start(index) != t:
+            raise PartitionError(
+                f"Partition key {key!r} is not the start of a {self.grain} window of {self.describe()}; "
+                f"the nearest is {self.key_of(index)!r}."
             )
         return index
 
@@ -197,9 +207,17 @@ class TimeWindowPartitions:
         return _time_keys(self, self.count(now=now))
 
     def describe(self) -> str:
-        fmt = {"hourly": "%Y-%m-%dT%H", "monthly": "%Y-%m"}.get(self.grain, "%Y-%m-%d")
-        end = self.end.strftime(fmt) if self.end is not None else ""
-        return f"{self.grain}:{self.start.strftime(fmt)}..{end}"
+        end = _key_text(self.end, self.grain) if self.end is not None else ""
+        return f"{self.grain}:{_key_text(self.start, self.grain)}..{end}"
+
+
+def _key_text(t: datetime, grain: str) -> str:
+    """The key of the window starting at ``t``. Not strftime: it writes year 33 as '33', not '0033'."""
+    day = f"{t.year:04d}-{t.month:02d}"
+    if grain == "monthly":
+        return day
+    day += f"-{t.day:02d}"
+    return f"{day}T{t.hour:02d}" if grain == "hourly" else day
 
 
 _KEYS_CACHE: dict[tuple[TimeWindowPartitions, int], tuple[str, ...]] = {}
@@ -227,13 +245,26 @@ def _parse_time(text: str, grain: str, what: str, spec: str) -> datetime:
             return datetime.strptime(text, "%Y-%m")
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}", text):
             return datetime.strptime(text, "%Y-%m-%dT%H")
-        return datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         raise PartitionError(
             f"Partition spec {spec!r}: {what} {text!r} is not a date; write it like 2013-01-01"
             + (" or 2013-01" if grain == "monthly" else "")
             + "."
         ) from None
+    if parsed.tzinfo is not None:
+        # Partition times are naive UTC; an offset would make windows that never line up with the keys.
+        raise PartitionError(
+            f"Partition spec {spec!r}: {what} {text!r} has a time zone; partition times are UTC, write it without "
+            "one, e.g. 2013-01-01."
+        )
+    if parsed.second or parsed.microsecond or parsed.minute:
+        # Keys name hours at most ('2013-01-01T05'): a window starting at 05:30 would have no key of its own.
+        raise PartitionError(
+            f"Partition spec {spec!r}: {what} {text!r} is not on the hour; partitions start on a whole hour at most "
+            "(hourly: 2013-01-01T05, others at midnight)."
+        )
+    return parsed
 
 
 # More partitions than this for one asset is a typo (a year 0001 or 9999), not a pipeline: listing 3.6 million daily
@@ -278,6 +309,13 @@ def parse_partitions(spec: str | None) -> PartitionsDef:
             f"Partition spec {spec!r}: the end {end_text.strip()!r} is not the start of a {kind} window; "
             f"use {pdef.key_of(pdef._index_at(end))!r}."
         )
+    try:
+        pdef.window(pdef._index_at(end) if end is not None else 0)
+    except PartitionError:
+        raise PartitionError(
+            f"Partition spec {spec!r}: its last {kind} window would end after the year 9999, which dates cannot "
+            "hold; end one window sooner."
+        ) from None
     return pdef
 
 

@@ -35,6 +35,9 @@ MAX_RETRIES = 100
 MAX_WORKERS = 256
 MAX_LIMIT = 1_000_000
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
+# The %%asset line is read by every command (discovery parses every notebook); shlex takes seconds on a line of a
+# few hundred thousand characters. 20,000 characters hold about a thousand dependencies.
+MAX_LINE = 20_000
 
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -323,6 +326,11 @@ def parse_declaration(
     if text.startswith(MAGIC):
         text = text[len(MAGIC):]
     try:
+        if len(text) > MAX_LINE:
+            raise DeclarationError(
+                f"%%asset: the line is {len(text):,} characters long, more than the {MAX_LINE:,} a declaration may "
+                "have; put a long description in a markdown cell instead."
+            )
         try:
             # shlex costs ~0.1 ms a line (0.1-0.2 s of discovering 1,000 assets); a line with no quote or escape
             # splits the same on whitespace.

@@ -92,6 +92,12 @@ def _damaged(shown: str, what: str) -> StoreDamaged:
     return StoreDamaged(f"The metadata store at {shown!r} is damaged: {what}. {_DAMAGED_FIX}.")
 
 
+def damaged_file(shown: str, path: Any, exc: BaseException) -> StoreDamaged:
+    """A SQLite file that SQLite itself cannot read: not a database, truncated, or corrupted."""
+    orig = getattr(exc, "orig", None) or exc
+    return _damaged(shown, f"{path} is not a SQLite database, or is truncated or corrupted (SQLite says: {orig})")
+
+
 def damaged_rows(shown: str, exc: BaseException) -> StoreDamaged:
     """A read met a row it cannot decode (a date that is not a date, a list that is not JSON ...)."""
     detail = " ".join(f"{type(exc).__name__}: {exc}".split())

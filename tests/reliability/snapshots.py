@@ -1,0 +1,44 @@
+"""What the reliability tests compare: a project folder's content before and after, with SQLite stores as their
+rows (a checkpoint moves pages between the WAL and the file without changing any row).
+
+The ``state_cache`` table is left out: it is the snapshot cache (store/snapshot.py), derived from the events and
+refreshed by reads on purpose; nothing the user stored or ran is in it."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+CACHE_ROWS = ('INSERT INTO "state_cache"',)
+
+
+def snapshot(folder: Path) -> dict[str, bytes | str | None]:
+    """Every path under ``folder``: links as their target, folders as None, SQLite stores as their SQL dump, other
+    files as their bytes. SQLite's -wal/-shm files come and go with connections and are left out."""
+    out: dict[str, bytes | str | None] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            p = Path(dirpath, name)
+            rel = str(p.relative_to(folder))
+            if p.is_symlink():
+                out[rel] = "-> " + os.readlink(p)
+            elif p.is_dir():
+                out[rel] = None
+            elif name.endswith(("-wal", "-shm", "-journal")):
+                continue
+            else:
+                data = p.read_bytes()
+                out[rel] = _dump(p) if data[:16] == b"SQLite format 3\x00" else data
+    return out
+
+
+def _dump(path: Path) -> str | bytes:
+    try:
+        raw = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return "\n".join(line for line in raw.iterdump() if not line.startswith(CACHE_ROWS))
+        finally:
+            raw.close()
+    except sqlite3.DatabaseError:  # a damaged store: its bytes are what must not change
+        return path.read_bytes()
