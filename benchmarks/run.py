@@ -9,7 +9,8 @@ import importlib
 import sys
 from pathlib import Path
 
-GROUPS = ["staleness", "store", "discovery", "startup", "backfill", "engine", "lineage", "scale", "widget", "trigger"]
+GROUPS = ["staleness", "store", "discovery", "startup", "backfill", "engine", "lineage", "scale", "widget", "trigger",
+          "reliability"]
 
 
 def main(argv: list[str]) -> int:

@@ -228,10 +228,10 @@ def _sql(path: Path, statement: str) -> None:
      "its schema_version table holds 2 rows instead of one"),
     ("DROP TABLE runs", "table(s) runs are missing"),
     ("ALTER TABLE runs DROP COLUMN error_source", "table runs lacks column(s) error_source"),
-    ("DROP TABLE schema_version", "it has notebook_orch's table(s) code_versions, events, materializations, "
+    ("DROP TABLE schema_version", "it has notebook_orch's table(s) alerts, code_versions, events, materializations, "
                                   "partition_locks, partition_state, pending_joins, runs, schedule_ticks, "
-                                  "scheduler_cursor, scheduler_lease, schedules, state_cache but no schema_version "
-                                  "table, so its schema version is unknown"),
+                                  "scheduler_cursor, scheduler_lease, schedules, sla_verdicts, sla_watch, state_cache "
+                                  "but no schema_version table, so its schema version is unknown"),
 ])
 def test_a_damaged_store_is_reported_as_damaged_and_left_as_it_is(tmp_path: Path, damage: str, expected: str,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:

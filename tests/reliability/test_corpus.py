@@ -19,7 +19,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from snapshots import snapshot
+from fuzz_support import snapshot
 
 from notebook_orch.faces.cli import main
 

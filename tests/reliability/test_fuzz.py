@@ -22,11 +22,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import FUZZ
+from fuzz_support import FUZZ, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 from nbformat.v4 import new_code_cell, new_notebook
-from snapshots import snapshot
 
 from notebook_orch.config import ProjectConfig, load_config
 from notebook_orch.core.graph import build_valid_graph

@@ -1,4 +1,10 @@
-"""What the reliability tests compare: a project folder's content before and after, with SQLite stores as their
+"""Shared by the fuzzing, corpus, contention and secrets tests.
+
+Hypothesis profiles: ``reliability`` (CI): 200 examples per property. ``reliability-long`` (``python
+benchmarks/run.py reliability``, or ``NBO_FUZZ_PROFILE=reliability-long``): ``NBO_FUZZ_EXAMPLES`` examples per
+property (default 5,000). ``FUZZ`` is the one chosen.
+
+``snapshot``: a project folder's content before and after, with SQLite stores as their
 rows (a checkpoint moves pages between the WAL and the file without changing any row).
 
 The ``state_cache`` table is left out: it is the snapshot cache (store/snapshot.py), derived from the events and
@@ -9,6 +15,15 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+
+_SUPPRESS = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much,
+             HealthCheck.data_too_large]
+settings.register_profile("reliability", deadline=None, max_examples=200, suppress_health_check=_SUPPRESS)
+settings.register_profile("reliability-long", deadline=None, suppress_health_check=_SUPPRESS,
+                          max_examples=int(os.environ.get("NBO_FUZZ_EXAMPLES", "5000")))
+FUZZ = settings.get_profile(os.environ.get("NBO_FUZZ_PROFILE", "reliability"))
 
 CACHE_ROWS = ('INSERT INTO "state_cache"',)
 

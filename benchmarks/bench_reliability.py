@@ -1,0 +1,13 @@
+"""Issue 10 (reliability): the long versions of tests/reliability, with their figures.
+
+Each part lives in its own module (reliability_fuzz: fuzzing, the hostile corpus, contention, secrets); this group
+calls them in turn. Figures measured on a loaded machine are marked so by the caller's report.
+"""
+
+from __future__ import annotations
+
+
+def run() -> None:
+    import reliability_fuzz
+
+    reliability_fuzz.run_all()

@@ -1,0 +1,61 @@
+"""Long versions of the fuzzing, corpus, contention and secrets tests (tests/reliability), called by
+bench_reliability.py. Each runs the real test file under pytest in a subprocess with the long settings and prints
+its figures; a failure prints the test's output and counts as a failed figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests" / "reliability"
+
+
+def _pytest(*args: str, **env: str) -> tuple[bool, str, float]:
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    return proc.returncode == 0, proc.stdout + proc.stderr, time.monotonic() - started
+
+
+def fuzz_long(examples: int | None = None) -> dict:
+    """Every fuzzed property with ``examples`` inputs each (NBO_FUZZ_EXAMPLES, default 2,000)."""
+    examples = examples or int(os.environ.get("NBO_FUZZ_EXAMPLES", "2000"))
+    with tempfile.TemporaryDirectory() as tmp:
+        counts_file = Path(tmp, "counts.json")
+        ok, out, took = _pytest(str(TESTS / "test_fuzz.py"), NBO_FUZZ_PROFILE="reliability-long",
+                                NBO_FUZZ_EXAMPLES=str(examples), NBO_FUZZ_COUNTS=str(counts_file))
+        counts = json.loads(counts_file.read_text()) if counts_file.exists() else {}
+    total = sum(counts.values())
+    print(f"fuzz_inputs: {total:,} inputs over {len(counts)} properties "
+          f"({', '.join(f'{k} {v:,}' for k, v in sorted(counts.items()))}) in {took:.0f} s: "
+          + ("0 unexpected exceptions, 0 stores changed by a refusal" if ok else "FAILED"), flush=True)
+    if not ok:
+        print(out[-4000:])
+    return {"inputs": total, "ok": ok, "seconds": took}
+
+
+def corpus() -> dict:
+    """The hostile corpus through nbo: files, and whether each got its message with nothing changed."""
+    expected = json.loads((TESTS / "corpus" / "expected.json").read_text())
+    files = [k for k in expected if not k.startswith("_")]
+    kinds = {kind: sum(1 for f in files if f.startswith(kind + "/")) for kind in ("notebooks", "configs", "stores")}
+    ok, out, took = _pytest(str(TESTS / "test_corpus.py"), "-n", "2")
+    print(f"corpus_files: {len(files)} hostile files ({', '.join(f'{v} {k}' for k, v in kinds.items())}) in "
+          f"{took:.0f} s: " + ("each got its message, 0 stores changed, 0 user files replaced" if ok else "FAILED"),
+          flush=True)
+    if not ok:
+        print(out[-4000:])
+    return {"files": len(files), "ok": ok}
+
+
+def run_all() -> None:
+    fuzz_long()
+    corpus()
