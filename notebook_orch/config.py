@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from notebook_orch.core.pools import MAX_LIMIT, ConcurrencySpec
 from notebook_orch.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -26,7 +27,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_STORE = ".notebook_orch/store.db"
-_KEYS = {"notebooks", "store", "data", "heartbeat_timeout", "executor", "dask_address", "alert_command"}
+_KEYS = {"notebooks", "store", "data", "heartbeat_timeout", "executor", "dask_address", "alert_command",
+         "concurrency"}
 _ENV = {"notebooks": "NBO_NOTEBOOKS", "store": "NBO_STORE_URL", "data": "NBO_DATA_DIR",
         "heartbeat_timeout": "NBO_HEARTBEAT_TIMEOUT"}
 # A run is presumed dead (and reaped by the next writer) when its heartbeat is older than this. Zero or less would
@@ -47,6 +49,8 @@ class ProjectConfig:
     dask_address: str | None = None  # the Dask scheduler for ``executor = "dask"`` (``--address``)
     # The alert hook (docs/scheduling.md): a command (argv) that gets each SLA miss / final failure as JSON on stdin.
     alert_command: tuple[str, ...] | None = None
+    # Limits on runs executing at once ([tool.notebook_orch.concurrency], core/pools.py); none by default.
+    concurrency: ConcurrencySpec = ConcurrencySpec()
 
     def __post_init__(self) -> None:
         # A config built in code (tests, embedding applications) gets the same check as one read from files.
@@ -162,6 +166,41 @@ def _command(table: dict, key: str, pyproject: Path) -> tuple[str, ...] | None:
     return tuple(argv)
 
 
+_CONCURRENCY_KEYS = ("max_runs", "assets", "pools")
+_CONCURRENCY_EXAMPLE = ("[tool.notebook_orch.concurrency] with max_runs = 4, assets = { orders_daily = 1 }, "
+                        "pools = { warehouse = 2 }")
+
+
+def _concurrency(value: Any, pyproject: Path) -> ConcurrencySpec:
+    """``[tool.notebook_orch.concurrency]``, every value a whole number of runs from 1 to MAX_LIMIT."""
+    if value is None:
+        return ConcurrencySpec()
+    where = f"{pyproject}: [tool.notebook_orch.concurrency]"
+    if not isinstance(value, dict):
+        raise ConfigError(f"{pyproject}: [tool.notebook_orch] concurrency must be a table ({_CONCURRENCY_EXAMPLE}), "
+                          f"not {_shown(value)}.")
+    unknown = sorted(set(value) - set(_CONCURRENCY_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {list(_CONCURRENCY_KEYS)}.")
+
+    def limit(number: Any, name: str) -> int:
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_LIMIT:
+            raise ConfigError(f"{where} {name} must be a whole number of runs from 1 to {MAX_LIMIT:,}, not "
+                              f"{_shown(number)}.")
+        return number
+
+    def table_of(key: str) -> dict[str, int]:
+        found = value.get(key, {})
+        if not isinstance(found, dict):
+            raise ConfigError(f"{where} {key} must be a table of name = limit, e.g. {key} = {{ name = 2 }}, not "
+                              f"{_shown(found)}.")
+        return {str(k): limit(v, f"{key}.{k}") for k, v in found.items()}
+
+    max_runs = value.get("max_runs")
+    return ConcurrencySpec(max_runs=None if max_runs is None else limit(max_runs, "max_runs"),
+                           assets=table_of("assets"), pools=table_of("pools"))
+
+
 def load_config(root: str | Path | None = None) -> ProjectConfig:
     root = Path(root or os.getcwd()).resolve()
     if not root.is_dir():
@@ -206,8 +245,10 @@ def load_config(root: str | Path | None = None) -> ProjectConfig:
     executor = _plain_text(table, "executor", pyproject) or "local"
     dask_address = _plain_text(table, "dask_address", pyproject)
     alert_command = _command(table, "alert_command", pyproject)
+    concurrency = _concurrency(table.get("concurrency"), pyproject)
     return ProjectConfig(
         alert_command=alert_command,
+        concurrency=concurrency,
         executor=executor,
         dask_address=dask_address,
         root=root,

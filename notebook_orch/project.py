@@ -108,8 +108,9 @@ class Project:
         from datetime import timedelta
 
         limit = (now or utcnow()) - timedelta(seconds=self.config.heartbeat_timeout_s)
-        return [r for r in self.store.list_runs(limit=10_000, status=RunStatus.RUNNING.value)
-                if (r.heartbeat_at or r.started_at) < limit]
+        live = [r for status in (RunStatus.RUNNING, RunStatus.WAITING)
+                for r in self.store.list_runs(limit=10_000, status=status.value)]
+        return [r for r in live if (r.heartbeat_at or r.started_at) < limit]
 
     def status(self, *, now: datetime | None = None) -> StalenessReport:
         from notebook_orch.core.staleness import resolve_staleness
@@ -199,6 +200,7 @@ class Project:
         check_run_options(workers=workers, retries=retries, execution_timeout_s=execution_timeout_s,
                           first_attempt=first_attempt)
         params = check_parameters(parameters)
+        self.check_concurrency()
         self.reap()
         plan = self.plan(selection, partitions=partitions, downstream=downstream, only_stale=only_stale)
         requests = build_requests(self, plan, kind=kind, mode=mode, retries=retries,
@@ -213,6 +215,39 @@ class Project:
             chosen = default_registry().create(executor, workers=workers, **options)
             return RunHandle(plan, requests, chosen, own_executor=True, store=self.store)
         return RunHandle(plan, requests, executor, own_executor=False, store=self.store)
+
+    def check_concurrency(self) -> None:
+        """Refuse (``ConfigError``, every problem listed) a ``--pool`` the config does not declare, or a per-asset
+        limit naming no asset: runs would silently go unlimited."""
+        from notebook_orch.core.pools import concurrency_problems
+        from notebook_orch.errors import ConfigError
+
+        spec = self.config.concurrency
+        graph = self.graph
+        if spec.empty:
+            return
+        specs = graph.specs
+        # An invalid asset is still an asset (shown as INVALID): a limit naming it is no typo.
+        asset_pools = {name: () for name in graph.invalid} | {s.name: s.pools for s in specs}
+        problems = concurrency_problems(spec, asset_pools, {s.name: s.location for s in specs},
+                                        where=str(self.config.root / "pyproject.toml"))
+        if problems:
+            raise ConfigError(" ".join(problems) if len(problems) == 1 else
+                              f"{len(problems)} concurrency problems:\n" + "\n".join(f"- {p}" for p in problems))
+
+    def pools(self) -> list[dict[str, Any]]:
+        """Each declared pool: its limit, the runs holding a slot now, and how many runs wait (all pools share the
+        WAITING runs' count: a waiting run waits for the first full pool it needs). A read: changes nothing."""
+        from notebook_orch.core.pools import ASSET_PREFIX, GLOBAL_POOL, POOL_PREFIX
+
+        spec = self.config.concurrency
+        if spec.empty:
+            return []
+        held = self.store.pool_usage()
+        declared = ({GLOBAL_POOL: spec.max_runs} if spec.max_runs is not None else {}) | {
+            ASSET_PREFIX + a: n for a, n in spec.assets.items()} | {POOL_PREFIX + p: n for p, n in spec.pools.items()}
+        return [{"pool": key, "limit": limit, "in_use": len(held.get(key, [])), "holders": held.get(key, [])}
+                for key, limit in sorted(declared.items())]
 
     def materialize(self, selection: str, *, progress: Any = None, **options: Any) -> RunPlanReport:
         """``submit(...)`` and wait for the report (``progress`` shows each run as it ends)."""

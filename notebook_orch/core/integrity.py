@@ -103,12 +103,16 @@ class DoctorReport:
         return [f for f in self.findings if f.repair is not None]
 
 
+# A run holding its locks: executing, or WAITING for a concurrency-pool slot (core/pools.py).
+_LIVE = ("RUNNING", "WAITING")
+
+
 def diagnose(disk: Iterable[DiskEntry], facts: StoreFacts, *, now: datetime, heartbeat_timeout_s: float,
              data_root: str = "") -> DoctorReport:
     """Every inconsistency between the data folder and the store, as of ``now`` (naive UTC)."""
     disk = list(disk)
     dead_before = now - timedelta(seconds=heartbeat_timeout_s)
-    live = {r.run_id for r in facts.runs.values() if r.status == "RUNNING" and r.last_sign >= dead_before}
+    live = {r.run_id for r in facts.runs.values() if r.status in _LIVE and r.last_sign >= dead_before}
     findings: list[Finding] = [
         Finding("STORE_DAMAGED", ERROR, "metadata store", f"The database's integrity check failed: {what}",
                 "Stop every notebook_orch process and restore the store file from a backup; the values under "
@@ -132,10 +136,11 @@ def diagnose(disk: Iterable[DiskEntry], facts: StoreFacts, *, now: datetime, hea
 def _dead_runs(facts: StoreFacts, dead_before: datetime) -> list[Finding]:
     out = []
     for run in sorted(facts.runs.values(), key=lambda r: r.run_id):
-        if run.status == "RUNNING" and run.last_sign < dead_before:
+        if run.status in _LIVE and run.last_sign < dead_before:
             out.append(Finding(
                 "DEAD_RUN", ERROR, run.run_id,
-                f"Run {run.run_id} is RUNNING but its last heartbeat was at {run.last_sign:%Y-%m-%d %H:%M:%S} UTC: "
+                f"Run {run.run_id} is {run.status} but its last heartbeat was at "
+                f"{run.last_sign:%Y-%m-%d %H:%M:%S} UTC: "
                 "its process is gone (killed, crashed, or the machine restarted).",
                 "Reap it: it becomes FAILED and what it published is withdrawn (nbo doctor --fix, or nbo reap); "
                 "then materialize again.", REAP, run.run_id))
@@ -236,7 +241,7 @@ def _locks(facts: StoreFacts) -> list[Finding]:
     out = []
     for asset, partition, run_id in facts.locks:
         run = facts.runs.get(run_id)
-        if run is None or run.status != "RUNNING":
+        if run is None or run.status not in _LIVE:
             state = "does not exist" if run is None else f"ended {run.status}"
             out.append(Finding(
                 "ORPHAN_LOCK", ERROR, f"{asset}[{partition}]",

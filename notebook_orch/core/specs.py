@@ -246,6 +246,8 @@ class AssetSpec:
     code_version_override: str | None = None
     owner: str | None = None
     description: str | None = None
+    # Concurrency pools its runs take a slot in (core/pools.py); limits are declared in the project's config.
+    pools: tuple[str, ...] = ()
     notebook: str | None = None
     cell_index: int | None = None
     source: str = field(default="", compare=False, repr=False)
@@ -308,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{DEFAULT_MARKER})")
     p.add_argument("--io", choices=IO_KINDS, help="storage format (default: parquet for DataFrames, else json)")
     p.add_argument("--code-version", dest="code_version", metavar="V", help="explicit code version (overrides hash)")
+    p.add_argument("--pool", action="append", default=[], metavar="NAME[,NAME]",
+                   help="concurrency pool(s) its runs take a slot in; limits go in [tool.notebook_orch.concurrency] "
+                        "pools, e.g. a database that takes few connections")
     p.add_argument("--owner", metavar="WHO", help="who to ask about this asset")
     p.add_argument("--description", metavar="TEXT", help="what this asset is")
     return p
@@ -365,6 +370,7 @@ def parse_declaration(
             _check_trigger(ns.trigger, ns.name, [d.asset for d in deps])
         if ns.source_path is not None or ns.marker is not None:
             _check_source(ns, partitioned=partitions is not UNPARTITIONED)
+        pools = _parse_pools(ns.pool)
     except DeclarationError as exc:
         raise DeclarationError(exc.problem.message, notebook=notebook, cell=cell) from None
     return AssetSpec(
@@ -383,6 +389,7 @@ def parse_declaration(
         code_version_override=ns.code_version,
         owner=ns.owner,
         description=ns.description,
+        pools=pools,
         notebook=notebook,
         cell_index=cell,
         source=source,
@@ -453,6 +460,19 @@ def _parse_sla(text: str, partitions: PartitionsDef) -> SlaSpec:
     if problem:
         raise DeclarationError(f"%%asset: {problem}")
     return sla
+
+
+_POOL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+
+
+def _parse_pools(values: list[str]) -> tuple[str, ...]:
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    for name in names:
+        if not _POOL_NAME.fullmatch(name):
+            raise DeclarationError(f"%%asset: --pool {_short(name)} is not a pool name; use letters, digits, '_', "
+                                   "'.' or '-', e.g. --pool warehouse.")
+    return tuple(dict.fromkeys(names))
+
 
 
 def split_asset_cell(source: str) -> tuple[str, str] | None:

@@ -49,8 +49,10 @@ class CauseKind(_Word):
 
 
 class RunStatus(_Word):
-    """The outcome of one run (and the last attempt recorded for a partition)."""
+    """The state of one run (and the last attempt recorded for a partition). ``WAITING``: started (it holds its
+    partitions) but waiting for a concurrency-pool slot before it executes (core/pools.py)."""
 
+    WAITING = "WAITING"
     RUNNING = "RUNNING"
     SUCCESS = "SUCCESS"
     FAILED = "FAILED"

@@ -66,6 +66,8 @@ class RunRequest:
     # The number recorded for the first attempt: a retry of a run that died (the scheduler's) continues its count,
     # so ``retries`` are the attempts left, not the asset's whole policy.
     first_attempt: int = 1
+    # Concurrency pools (pool -> limit, core/pools.run_pools) the run takes a slot in before it executes.
+    pools: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
     try:
         run_id = req.run_ids[attempt - 1] if attempt <= len(req.run_ids) else None
         life = RunLifecycle.start(store, data_dir_of(req), notebook=req.notebook, targets=targets, kind=req.kind,
-                                  attempt=req.first_attempt + attempt - 1, run_id=run_id)
+                                  attempt=req.first_attempt + attempt - 1, run_id=run_id, pools=req.pools)
     except PartitionLocked as exc:
         return RunOutcome(req.notebook, req.partition, req.assets, "LOCKED", error=str(exc))
     source = Path(req.project_root) / req.notebook
@@ -140,6 +142,7 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
     secrets: dict[str, str] = {}
     with life.heartbeats(req.heartbeat_s):
         try:
+            life.wait_for_slots(req.pools)  # at once unless the run started WAITING for a pool slot
             if not source.is_file():
                 raise FileNotFoundError(
                     f"Notebook {req.notebook} no longer exists (deleted after the plan was made); restore it or "

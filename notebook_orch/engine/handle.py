@@ -121,7 +121,8 @@ class RunHandle:
         settled = 0
         for req in self._requests:
             store = self._store_for(req)
-            before = [r for r in (store.get_run(i) for i in req.run_ids) if r is not None and r.status == "RUNNING"]
+            before = [r for r in (store.get_run(i) for i in req.run_ids)
+                      if r is not None and r.status in ("RUNNING", "WAITING")]
             if before:
                 settle(store, data_dir_of(req), req.run_ids, project_root=req.project_root, notebook=req.notebook,
                        error=CANCELED_BY_REQUEST, status="CANCELED")

@@ -12,7 +12,7 @@ Values are withdrawn by run id (``ValueStore.withdraw_run``): only versions whos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +21,16 @@ from typing import Any
 
 from notebook_orch.errors import StoreError
 from notebook_orch.faults import fault_point
-from notebook_orch.store.records import CANCELED, FAILED, RUNNING, CheckResult, NewMaterialization, RunRecord
+from notebook_orch.store.records import (
+    CANCELED,
+    FAILED,
+    LIVE_STATUSES,
+    RUNNING,
+    WAITING,
+    CheckResult,
+    NewMaterialization,
+    RunRecord,
+)
 
 RUNS_FOLDER = (".notebook_orch", "runs")
 
@@ -49,10 +58,34 @@ class RunLifecycle:
 
     @classmethod
     def start(cls, store: Any, data_dir: str | Path, *, notebook: str | None, targets: Sequence[tuple[str, str]],
-              kind: str, attempt: int = 1, run_id: str | None = None) -> RunLifecycle:
-        """Record the run RUNNING and lock its targets; raises ``PartitionLocked`` naming the holder."""
-        run = store.start_run(notebook=notebook, targets=targets, kind=kind, attempt=attempt, run_id=run_id)
+              kind: str, attempt: int = 1, run_id: str | None = None, pools: Mapping[str, int] | None = None
+              ) -> RunLifecycle:
+        """Record the run RUNNING and lock its targets; raises ``PartitionLocked`` naming the holder. With
+        ``pools`` the run may start WAITING for a slot: ``wait_for_slots`` then waits (heartbeating meanwhile)."""
+        run = store.start_run(notebook=notebook, targets=targets, kind=kind, attempt=attempt, run_id=run_id,
+                              **({"pools": pools} if pools else {}))
         return cls(store, Path(data_dir), run)
+
+    def wait_for_slots(self, pools: Mapping[str, int], *, poll_s: float = 1.0) -> None:
+        """Block until the store gives this WAITING run a slot in every pool (it is RUNNING then). Woken by the
+        event log (a run ending frees slots and appends events; PostgreSQL notifies), polling at least every
+        ``poll_s``. Raises ``StoreError`` when the run ended while it waited (canceled, reaped)."""
+        import random
+        import time
+
+        if self.run.status != WAITING:
+            return
+        while True:
+            seen = self.store.last_event_id()
+            status = self.store.take_pool_slots(self.run_id, pools)
+            if status == RUNNING:
+                self.run = self.store.get_run(self.run_id) or self.run
+                return
+            if status != WAITING:
+                raise StoreError(f"Run {self.run_id} ended as {status} while it waited for a pool slot; nothing ran.")
+            self.store.wait_for_events(seen, timeout=poll_s)
+            # Many waiters wake on the same event: spread their attempts a little instead of queueing at once.
+            time.sleep(random.uniform(0.0, 0.05))
 
     @property
     def run_id(self) -> str:
@@ -106,7 +139,7 @@ def settle(store: Any, data_dir: str | Path, run_ids: Sequence[str], *, project_
     withdraw what it published and record ``status`` with ``error``. Returns the started attempts in order, the last
     as it stands now; empty when no attempt ever started."""
     records = [r for r in (store.get_run(run_id) for run_id in run_ids) if r is not None]
-    if not records or records[-1].status != RUNNING:
+    if not records or records[-1].status not in LIVE_STATUSES:
         return records
     last = records[-1]
     output = output_notebook_path(project_root, last.run_id, notebook)

@@ -59,11 +59,13 @@ def build_requests(project: Project, plan: RunPlan, *, kind: str, mode: str = WA
                    retries: int | None = None, execution_timeout_s: float | None = None,
                    parameters: dict[str, Any] | None = None, first_attempt: int = 1) -> list[RunRequest]:
     from notebook_orch.core.partitions import partition_date
+    from notebook_orch.core.pools import run_pools
 
     graph = project.graph
     cfg = project.config
     now = _now()
     requests = []
+    concurrency = cfg.concurrency
     for run in plan.runs:
         specs = [graph.spec(a) for a in run.assets]
         date = partition_date(specs[0].partitions, run.partition)
@@ -84,6 +86,7 @@ def build_requests(project: Project, plan: RunPlan, *, kind: str, mode: str = WA
             asset_contexts=asset_contexts(graph, run.assets, run.partition, now=now),
             parameters=dict(parameters or {}),
             first_attempt=first_attempt,
+            pools={} if concurrency.empty else run_pools(concurrency, run.assets, {s.name: s.pools for s in specs}),
         ))
     return requests
 

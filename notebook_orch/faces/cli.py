@@ -213,10 +213,12 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
     from notebook_orch.scheduler.sla_views import sla_summary
 
     slas = sla_summary(project)
+    pools = project.pools()
     for r in rows:
         r["sla"] = slas.get(r["asset"])  # {"sla", "met", "missed"} from recorded verdicts, or None
     if args.json:
         print(json.dumps(_jsonable({"assets": rows, "totals": totals, "invalid_assets": len(invalid),
+                                    "pools": pools,
                                     "other_problems": [str(p) for p in graph.other_problems]}), indent=2))
         return 0
     console = _console()
@@ -226,8 +228,19 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
               if s["missed"] and name in names]
     if missed:
         console.print(f"[red]SLA misses[/]: {', '.join(missed)} (nbo sla lists them)", highlight=False)
+    if pools:
+        waiting = len(project.runs(limit=10_000, status=RunStatus.WAITING.value))
+        console.print("pools: " + ", ".join(_pool_text(p) for p in pools)
+                      + (f"; [magenta]{waiting} run(s) WAITING[/] for a slot (nbo runs --status WAITING)"
+                         if waiting else ""), highlight=False)
     _print_invalid(console, invalid, graph.other_problems)
     return 0
+
+
+def _pool_text(pool: dict[str, Any]) -> str:
+    from notebook_orch.core.pools import pool_key_label
+
+    return f"{pool_key_label(pool['pool'])} {pool['in_use']}/{pool['limit']} in use"
 
 
 WIDE = 150  # below this many columns the tables drop or merge columns instead of folding every cell
@@ -348,13 +361,18 @@ def cmd_runs(project: Any, args: argparse.Namespace) -> int:
         print(json.dumps([{**_jsonable(r), "presumed_dead": r.run_id in dead} for r in runs], indent=2))
         return 0
     console = _console()
-    console.print(_runs_table(runs, dead, wide=console.width >= WIDE))
+    waiting_note = ""
+    if any(r.status == RunStatus.WAITING for r in runs):
+        full = [p for p in project.pools() if p["in_use"] >= p["limit"]]
+        waiting_note = "waiting for a pool slot" + (
+            f" (full: {', '.join(_pool_text(p) for p in full)})" if full else "")
+    console.print(_runs_table(runs, dead, wide=console.width >= WIDE, waiting_note=waiting_note))
     if runs:
         console.print("run ids are shortened; nbo runs --json shows them whole", style="dim", highlight=False)
     return 0
 
 
-def _runs_table(runs: list, dead: set[str], *, wide: bool) -> Any:
+def _runs_table(runs: list, dead: set[str], *, wide: bool, waiting_note: str = "") -> Any:
     from rich.markup import escape
     from rich.table import Table
 
@@ -370,7 +388,7 @@ def _runs_table(runs: list, dead: set[str], *, wide: bool) -> Any:
     table.add_column("took", justify="right", no_wrap=True)
     table.add_column("error", overflow="fold", ratio=1, min_width=10)
     colour = {RunStatus.SUCCESS: "green", RunStatus.FAILED: "red", RunStatus.RUNNING: "blue",
-              RunStatus.CANCELED: "yellow"}
+              RunStatus.CANCELED: "yellow", RunStatus.WAITING: "magenta"}
     ids = short_ids([r.run_id for r in runs])
     today = datetime.now(timezone.utc).date()  # run times are naive UTC
     for r in runs:
@@ -385,7 +403,8 @@ def _runs_table(runs: list, dead: set[str], *, wide: bool) -> Any:
         else:
             middle = [escape(f"{(r.notebook or '').removeprefix('notebooks/')} [{parts}]")]
             started = f"{r.started_at:%H:%M:%S}" if r.started_at.date() == today else f"{r.started_at:%m-%d %H:%M}"
-        table.add_row(ids[r.run_id], shown, *middle, started, took, escape(_one_line(r.error)))
+        note = waiting_note if r.status == RunStatus.WAITING else _one_line(r.error)
+        table.add_row(ids[r.run_id], shown, *middle, started, took, escape(note))
     return table
 
 

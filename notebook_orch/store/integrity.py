@@ -53,9 +53,10 @@ def database_damage(conn: Connection) -> list[str]:
 
 
 def release_lock(conn: Connection, asset: str, partition: str, run_id: str) -> bool:
-    """Delete the lock of (asset, partition) if ``run_id`` still holds it and is not RUNNING. True if deleted."""
+    """Delete the lock of (asset, partition) if ``run_id`` still holds it and is not live (RUNNING or WAITING for a
+    pool slot). True if deleted."""
     t = partition_locks
-    not_running = ~sa.exists().where(runs.c.run_id == run_id).where(runs.c.status == "RUNNING")
+    not_running = ~sa.exists().where(runs.c.run_id == run_id).where(runs.c.status.in_(("RUNNING", "WAITING")))
     result = conn.execute(sa.delete(t).where(t.c.asset == asset, t.c.partition == partition, t.c.run_id == run_id)
                           .where(not_running))
     return bool(result.rowcount)

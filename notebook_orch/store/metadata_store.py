@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -19,6 +19,7 @@ from notebook_orch.store.event_log import EventWaiter
 from notebook_orch.store.ids import new_run_id, utc_naive
 from notebook_orch.store.records import (
     FAILED,
+    WAITING,
     CheckResult,
     EventRecord,
     MaterializationRecord,
@@ -136,9 +137,12 @@ class MetadataStore:
         run_id: str | None = None,
         attempt: int = 1,
         now: datetime | None = None,
+        pools: Mapping[str, int] | None = None,
     ) -> RunRecord:
         """Insert a RUNNING run, lock each (asset, partition) target and append RUN_STARTED — all or nothing.
 
+        ``pools`` (pool -> limit, core/pools.run_pools): also take a slot in each; when any is full the run is
+        recorded WAITING (with RUN_WAITING) still holding its targets, and ``take_pool_slots`` starts it later.
         Raises ``PartitionLocked`` naming the holder when another run holds any target.
         """
         run_id = run_id or new_run_id()
@@ -147,7 +151,7 @@ class MetadataStore:
             with self._write("start a run") as conn:
                 return writes.start_run(
                     conn, run_id=run_id, notebook=notebook, targets=wanted, kind=kind, attempt=attempt,
-                    now=utc_naive(now),
+                    now=utc_naive(now), pools=dict(pools) if pools else None,
                 )
         except StoreError as exc:
             if isinstance(exc, PartitionLocked) or not isinstance(exc.__cause__, sa.exc.IntegrityError):
@@ -162,6 +166,24 @@ class MetadataStore:
             if exists:
                 raise StoreError(f"Run id {run_id} is already taken; omit run_id to get a fresh one.") from exc
             raise
+
+    def take_pool_slots(self, run_id: str, pools: Mapping[str, int], *, now: datetime | None = None) -> str:
+        """Move a WAITING run to RUNNING when every pool of ``pools`` has a free slot (taking them), in one
+        transaction; returns its status afterwards (WAITING: still full; anything else: it ended meanwhile).
+
+        A read looks first, so a waiter polling a full pool does not queue for the write lock each time."""
+        wanted = dict(pools)
+        with self._read() as conn:
+            run = reads.get_run(conn, run_id)
+            if run is not None and run.status == WAITING and writes.full_pools(conn, wanted):
+                return WAITING
+        with self._write("give the run its pool slots") as conn:
+            return writes.take_pool_slots(conn, run_id, wanted, now=utc_naive(now))
+
+    def pool_usage(self) -> dict[str, list[str]]:
+        """Pool -> the runs holding a slot in it now (only pools in use)."""
+        with self._read() as conn:
+            return reads.pool_holders(conn)
 
     def heartbeat(self, run_id: str, *, now: datetime | None = None) -> None:
         """Record that ``run_id`` is alive. Raises ``StoreError`` if it is no longer RUNNING (e.g. it was reaped)."""
@@ -224,7 +246,8 @@ class MetadataStore:
             return writes.record_materializations(conn, run_id, materializations, now=utc_naive(now))
 
     def reap_stale_runs(self, *, timeout_s: float, now: datetime | None = None) -> list[RunRecord]:
-        """Fail RUNNING runs whose last heartbeat (or start, if none came) is older than ``timeout_s`` seconds."""
+        """Fail RUNNING (or WAITING) runs whose last heartbeat (or start, if none came) is older than ``timeout_s``
+        seconds."""
         from notebook_orch.config import check_heartbeat_timeout
 
         # Zero or a negative timeout would presume every live run dead, including other processes' runs.

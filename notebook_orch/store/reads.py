@@ -13,7 +13,7 @@ from notebook_orch.store.records import (
     MaterializationRecord,
     RunRecord,
 )
-from notebook_orch.store.schema import code_versions, events, materializations, partition_locks, runs
+from notebook_orch.store.schema import code_versions, events, materializations, partition_locks, pool_slots, runs
 
 _CHUNK = 2_000
 
@@ -33,6 +33,14 @@ def code_sources(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tupl
             if asset in by_version[version]:
                 found[(asset, version)] = source
     return found
+
+
+def pool_holders(conn: Connection) -> dict[str, list[str]]:
+    held: dict[str, list[str]] = {}
+    query = sa.select(pool_slots.c.pool, pool_slots.c.run_id).order_by(pool_slots.c.pool, pool_slots.c.acquired_at)
+    for pool, run_id in conn.execute(query):
+        held.setdefault(pool, []).append(run_id)
+    return held
 
 
 def get_run(conn: Connection, run_id: str) -> RunRecord | None:

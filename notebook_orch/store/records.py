@@ -14,12 +14,15 @@ from typing import Any
 from notebook_orch.core.status import RunStatus  # the one vocabulary (core/status.py)
 
 # Plain strings (the words themselves) so every database driver binds them as text.
-RUNNING, SUCCESS, FAILED, CANCELED = (s.value for s in RunStatus)
-RUN_STATUSES = (RUNNING, SUCCESS, FAILED, CANCELED)
+WAITING, RUNNING, SUCCESS, FAILED, CANCELED = (s.value for s in RunStatus)
+RUN_STATUSES = (WAITING, RUNNING, SUCCESS, FAILED, CANCELED)
+# A run that holds its partitions' locks and has not ended: executing, or waiting for a pool slot.
+LIVE_STATUSES = (WAITING, RUNNING)
 RUN_KINDS = ("interactive", "manual", "backfill", "schedule", "trigger", "observe")
 
 # Event kinds in the append-only log.
 EV_RUN_STARTED = "RUN_STARTED"
+EV_RUN_WAITING = "RUN_WAITING"  # started but waiting for a concurrency-pool slot (payload: the full pools)
 EV_RUN_SUCCESS = "RUN_SUCCESS"
 EV_RUN_FAILED = "RUN_FAILED"
 EV_RUN_CANCELED = "RUN_CANCELED"

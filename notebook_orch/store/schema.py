@@ -26,7 +26,7 @@ from sqlmodel import Field, SQLModel
 from notebook_orch.store.records import RUN_KINDS, RUN_STATUSES
 
 # Bump when the tables change; ``open_store`` refuses stores written by a newer version and migrates older ones.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class StoreModel(SQLModel, registry=registry()):
@@ -308,6 +308,15 @@ class AlertRow(StoreModel, table=True):
     last_error: str | None = _col("last_error", sa.Text)
     created_at: datetime = _col("created_at", sa.DateTime, nullable=False)
     sent_at: datetime | None = _col("sent_at", sa.DateTime)
+class PoolSlotRow(StoreModel, table=True):
+    """One concurrency-pool slot a live run holds (core/pools.py): rows per pool counted against its limit, taken
+    and released in the same transactions that start and end runs. Added by revision 0006."""
+
+    __tablename__ = "pool_slots"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    pool: str = _col("pool", sa.String(210), primary_key=True)
+    run_id: str = _col("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True)
+    acquired_at: datetime = _col("acquired_at", sa.DateTime, nullable=False)
 
 
 # Core handles on the same tables, for the hot paths.
@@ -327,5 +336,6 @@ code_versions = CodeVersionRow.__table__
 sla_watch = SlaWatchRow.__table__
 sla_verdicts = SlaVerdictRow.__table__
 alerts = AlertRow.__table__
+pool_slots = PoolSlotRow.__table__
 
 OWN_TABLES = tuple(metadata.sorted_tables)

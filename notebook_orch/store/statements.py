@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from notebook_orch.store.dialect import json_object, upsert
-from notebook_orch.store.records import EV_MATERIALIZED, RUNNING
-from notebook_orch.store.schema import events, materializations, partition_locks, partition_state, runs
+from notebook_orch.store.records import EV_MATERIALIZED, LIVE_STATUSES, RUNNING
+from notebook_orch.store.schema import events, materializations, partition_locks, partition_state, pool_slots, runs
 
 
 class Statements:
@@ -36,6 +36,10 @@ class Statements:
         self.release_locks = partition_locks.delete().where(partition_locks.c.run_id == sa.bindparam("run_id"))
         # SET columns come from the parameter names given at execution (heartbeat_at, or status/ended_at/...).
         self.update_running = runs.update().where(runs.c.run_id == sa.bindparam("rid"), runs.c.status == RUNNING)
+        # Heartbeats and failures also reach a run WAITING for a pool slot; only a RUNNING run can succeed.
+        self.update_live = runs.update().where(runs.c.run_id == sa.bindparam("rid"),
+                                               runs.c.status.in_(LIVE_STATUSES))
+        self.release_slots = pool_slots.delete().where(pool_slots.c.run_id == sa.bindparam("run_id"))
         self.insert_event = events.insert()
         self.insert_materializations = DriverInsert(conn, m, MATERIALIZATION_COLUMNS)
         # One row (a finalize): a single INSERT ... RETURNING beats executemany plus two id lookups.

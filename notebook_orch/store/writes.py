@@ -30,18 +30,21 @@ from notebook_orch.store.records import (
     EV_RUN_FAILED,
     EV_RUN_STARTED,
     EV_RUN_SUCCESS,
+    EV_RUN_WAITING,
     FAILED,
+    LIVE_STATUSES,
     RUN_KINDS,
     RUNNING,
     SAME_RUN,
     SUCCESS,
+    WAITING,
     CheckResult,
     ConsumedInput,
     MaterializationRecord,
     NewMaterialization,
     RunRecord,
 )
-from notebook_orch.store.schema import code_versions, partition_state, runs
+from notebook_orch.store.schema import code_versions, partition_state, pool_slots, runs
 from notebook_orch.store.statements import MATERIALIZATION_COLUMNS, statements
 
 # Keep IN lists and multi-row statements well below SQLite's 32,766 bound-parameter limit.
@@ -70,18 +73,26 @@ def start_run(
     kind: str,
     attempt: int,
     now: datetime,
+    pools: dict[str, int] | None = None,
 ) -> RunRecord:
+    """Insert the run and lock its targets. With ``pools`` (pool -> limit) it also takes a slot in each: when one
+    is full the run is recorded WAITING instead of RUNNING (it keeps its locks) and ``take_pool_slots`` moves it
+    on later."""
     if kind not in RUN_KINDS:
         raise StoreError(f"Run kind {kind!r} is not one of {', '.join(RUN_KINDS)}; pass one of those.")
     if attempt < 1:
         raise StoreError(f"Run attempt {attempt} is not allowed: attempts count from 1.")
     lock_event_log(conn)  # before the lock check: the check and the insert must see no concurrent start
+    # Counted under the same lock as the insert below (SQLite's write lock, PostgreSQL's event-log lock): two starts
+    # cannot both see the last free slot.
+    full = full_pools(conn, pools) if pools else []
+    status = WAITING if full else RUNNING
     record = RunRecord(
         run_id=run_id,
         notebook=notebook,
         assets=tuple(_ordered_unique(a for a, _ in targets)),
         partition_keys=tuple(_ordered_unique(p for _, p in targets)),
-        status=RUNNING,
+        status=status,
         kind=kind,
         started_at=now,
         attempt=attempt,
@@ -93,7 +104,7 @@ def start_run(
         st.insert_run,
         {
             "run_id": run_id, "notebook": notebook, "assets": codec.dumps(record.assets),
-            "partition_keys": codec.dumps(record.partition_keys), "status": RUNNING, "kind": kind,
+            "partition_keys": codec.dumps(record.partition_keys), "status": status, "kind": kind,
             "started_at": now, "attempt": attempt,
         },
     )
@@ -103,11 +114,57 @@ def start_run(
         raise PartitionLocked(asset, partition, holder)
     if targets:
         conn.execute(st.insert_locks, [{"asset": a, "partition": p, "run_id": run_id} for a, p in targets])
-    append_event(
-        conn, EV_RUN_STARTED, run_id=run_id, now=now,
-        payload={"notebook": notebook, "kind": kind, "attempt": attempt, "targets": [list(t) for t in targets]},
-    )
+    payload: dict[str, Any] = {"notebook": notebook, "kind": kind, "attempt": attempt,
+                               "targets": [list(t) for t in targets]}
+    if full:
+        payload["waiting_for"] = full
+        append_event(conn, EV_RUN_WAITING, run_id=run_id, now=now, payload=payload)
+        return record
+    if pools:
+        _insert_slots(conn, run_id, pools, now=now)
+    append_event(conn, EV_RUN_STARTED, run_id=run_id, now=now, payload=payload)
     return record
+
+
+# -- concurrency pools (core/pools.py) ------------------------------------------------------------------------------
+
+
+def pool_usage(conn: Connection, pools: Iterable[str] | None = None) -> dict[str, int]:
+    """Slots held per pool (only pools with a holder; ``pools`` limits the count to those)."""
+    query = sa.select(pool_slots.c.pool, sa.func.count()).group_by(pool_slots.c.pool)
+    if pools is not None:
+        query = query.where(pool_slots.c.pool.in_(list(pools)))
+    return {pool: int(n) for pool, n in conn.execute(query)}
+
+
+def full_pools(conn: Connection, pools: dict[str, int]) -> list[dict[str, Any]]:
+    """The pools among ``pools`` with no free slot: ``[{"pool", "limit", "in_use"}]`` in name order."""
+    used = pool_usage(conn, pools)
+    return [{"pool": p, "limit": limit, "in_use": used.get(p, 0)} for p, limit in sorted(pools.items())
+            if used.get(p, 0) >= limit]
+
+
+def _insert_slots(conn: Connection, run_id: str, pools: dict[str, int], *, now: datetime) -> None:
+    conn.execute(pool_slots.insert(), [{"pool": p, "run_id": run_id, "acquired_at": now} for p in sorted(pools)])
+
+
+def take_pool_slots(conn: Connection, run_id: str, pools: dict[str, int], *, now: datetime) -> str:
+    """A WAITING run takes a slot in every pool of ``pools`` and becomes RUNNING (RUN_STARTED), or, while one is
+    full, stays WAITING (nothing written). Returns the run's status afterwards; a run no longer WAITING (canceled,
+    reaped) is left as it is."""
+    lock_event_log(conn)
+    row = conn.execute(sa.select(runs.c.status, runs.c.notebook, runs.c.kind, runs.c.attempt)
+                       .where(runs.c.run_id == run_id)).first()
+    if row is None:
+        raise StoreError(f"Run {run_id} does not exist, so it cannot take a pool slot. Start it with start_run first.")
+    if row.status != WAITING or full_pools(conn, pools):
+        return str(row.status)
+    _insert_slots(conn, run_id, pools, now=now)
+    conn.execute(statements(conn).update_live, {"rid": run_id, "status": RUNNING, "heartbeat_at": now})
+    append_event(conn, EV_RUN_STARTED, run_id=run_id, now=now,
+                 payload={"notebook": row.notebook, "kind": row.kind, "attempt": row.attempt,
+                          "targets": [list(t) for t in run_targets(conn, run_id)], "waited": True})
+    return RUNNING
 
 
 def lock_holders(conn: Connection, targets: Sequence[Target]) -> dict[Target, str]:
@@ -120,7 +177,7 @@ def lock_holders(conn: Connection, targets: Sequence[Target]) -> dict[Target, st
 
 
 def heartbeat(conn: Connection, run_id: str, *, now: datetime) -> None:
-    result = conn.execute(statements(conn).update_running, {"rid": run_id, "heartbeat_at": now})
+    result = conn.execute(statements(conn).update_live, {"rid": run_id, "heartbeat_at": now})
     if result.rowcount != 1:
         raise _not_running(conn, run_id, "take a heartbeat")
 
@@ -144,7 +201,10 @@ def _not_running(conn: Connection, run_id: str, action: str) -> StoreError:
 
 
 def _release_locks(conn: Connection, run_id: str) -> None:
-    conn.execute(statements(conn).release_locks, {"run_id": run_id})
+    """The run's partition locks and its pool slots: a run that ended (or was reaped) holds neither."""
+    st = statements(conn)
+    conn.execute(st.release_locks, {"run_id": run_id})
+    conn.execute(st.release_slots, {"run_id": run_id})
 
 
 def run_targets(conn: Connection, run_id: str) -> list[Target]:
@@ -297,7 +357,7 @@ def finalize_failure(
     lock_event_log(conn)
     targets = run_targets(conn, run_id) if failed_targets is None else unique_targets(failed_targets)
     _end_run(
-        conn, statements(conn).update_running, run_id, "be finalized",
+        conn, statements(conn).update_live, run_id, "be finalized",
         {
             "status": status, "ended_at": now, "error": error, "error_cell": error_cell, "error_source": error_source,
             "output_path": output_path, "checks": codec.checks_json(checks),
@@ -357,7 +417,7 @@ def reap_stale_runs(conn: Connection, *, timeout_s: float, now: datetime) -> lis
     last_seen = sa.func.coalesce(runs.c.heartbeat_at, runs.c.started_at)
     stale = conn.execute(
         sa.select(runs.c.run_id, runs.c.heartbeat_at, runs.c.started_at)
-        .where(runs.c.status == RUNNING, last_seen < cutoff)
+        .where(runs.c.status.in_(LIVE_STATUSES), last_seen < cutoff)
         .order_by(runs.c.started_at, runs.c.run_id)
     ).all()
     for run_id, heartbeat_at, started_at in stale:
