@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -260,6 +260,27 @@ class Project:
 
         check_run_options(limit=limit)
         return self.store.list_runs(limit=limit, status=status, asset=asset)
+
+    # -- SLAs, impact, metrics (scheduler/sla_views.py; docs/scheduling.md) ---------------------------------
+    def sla(self, *, assets: list[str] | None = None, since: timedelta = timedelta(days=7),
+            now: datetime | None = None) -> list[Any]:
+        """Each SLA partition with a deadline in the window: recorded MET/MISSED, unjudged, and the next OPEN one."""
+        from notebook_orch.scheduler.sla_views import sla_rows
+
+        return sla_rows(self, assets=assets, since=since, now=now or utcnow())
+
+    def impact(self, asset: str, *, partition: str | None = None, delay: timedelta = timedelta(0),
+               now: datetime | None = None) -> Any:
+        """What a delay of ``asset[partition]`` does downstream (``core.impact.ImpactReport``)."""
+        from notebook_orch.scheduler.sla_views import impact
+
+        return impact(self, asset, partition=partition, delay=delay, now=now or utcnow())
+
+    def metrics(self, *, since: timedelta = timedelta(days=7), now: datetime | None = None) -> Any:
+        """Scheduler metrics over the window (``core.metrics.MetricsReport``)."""
+        from notebook_orch.scheduler.sla_views import metrics
+
+        return metrics(self, since=since, now=now or utcnow())
 
     def close(self) -> None:
         if self._store is not None:

@@ -97,3 +97,89 @@ def sla_summary(project: Any) -> dict[str, dict[str, Any]]:
 
 
 __all__ = ["SlaRow", "deadline", "next_deadline", "sla_rows", "sla_summary"]
+
+
+# -- impact ----------------------------------------------------------------------------------------------------
+def impact(project: Any, asset: str, *, partition: str | None = None, delay: timedelta = timedelta(0),
+           now: datetime) -> Any:
+    """``core.impact.project_impact`` over the project's graph, status, running runs and past run durations."""
+    from notebook_orch.core.impact import HORIZON, median, project_impact
+    from notebook_orch.errors import PartitionError
+
+    graph = project.graph
+    spec = graph.spec(asset)  # a mistyped or invalid name: the graph's message (close matches, the problem)
+    if partition is None:
+        keys = spec.partitions.keys(now=now)
+        if not keys:
+            raise PartitionError(f"Asset {asset!r} has no partition yet ({spec.partitions.describe()}); name one "
+                                 "with --partition.")
+        partition = keys[-1]
+    else:
+        spec.partitions.index_of(partition, now=now + delay + HORIZON)  # the precise error for a bad key
+    names = {asset, *graph.descendants([asset])}
+    runs = project.store.sla.run_durations(names)
+    durations = {n: median(v) for n, v in runs.items()}
+    status = project.status(now=now)
+    running = project.store.running()
+    since = {}
+    if (asset, partition) in running:
+        run = project.store.get_run(running[(asset, partition)])
+        if run is not None:
+            since[(asset, partition)] = run.started_at
+    specs = {n: graph.spec(n) for n in graph.names}
+    return project_impact(specs, graph.order, (asset, partition), delay=delay, now=now, durations=durations,
+                          status_of=lambda a, k: _status(status, a, k), running_since=since)
+
+
+# -- metrics ---------------------------------------------------------------------------------------------------
+MAX_FAILURES_TRACED = 200  # failure depth is traced for the newest this many final failures of the window
+
+
+def metrics(project: Any, *, since: timedelta, now: datetime) -> Any:
+    """``core.metrics.compute_metrics`` over the runs, materializations, pending joins and verdicts of the window."""
+    from notebook_orch.core.impact import project_impact
+    from notebook_orch.core.metrics import TriggerSample, compute_metrics
+
+    store = project.store
+    start = now - since
+    runs = store.sla.runs_since(start)
+    trig = [r for r in runs if r.kind == "trigger"]
+    mats = store.sla.materialization_times(run_ids=[r.run_id for r in trig])
+    inputs = {m.id: m for m in store.sla.materialization_times(ids=[i for m in mats for i in m.input_ids])}
+    new_at: dict[str, list[datetime]] = {}
+    for m in mats:
+        before = store.sla.previous_materialized_at(m.asset, m.partition, m.id)
+        landed = [inputs[i].created_at for i in m.input_ids if i in inputs]
+        new_at.setdefault(m.run_id, []).extend(t for t in landed if before is None or t > before)
+    samples = [TriggerSample(r.run_id, r.started_at, tuple(new_at.get(r.run_id, ()))) for r in trig]
+    pending = store.sla.pending_since()
+    graph = project.graph
+    status = None
+    depths: list[int] = []
+    failed = [r for r in runs if r.status == "FAILED"]
+    for r in reversed(failed):  # newest first
+        retries = max((graph.spec(a).retries for a in r.assets if a in graph), default=0)
+        if r.attempt <= retries:
+            continue
+        if len(depths) >= MAX_FAILURES_TRACED:
+            break
+        if status is None:
+            status = project.status(now=now)
+            specs = {n: graph.spec(n) for n in graph.names}
+        depth = 0
+        for a in r.assets:
+            if a not in graph:
+                continue
+            for k in r.partition_keys:
+                try:
+                    rep = project_impact(specs, graph.order, (a, k), delay=timedelta(0), now=now, durations={},
+                                         status_of=lambda x, y, st=status: _status(st, x, y))
+                except Exception:  # a key the asset does not have any more
+                    continue
+                held = [n.depth for n in rep.downstream if _status(status, n.asset, n.partition) != Status.FRESH]
+                depth = max(depth, max(held, default=0))
+        depths.append(depth)
+    verdicts = [v.verdict for v in store.sla.verdicts(since=start, until=now)]
+    return compute_metrics(since=start, now=now, runs=[(r.status, r.kind) for r in runs], triggers=samples,
+                           pending_since=pending, failure_depths=depths, verdicts=verdicts)
+

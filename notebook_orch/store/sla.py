@@ -237,6 +237,21 @@ class SlaStore:
                         out.append(MaterializationTimes(r[0], r[1], r[2], r[3], r[4], input_ids))
         return out
 
+    def previous_materialized_at(self, asset: str, partition: str, before_id: int) -> datetime | None:
+        """When the materialization of (asset, partition) before id ``before_id`` landed (None: it was the first)."""
+        q = sa.select(sa.func.max(materializations.c.created_at)).where(
+            materializations.c.asset == asset, materializations.c.partition == partition,
+            materializations.c.id < before_id)
+        with self._store._read() as conn:
+            return conn.execute(q).scalar()
+
+    def pending_since(self) -> list[datetime]:
+        """When each join pending now (scheduler) started waiting."""
+        from notebook_orch.store.schema import pending_joins
+
+        with self._store._read() as conn:
+            return [r[0] for r in conn.execute(sa.select(pending_joins.c.since))]
+
     def run_durations(self, assets: Iterable[str], *, per_asset: int = 50) -> dict[str, list[float]]:
         """Wall-clock seconds of the last ``per_asset`` successful runs that made each asset."""
         out: dict[str, list[float]] = {}
