@@ -70,7 +70,8 @@ def history(tmp_path: Path) -> Path:
     return root
 
 
-def test_metrics_from_the_store(history: Path, capsys):
+def test_metrics_from_the_store(history: Path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
     with Project(history) as p:
         m = metrics(p, since=timedelta(days=10), now=datetime(2024, 1, 6))
     assert m.runs == {"total": 12, "SUCCESS": 11, "FAILED": 1}
@@ -93,7 +94,8 @@ def test_metrics_from_the_store(history: Path, capsys):
     assert "dependency wait: p50 30m" in text
 
 
-def test_impact_of_a_delay_names_the_sla_it_breaks(history: Path, capsys):
+def test_impact_of_a_delay_names_the_sla_it_breaks(history: Path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # tables and lines unfolded, whatever the terminal of the test run
     with Project(history) as p:
         now = datetime(2024, 1, 4, 0, 5)
         short = impact(p, "raw", partition="2024-01-03", delay=timedelta(hours=2), now=now)
@@ -141,6 +143,7 @@ def test_the_magic_mirrors_the_cli(history: Path, monkeypatch):
     from traitlets.config import Config
 
     monkeypatch.delenv("NBO_PROJECT", raising=False)
+    monkeypatch.setenv("JUPYTER_COLUMNS", "200")
     monkeypatch.chdir(history)
     InteractiveShell.clear_instance()
     config = Config()
