@@ -155,7 +155,7 @@ def deadline_after(sla: SlaSpec, window_end: datetime) -> datetime:
         d = (local + timedelta(days=day)).date()
         candidate = datetime.combine(d, sla.at, tzinfo=zone)
         # A wall-clock time skipped by spring-forward does not exist: zoneinfo reads it with the offset before the
-        # gap, which lands after the gap once converted - the first moment that exists, as croniter does.
+        # gap, which lands an hour later once converted (02:30 -> 03:30); a repeated time takes its first occurrence.
         utc = candidate.astimezone(timezone.utc).replace(tzinfo=None)
         if utc >= base:
             return utc
