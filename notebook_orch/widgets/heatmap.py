@@ -144,7 +144,7 @@ class PartitionHeatmap(anywidget.AnyWidget):
         if time.monotonic() - self._stamp_checked > 1.0:
             self._stamp_checked = time.monotonic()
             stamp = _notebooks_stamp(self.project.config.notebooks)
-            if stamp != self._stamp:
+            if stamp != self._stamp or self._windows_ended():
                 self._stamp = stamp
                 self.reload()
         events = self._follower.poll()
@@ -164,6 +164,18 @@ class PartitionHeatmap(anywidget.AnyWidget):
                     self._dirty.add(name)
         self._send_rows(patches)
         return patches
+
+    def _windows_ended(self) -> bool:
+        """An open-ended time-partitioned asset has a new partition now (its window ended: e.g. at midnight)."""
+        from notebook_orch.project import utcnow
+
+        now = utcnow()
+        with self._lock:
+            for name, codes in self._codes.items():
+                pdef = self.graph.spec(name).partitions
+                if getattr(pdef, "end", 0) is None and pdef.count(now=now) != len(codes):
+                    return True
+        return False
 
     def reload(self) -> None:
         """Read the notebooks again (a declaration or a cell changed) and redraw the whole heatmap."""

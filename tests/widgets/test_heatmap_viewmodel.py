@@ -177,3 +177,9 @@ def test_invalid_assets_are_rows_of_their_own_never_hidden():
         "counts_text": "invalid"}
     assert bad["problem"].startswith("nb.ipynb, cell 3") and "'nope', which no asset declares" in bad["problem"]
     assert view["totals"] == {"MISSING": 10, "INVALID": 1}
+
+
+def test_a_project_without_assets_is_an_empty_heatmap():
+    graph = build_graph([])
+    view = heatmap_view(graph, report_of(graph, MemoryHistory()))
+    assert (view["rows"], view["axis"], view["totals"]) == ([], None, {})

@@ -194,3 +194,23 @@ def test_nbo_partitions_magic_returns_the_heatmap(project, monkeypatch):
         shell.run_cell("%unload_ext notebook_orch")
         InteractiveShell.clear_instance()
         sys.displayhook, sys.excepthook = saved
+
+
+def test_an_open_ended_asset_gains_its_new_partition_live(tmp_path):
+    from datetime import timedelta
+
+    from notebook_orch.project import utcnow
+
+    start = (utcnow() - timedelta(days=3)).strftime("%Y-%m-%d")
+    write(tmp_path, "a.ipynb", f"%%asset a --partitions daily:{start}..\na = 1")
+    (tmp_path / "pyproject.toml").write_text('[tool.notebook_orch]\nnotebooks = "notebooks"\n')
+    with Project(tmp_path) as project:
+        heat = PartitionHeatmap(project, live=False)
+        assert heat.view["rows"][0]["n"] == 3 and heat.refresh() == []
+        heat._codes["a"] = heat._codes["a"][:2]  # as if built yesterday: a window has ended since
+        heat._stamp_checked = 0
+        redrawn = []
+        heat.observe(redrawn.append, names="view")
+        heat.refresh()
+        assert len(redrawn) == 1 and len(heat._codes["a"]) == 3  # reloaded with today's windows
+        heat.close()

@@ -117,8 +117,9 @@ function render({ model, el: host }) {
       if (totals[item.status]) span.append(" ", el("b", "", String(totals[item.status])));
       legendBar.appendChild(span);
     }
-    const hint = el("span", "color:#607d8b;margin-left:auto",
-      "hover a cell for its partition · click it to select · drag across days to zoom");
+    const hint = el("span", "color:#607d8b;margin-left:auto", rows.length === 0
+      ? "no assets to show: declare one with %%asset in a notebook, or widen the selection"
+      : "hover a cell for its partition · click it to select" + (view.axis ? " · drag across days to zoom" : ""));
     legendBar.appendChild(hint);
     if (zoom) {
       const all = el("button", "font:12px sans-serif;padding:1px 8px;cursor:pointer", "show all days");
@@ -135,7 +136,7 @@ function render({ model, el: host }) {
     const labelW = Math.min(220, Math.max(60, ...rows.map((r) => ctx.measureText(r.asset).width))) + 12;
     // The counts column is as wide as its longest text, within a third of the width (none on a narrow output).
     const countsW = width >= 700
-      ? Math.min(width / 3, Math.max(...rows.map((r) => ctx.measureText(r.counts_text || "").width)) + 16) : 0;
+      ? Math.min(width / 3, Math.max(0, ...rows.map((r) => ctx.measureText(r.counts_text || "").width)) + 16) : 0;
     const x0 = labelW, plotW = Math.max(100, width - labelW - countsW - 8);
     const n = rows.length;
     const rowH = n <= 80 ? 16 : n <= 300 ? 10 : 5;
