@@ -56,6 +56,36 @@ def corpus() -> dict:
     return {"files": len(files), "ok": ok}
 
 
+def _figures(path: Path, name: str) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r.get("figure") == name]
+
+
+def contention_long(seconds: float | None = None) -> dict:
+    """Kernel + CLI backfills + daemon + two followers on one SQLite store for ``seconds`` (NBO_CONTENTION_S,
+    default 180)."""
+    seconds = seconds or float(os.environ.get("NBO_CONTENTION_S", "180"))
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = Path(tmp, "figures.jsonl")
+        ok, out, took = _pytest(str(TESTS / "test_contention.py"), NBO_CONTENTION_S=str(seconds),
+                                NBO_RELIABILITY_FIGURES=str(figures))
+        rows = _figures(figures, "contention")
+    if ok and rows:
+        f = rows[-1]
+        print(f"contention_events: {f['events']:,} events in {f['seconds']:.0f} s of kernel ({f['interactive']} "
+              f"interactive materializations) + {f['backfills']} nbo backfill processes ({f['backfill_runs']} runs) "
+              f"+ daemon ({f['auto_runs']} --auto runs) + {f['followers']} followers: lost {f['lost']}, "
+              f"duplicates {f['duplicates']}, out of order {f['out_of_order']}, 'locked' messages "
+              f"{f['locked_messages']} ({took:.0f} s in all)", flush=True)
+    else:
+        print("contention_events: FAILED")
+        print(out[-4000:])
+    return rows[-1] if rows else {"ok": False}
+
+
 def run_all() -> None:
     fuzz_long()
     corpus()
+    contention_long()
