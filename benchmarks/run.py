@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 GROUPS = ["staleness", "store", "discovery", "startup", "backfill", "engine", "lineage", "scale", "widget", "trigger",
-          "reliability"]
+          "reliability", "sla"]
 
 
 def main(argv: list[str]) -> int:

@@ -146,9 +146,14 @@ def metrics(project: Any, *, since: timedelta, now: datetime) -> Any:
     trig = [r for r in runs if r.kind == "trigger"]
     mats = store.sla.materialization_times(run_ids=[r.run_id for r in trig])
     inputs = {m.id: m for m in store.sla.materialization_times(ids=[i for m in mats for i in m.input_ids])}
+    import bisect
+
+    history = store.sla.history((m.asset, m.partition) for m in mats)
     new_at: dict[str, list[datetime]] = {}
     for m in mats:
-        before = store.sla.previous_materialized_at(m.asset, m.partition, m.id)
+        made = history.get((m.asset, m.partition), [])
+        i = bisect.bisect_left([mid for mid, _ in made], m.id)
+        before = made[i - 1][1] if i > 0 else None
         landed = [inputs[i].created_at for i in m.input_ids if i in inputs]
         new_at.setdefault(m.run_id, []).extend(t for t in landed if before is None or t > before)
     samples = [TriggerSample(r.run_id, r.started_at, tuple(new_at.get(r.run_id, ()))) for r in trig]

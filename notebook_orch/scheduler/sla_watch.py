@@ -72,36 +72,40 @@ class SlaWatch:
         if not specs:
             return
         watched = store.watched()
-        status = None
+        due: list[tuple[Any, str, datetime]] = []
+        watermarks: dict[str, datetime] = {}
         for spec in specs:
             w = watched.get(spec.name)
             if w is None or w.sla != spec.sla.text:
                 store.start_watch(spec.name, spec.sla.text, now=now)
                 log.info("SLA %r of %s watched from %s", spec.sla.text, spec.name, iso(now))
                 continue
-            due = list(due_partitions(spec.sla, spec.partitions, after=w.checked_until, until=now))
-            if not due:
-                continue
-            if status is None:
-                status = self.project.status(now=now)
-            verdicts = []
-            for key, dl in due:
-                st = _status(status, spec.name, key)
-                latest = self.project.store.latest_materialization(spec.name, key)
-                mat_at = latest.created_at if latest else None
-                v = judge(dl, now=now, status=st, materialized_at=mat_at)
-                alert = None
-                if v.verdict.value == "MISSED":
-                    alert = miss_payload(self.project, spec, key, dl, now=now, status=st, reason=v.reason,
-                                         materialized_at=mat_at)
-                verdicts.append(NewVerdict(spec.name, key, spec.sla.text, dl, v.verdict.value, v.reason, alert))
-            written = store.record_verdicts(spec.name, verdicts, checked_until=now, now=now)
-            report.judged += len(written)
-            for v in written:
-                if v.verdict == "MISSED":
-                    report.missed.append((v.asset, v.partition))
-                    log.warning("SLA missed: %s[%s] was %s at its deadline %s (--sla %s)", v.asset, v.partition,
-                                v.reason, iso(v.deadline), spec.sla.text)
+            found = list(due_partitions(spec.sla, spec.partitions, after=w.checked_until, until=now))
+            if found:
+                watermarks[spec.name] = now
+                due += [(spec, key, dl) for key, dl in found]
+        if not due:
+            return
+        status = self.project.status(now=now)
+        history = store.history((spec.name, key) for spec, key, _ in due)
+        verdicts = []
+        for spec, key, dl in due:
+            st = _status(status, spec.name, key)
+            made = history.get((spec.name, key))
+            mat_at = made[-1][1] if made else None
+            v = judge(dl, now=now, status=st, materialized_at=mat_at)
+            alert = None
+            if v.verdict.value == "MISSED":
+                alert = miss_payload(self.project, spec, key, dl, now=now, status=st, reason=v.reason,
+                                     materialized_at=mat_at)
+            verdicts.append(NewVerdict(spec.name, key, spec.sla.text, dl, v.verdict.value, v.reason, alert))
+        written = store.record_verdicts(verdicts, watermarks=watermarks, now=now)
+        report.judged += len(written)
+        for v in written:
+            if v.verdict == "MISSED":
+                report.missed.append((v.asset, v.partition))
+                log.warning("SLA missed: %s[%s] was %s at its deadline %s (--sla %s)", v.asset, v.partition,
+                            v.reason, iso(v.deadline), v.sla)
 
     # -- 2. failures after the last retry ---------------------------------------------------------------------
     def follow_failures(self, now: datetime, report: SlaPassReport) -> None:
@@ -135,14 +139,14 @@ class SlaWatch:
     # -- 3. the hook ------------------------------------------------------------------------------------------
     def deliver(self, now: datetime, report: SlaPassReport) -> None:
         store = self.project.store.sla
-        pending = store.alerts(state="PENDING", limit=50)
+        pending = store.alerts(state="PENDING", limit=500)
         if not pending:
             return
         command = self.project.config.alert_command
+        if not command:
+            store.mark_alerts([a.id for a in pending], state="NO_HOOK", now=now)
+            return
         for alert in pending:
-            if not command:
-                store.mark_alert(alert.id, state="NO_HOOK", now=now)
-                continue
             error = run_hook(command, alert.payload, cwd=str(self.project.config.root))
             if error is None:
                 store.mark_alert(alert.id, state="SENT", now=now)

@@ -118,36 +118,44 @@ class SlaStore:
                 conn.execute(sla_watch.insert().values(asset=asset, **values))
         return SlaWatchRecord(asset, sla, now, now)
 
-    def record_verdicts(self, asset: str, verdicts: Sequence[NewVerdict], *, checked_until: datetime,
+    def record_verdicts(self, verdicts: Sequence[NewVerdict], *, watermarks: Mapping[str, datetime],
                         now: datetime | None = None) -> list[NewVerdict]:
-        """Record the verdicts of one asset's partitions due up to ``checked_until`` and move its watermark there,
-        in one transaction; each miss also appends an ``SLA_MISSED`` event and queues its alert. Partitions judged
-        before are skipped. Returns the verdicts actually written."""
+        """Record verdicts and move each asset's watermark (``asset -> checked until``), in one transaction; each
+        miss also appends an ``SLA_MISSED`` event and queues its alert. Partitions judged before are skipped.
+        Returns the verdicts actually written."""
+        from notebook_orch.store.event_log import lock_event_log
         from notebook_orch.store.writes import append_event
 
         now = utc_naive(now)
-        checked_until = utc_naive(checked_until)
         written: list[NewVerdict] = []
         with self._store._write("record SLA verdicts") as conn:
-            keys = [v.partition for v in verdicts]
-            have: set[str] = set()
+            if any(v.verdict == "MISSED" for v in verdicts):
+                lock_event_log(conn)  # before any row is touched (event_log.py: no waiting while holding row locks)
+            keys = list(dict.fromkeys((v.asset, v.partition) for v in verdicts))
+            have: set[tuple[str, str]] = set()
             for chunk in range(0, len(keys), 400):
-                have.update(r[0] for r in conn.execute(sa.select(sla_verdicts.c.partition).where(
-                    sla_verdicts.c.asset == asset, sla_verdicts.c.partition.in_(keys[chunk:chunk + 400]))))
+                have.update((r[0], r[1]) for r in conn.execute(sa.select(sla_verdicts.c.asset, sla_verdicts.c.partition)
+                            .where(sa.tuple_(sla_verdicts.c.asset, sla_verdicts.c.partition).in_(
+                                keys[chunk:chunk + 400]))))
+            rows = []
             for v in verdicts:
-                if v.partition in have:
+                if (v.asset, v.partition) in have:
                     continue
-                have.add(v.partition)
-                conn.execute(sla_verdicts.insert().values(
-                    asset=v.asset, partition=v.partition, sla=v.sla, deadline=utc_naive(v.deadline),
-                    verdict=v.verdict, reason=v.reason, judged_at=now))
+                have.add((v.asset, v.partition))
+                rows.append({"asset": v.asset, "partition": v.partition, "sla": v.sla,
+                             "deadline": utc_naive(v.deadline), "verdict": v.verdict, "reason": v.reason,
+                             "judged_at": now})
                 if v.verdict == "MISSED":
                     payload = dict(v.alert or {})
                     append_event(conn, EV_SLA_MISSED, run_id=None, now=now, asset=v.asset, partition=v.partition,
                                  payload=payload)
                     _queue(conn, f"sla:{v.asset}:{v.partition}", EV_SLA_MISSED, payload, now)
                 written.append(v)
-            conn.execute(sla_watch.update().where(sla_watch.c.asset == asset).values(checked_until=checked_until))
+            if rows:
+                conn.execute(sla_verdicts.insert(), rows)
+            if watermarks:
+                conn.execute(sla_watch.update().where(sla_watch.c.asset == sa.bindparam("a")).values(
+                    checked_until=sa.bindparam("t")), [{"a": a, "t": utc_naive(t)} for a, t in watermarks.items()])
         return written
 
     def verdicts(self, *, asset: str | None = None, since: datetime | None = None, until: datetime | None = None,
@@ -237,13 +245,28 @@ class SlaStore:
                         out.append(MaterializationTimes(r[0], r[1], r[2], r[3], r[4], input_ids))
         return out
 
-    def previous_materialized_at(self, asset: str, partition: str, before_id: int) -> datetime | None:
-        """When the materialization of (asset, partition) before id ``before_id`` landed (None: it was the first)."""
-        q = sa.select(sa.func.max(materializations.c.created_at)).where(
-            materializations.c.asset == asset, materializations.c.partition == partition,
-            materializations.c.id < before_id)
+    def mark_alerts(self, alert_ids: Iterable[int], *, state: str, now: datetime | None = None) -> None:
+        """One state for many alerts in one statement (e.g. NO_HOOK for every pending one when there is no hook)."""
+        ids = list(alert_ids)
+        now = utc_naive(now)
+        with self._store._write("record alerts' delivery") as conn:
+            for chunk in range(0, len(ids), 400):
+                conn.execute(alerts.update().where(alerts.c.id.in_(ids[chunk:chunk + 400])).values(
+                    state=state, attempts=alerts.c.attempts + 1, sent_at=now if state == "SENT" else None))
+
+    def history(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[tuple[int, datetime]]]:
+        """Per (asset, partition): every materialization's (id, created_at), oldest first (one query per 400 keys)."""
+        wanted = list(dict.fromkeys(keys))
+        out: dict[tuple[str, str], list[tuple[int, datetime]]] = {k: [] for k in wanted}
+        cols = (materializations.c.asset, materializations.c.partition, materializations.c.id,
+                materializations.c.created_at)
         with self._store._read() as conn:
-            return conn.execute(q).scalar()
+            for chunk in range(0, len(wanted), 400):
+                q = sa.select(*cols).where(sa.tuple_(materializations.c.asset, materializations.c.partition).in_(
+                    wanted[chunk:chunk + 400])).order_by(materializations.c.id)
+                for a, p, mid, at in conn.execute(q):
+                    out[(a, p)].append((mid, at))
+        return out
 
     def pending_since(self) -> list[datetime]:
         """When each join pending now (scheduler) started waiting."""
