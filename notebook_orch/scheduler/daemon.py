@@ -340,10 +340,19 @@ class Scheduler:
     def serve(self, stop: threading.Event, *, interval_s: float = 1.0, drain_s: float = 30.0) -> None:
         """Pass after pass until ``stop`` is set; between passes sleep until the next event or ``interval_s``."""
         log.info("scheduler started for %s (holder %s)", self.project.config.root, self.holder)
+        from notebook_orch.errors import StoreError
+
+        said = None
         try:
             while not stop.is_set():
                 try:
                     report = self.run_once()
+                    said = None
+                except StoreError as exc:  # the store is gone, replaced, damaged or locked: say it once, retry
+                    if str(exc) != said:
+                        log.error("scheduler pass failed; retrying every %.1f s: %s", interval_s, exc)
+                    said = str(exc)
+                    report = PassReport()
                 except Exception:
                     log.exception("scheduler pass failed; retrying")
                     report = PassReport()
@@ -353,7 +362,10 @@ class Scheduler:
                 if self.next_due is not None:
                     wait = min(wait, max(0.0, (self.next_due - self.clock()).total_seconds()))
                 if report.leader and self._follower is not None:
-                    self.project.store.wait_for_events(self._follower.cursor, timeout=wait)
+                    try:
+                        self.project.store.wait_for_events(self._follower.cursor, timeout=wait)
+                    except StoreError:  # the next pass says what is wrong
+                        stop.wait(wait)
                     stop.wait(0.02)
                 else:
                     stop.wait(wait)

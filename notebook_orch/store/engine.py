@@ -87,6 +87,11 @@ def reason(exc: BaseException) -> str:
     return f"{type(orig).__name__}: {orig}"
 
 
+def sqlite_file(url: sa.engine.URL) -> Path | None:
+    """The database file of a file-based SQLite URL, else None."""
+    return _sqlite_file(url)
+
+
 def _sqlite_file(url: sa.engine.URL) -> Path | None:
     """The database file of a file-based SQLite URL, else None (memory databases, URI filenames, other backends)."""
     if url.get_backend_name() != "sqlite":

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -37,6 +38,16 @@ if TYPE_CHECKING:
 _CACHE_WAIT_MS = 200
 
 
+def _identity(path: Path | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if st.st_size else None
+
+
 def open_store(url: str) -> MetadataStore:
     """Open (creating if new) the metadata store at a SQLAlchemy ``url``, e.g. ``sqlite:///.notebook_orch/store.db``.
 
@@ -59,6 +70,9 @@ class MetadataStore:
         self._pid = os.getpid()
         self._waiter = EventWaiter(engine)
         self.url = url
+        found = engine_mod.sqlite_file(engine.url)
+        self._file = None if found is None else found.absolute()  # the process may change folder later
+        self._identity = _identity(self._file)
 
     # -- plumbing -------------------------------------------------------------------------------------------------
 
@@ -68,7 +82,34 @@ class MetadataStore:
             self._engine.dispose(close=False)
             self._waiter.forget()
             self._pid = os.getpid()
+        if self._identity is not None:
+            self._check_file()
         return self._engine
+
+    def _check_file(self) -> None:
+        """A SQLite file deleted or replaced under an open store: open connections would keep using the old file
+        (a deleted one lives on, unseen, until they close) and a new connection would make an empty one. Refuse
+        the operation with a clear error instead; adopt a replacement once it opens as a store (a restore)."""
+        assert self._file is not None
+        now = _identity(self._file)
+        if now == self._identity:
+            return
+        if now is None:  # gone, or empty (what a connection opened after the delete would have made)
+            raise StoreError(
+                f"The store file {self._file} was deleted while this process was using it; nothing was read or "
+                "written. Put it back (restore it from a backup): this process picks it up again by itself. Runs "
+                "that ended meanwhile could not be recorded; the restored store shows them RUNNING until they are "
+                "reaped as FAILED."
+            )
+        self._engine.dispose()
+        self._waiter.forget()
+        engine_mod.ensure_schema(self._engine, self._shown)  # StoreDamaged/StoreOpenError until a good file is back
+        self._identity = now
+        raise StoreError(
+            f"The store file {self._file} was replaced while this process was using it (restored from a backup, or "
+            "another file copied over it); this operation was not done. The process now uses the new file: check "
+            "it against the value folders with nbo doctor."
+        )
 
     @contextmanager
     def _write(self, action: str) -> Iterator[Connection]:
@@ -93,6 +134,12 @@ class MetadataStore:
             from notebook_orch.store.migrate import damaged_rows
 
             raise damaged_rows(self._shown, exc) from exc
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(
+                f"The metadata store at {self._shown} could not be read: {type(exc.orig).__name__}: {exc.orig}. "
+                "Nothing was changed. If the file is damaged (\"malformed\", \"not a database\"), stop notebook_orch, "
+                "restore it from a backup and run nbo doctor; if it is locked, retry."
+            ) from exc
 
     @property
     def _shown(self) -> str:

@@ -110,9 +110,11 @@ def check_nothing_lost(root: Path, *, expect_values: dict[tuple[str, str], Any] 
     - no run is RUNNING and no lock is held;
     - ``nbo doctor`` says consistent.
     ``expect_values``: (asset, partition) -> the value its latest materialization must hold."""
+    from notebook_orch.project import Project
     from notebook_orch.storage import ValueStore, scan_values
 
-    data = root / ".notebook_orch" / "data"
+    with Project(root) as project:
+        data = project.config.data_dir
     store = store_of(root)
     try:
         runs = store.list_runs(limit=100_000)
@@ -139,7 +141,8 @@ def check_nothing_lost(root: Path, *, expect_values: dict[tuple[str, str], Any] 
             latest[(m.asset, m.partition)] = m
         for key, want in expect_values.items():
             assert key in latest, f"{key} has no materialization"
-            assert values.load(str(Path(latest[key].storage_path).parent)) == want, key
+            got = values.load(str(Path(latest[key].storage_path).parent))
+            assert got.equals(want) if hasattr(got, "equals") else got == want, key
     proc = nbo(root, "doctor")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {"runs": len(runs), "materializations": len(facts.materializations), "values": len(published)}
