@@ -53,9 +53,6 @@ class RunRequest:
     # Ids for attempts 1, 2, ... chosen by the runner, so it can tell a run that started from one that did not
     # if the worker dies; a fresh id is drawn for any attempt beyond them.
     run_ids: tuple[str, ...] = ()
-    # The attempt to start with: above 1 when the runner starts the run again after its worker died mid-attempt
-    # (the attempts before it are recorded FAILED and count against ``retries``).
-    first_attempt: int = 1
     data_dir: str | None = None  # the project's value folder (default: <project>/.notebook_orch/data)
     # Per asset: cell, code version, and the upstream keys it reads (runner.asset_contexts); the worker resolves
     # where those values are and hands it all to the kernel in the run folder's context.json.
@@ -107,11 +104,9 @@ def die_with_parent() -> None:
 def execute_run(req: RunRequest) -> RunOutcome:
     """Run one planned run, retrying a failed attempt up to ``req.retries`` times with exponential backoff."""
     started = time.perf_counter()
-    run_ids: list[str] = list(req.run_ids[:req.first_attempt - 1])
+    run_ids: list[str] = []
     outcome: RunOutcome | None = None
-    if req.first_attempt > 1:  # the same backoff as between attempts in one worker
-        time.sleep(min(req.backoff_s * 2 ** (req.first_attempt - 2), 60.0))
-    for attempt in range(req.first_attempt, req.retries + 2):
+    for attempt in range(1, req.retries + 2):
         outcome = _attempt(req, attempt)
         if outcome.run_id:
             run_ids.append(outcome.run_id)

@@ -247,10 +247,13 @@ class RunHandle:
         req = self._requests[i]
         if outcome.status != "FAILED" or outcome.error != WORKER_DIED or self._cancel.is_set():
             return False
-        if outcome.attempts >= req.retries + 1 or outcome.attempts >= len(req.run_ids):
+        done = outcome.attempts  # attempts of this request that started (settle counted them from req.run_ids)
+        if done >= req.retries + 1 or done >= len(req.run_ids):
             return False
-        self._requests[i] = replace(req, first_attempt=outcome.attempts + 1)
-        return True
+        # The rest of the same request: its remaining run ids and retries, attempt numbers continuing.
+        self._requests[i] = replace(req, run_ids=req.run_ids[done:], retries=req.retries - done,
+                                    first_attempt=req.first_attempt + done)
+        return True  # no backoff: the drive loop must not sleep, and a new worker starts a new kernel anyway
 
     def _settle(self, i: int, error: str, status: str) -> RunOutcome | None:
         """The outcome of run ``i`` whose process went away: its last started attempt is settled in the store.
