@@ -1,10 +1,11 @@
 """Issue 10, crashes / duplicates / disk and store faults: the long versions of those tests, with their figures.
 
-Runs their tests (test_crashes, test_duplicates, test_faults in tests/reliability) with ``NBO_RELIABILITY_LONG=1`` (100+ SIGKILLs at every publishing step and at
-random moments, 50 simultaneous requests for one partition, disk and store faults under the daemon) and prints
-what each test recorded in ``NBO_RELIABILITY_FIGURES``. "nothing lost: verified" means the test's own check passed
-after every round: every published value recorded and whole, every record's value there, no temporary file, no
-run RUNNING, no lock held, ``nbo doctor`` consistent. Takes 15-40 minutes on a loaded 2-core machine.
+Runs their tests (test_crashes, test_duplicates, test_faults in tests/reliability) with
+``NBO_RELIABILITY_LONG=1`` (100+ SIGKILLs at every publishing step and at random moments, 50 simultaneous
+requests for one partition, disk and store faults under the daemon) and prints what each test recorded in
+``NBO_RELIABILITY_FIGURES``. "nothing lost: verified" means the test's own check passed after every round: every
+published value recorded and whole, every record's value there, no temporary file, no run RUNNING, no lock held,
+``nbo doctor`` consistent. Takes 15-40 minutes on a loaded 2-core machine.
 
 Called by ``bench_reliability`` (``python benchmarks/run.py reliability``); alone:
 ``PYTHONPATH=. python benchmarks/reliability_crashes.py``.
