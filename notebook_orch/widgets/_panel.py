@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from notebook_orch.core.status import Status
-from notebook_orch.widgets._panel_html import panel_html
+from notebook_orch.widgets._panel_html import cell_link_html, panel_html
 
 if TYPE_CHECKING:
     from notebook_orch.widgets.lineage_graph import LineageGraph
@@ -66,7 +66,8 @@ class AssetPanel:
             self.progress,
         ])
         self.actions.layout.display = "none"
-        self.box = w.VBox([self.info, self.neighbours, self.actions],
+        self.where = w.Output(layout=w.Layout(padding="0 0 0 0"))  # the cell link, rendered by JupyterLab itself
+        self.box = w.VBox([self.info, self.where, self.neighbours, self.actions],
                           layout=w.Layout(width="400px", min_width="320px", padding="0 0 0 8px", overflow="auto"))
         self.materialize.on_click(lambda _: self.owner.act("materialize"))
         self.downstream.on_click(lambda _: self.owner.act("downstream"))
@@ -80,6 +81,9 @@ class AssetPanel:
         first_time = self.asset != view["asset"]
         self.asset, self.view = view["asset"], view
         self.info.value = panel_html(view, linker=linker)
+        link = cell_link_html(view) if view.get("cell_href") else ""
+        self.where.outputs = ({"output_type": "display_data", "metadata": {},
+                               "data": {"text/html": link, "text/plain": view.get("notebook") or ""}},) if link else ()
         # An invalid asset cannot run until its declaration is fixed: the panel says what to fix instead.
         self.actions.layout.display = "none" if view["status"] == Status.INVALID else "flex"
         # Partition fields and the backfill range mean nothing for an unpartitioned asset: hide them.

@@ -50,9 +50,9 @@ def panel_html(panel: dict[str, Any], *, linker: Linker | None = None) -> str:
         out.append(heatmap(panel["ranges"], panel["keys_total"]))
     if panel.get("description"):
         out.append(f"<div style='color:#455a64'>{escape(panel['description'])}</div>")
-    if panel["notebook"]:
+    if panel["notebook"] and not panel.get("cell_href"):  # with a cell_href the panel shows cell_link_html apart
         where = f"{panel['notebook']}, cell {panel['cell']}"
-        out.append(f"<div>Defined in {_link(panel['notebook'], where, linker)}</div>")
+        out.append(f"<div>Defined in {_cell_link(panel['notebook'], panel.get('cell_id'), where, linker)}</div>")
     if panel.get("problems"):
         items = "".join(f"<li>{escape(p)}</li>" for p in panel["problems"])
         out.append(f"<div style='margin-top:6px;color:#6a1b9a'><b>Not in the graph until fixed</b>"
@@ -101,7 +101,11 @@ def panel_html(panel: dict[str, Any], *, linker: Linker | None = None) -> str:
         out.append("</div>")
     elif not panel["reasons"] and not panel.get("problems"):
         out.append("<div style='margin-top:6px;color:#607d8b'>Never materialized.</div>")
-    if panel.get("schedule") or panel.get("sla"):
+    if panel.get("preview"):
+        out.append(preview_html(panel["preview"]))
+    if panel.get("schedules") or panel.get("sla_record"):
+        out.append(schedules_html(panel.get("schedules") or [], panel.get("sla_record")))
+    elif panel.get("schedule") or panel.get("sla"):
         bits = [f"schedule <code>{escape(panel['schedule'])}</code>" if panel.get("schedule") else "",
                 f"SLA {escape(panel['sla'])}" if panel.get("sla") else ""]
         out.append("<div>" + " · ".join(b for b in bits if b) + "</div>")
@@ -123,3 +127,72 @@ def legend_html(view: dict[str, Any], totals: dict[str, int], *, hint: str | Non
     return ("<div class='nbo-legend' style='display:flex;flex-wrap:wrap;gap:10px;align-items:center;"
             "font:12px sans-serif;padding:4px 2px;color:#263238'>" + "".join(items)
             + f"<span style='color:#607d8b;margin-left:auto'>{escape(hint)}</span></div>")
+
+
+def _cell_link(notebook: str, cell_id: str | None, text: str, linker: Linker | None) -> str:
+    """A link that opens ``notebook`` in JupyterLab scrolled to the cell (JupyterLab 4's ``#cell-id=`` fragment)."""
+    href = linker(notebook) if linker else None
+    if not href:
+        return escape(text)
+    if cell_id:
+        href += f"#cell-id={cell_id}"
+    return (f"<a class='nbo-cell-link' href='{escape(href)}' target='_blank' "
+            f"style='color:#1565c0;text-decoration:underline'>{escape(text)}</a>")
+
+
+def preview_html(preview: dict[str, Any]) -> str:
+    """The last value's first rows (or why there is no preview)."""
+    head = "<div style='margin-top:6px'><b>Preview</b>"
+    if preview["kind"] == "table":
+        cols = "".join(f"<th align=left>{escape(c)}</th>" for c in preview["columns"])
+        rows = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in row) + "</tr>" for row in preview["rows"])
+        shown = len(preview["rows"])
+        more = [f"first {shown} of {preview['total_rows']:,} rows" if preview["total_rows"] > shown else
+                f"{shown} rows"]
+        if preview["more_columns"]:
+            more.append(f"{preview['more_columns']} more columns")
+        return (f"{head} <span style='color:#607d8b'>({', '.join(more)})</span>"
+                "<div style='overflow-x:auto'><table class='nbo-preview' style='font-size:12px;border-collapse:"
+                "collapse;margin:2px 0'><style>.nbo-preview td,.nbo-preview th{padding:1px 8px 1px 0;"
+                "border-bottom:1px solid #eceff1;white-space:nowrap}</style>"
+                f"<tr>{cols}</tr>{rows}</table></div></div>")
+    if preview["kind"] == "text":
+        return (f"{head}<pre style='font-size:12px;white-space:pre-wrap;margin:2px 0'>{escape(preview['text'])}"
+                "</pre></div>")
+    return f"{head}: <span style='color:#607d8b'>{escape(preview['why'])}</span></div>"
+
+
+def schedules_html(schedules: list[dict[str, Any]], sla: dict[str, Any] | None) -> str:
+    """Which schedules run this asset (cron, target, next and last tick) and its SLA's record."""
+    out = ["<div class='nbo-schedules' style='margin-top:6px'><b>Schedules and SLA</b>"
+           "<ul style='margin:2px 0;padding-left:18px'>"]
+    for s in schedules:
+        when = "paused" if s["paused"] else (f"next {escape(s['next'])}" if s.get("next") else "")
+        last = s.get("last")
+        last_text = (f"; last tick {escape(last['at'])} {escape(last['status'].lower())}"
+                     + (f" [{escape(last['partition'])}]" if last.get("partition") else "")) if last else ""
+        origin = " (declared on the asset)" if s["origin"] == "asset" else ""
+        out.append(f"<li>{escape(s['name'])}{origin}: <code>{escape(s['cron'])}</code> {escape(s['timezone'])}, "
+                   f"partition {escape(s['target'])}; {when}{last_text}</li>")
+    if sla:
+        record = (f"met {sla['met']}, missed {sla['missed']}" if sla["met"] or sla["missed"]
+                  else "no deadline judged yet")
+        last = sla.get("last_missed")
+        missed = (f"; last missed {escape(last['partition'])} (due {escape(last['deadline'])} UTC, "
+                  f"{escape(last['reason'].lower())})") if last else ""
+        out.append(f"<li>SLA <code>{escape(sla['text'])}</code>: {record}{missed}</li>")
+    out.append("</ul></div>")
+    return "".join(out)
+
+
+def cell_link_html(panel: dict[str, Any]) -> str:
+    """``Defined in <notebook, cell N>`` as a link relative to the kernel's folder with a ``#cell-id=`` fragment.
+
+    Shown as an output (not widget HTML) so JupyterLab's own link handling opens the notebook in the same window
+    and scrolls to the cell; a ``/lab/tree/...#cell-id=`` address loses its fragment on the way (the tree route
+    opens the file the server names, without the fragment).
+    """
+    where = f"{panel['notebook']}, cell {panel['cell']}"
+    return (f"<div class='nbo-where' style='font:13px sans-serif'>Defined in <a class='nbo-cell-link' "
+            f"href='{escape(panel['cell_href'])}' style='color:#1565c0;text-decoration:underline'>{escape(where)}"
+            "</a></div>")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timezone
 from html import escape
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -17,7 +19,7 @@ import ipywidgets as w
 from notebook_orch.core import viewmodel as vm
 from notebook_orch.core.status import Status
 from notebook_orch.store.records import PARTITION_STATE_EVENTS
-from notebook_orch.widgets import _actions, _follow
+from notebook_orch.widgets import _actions, _follow, _panel_extras
 from notebook_orch.widgets._cytoscape import CytoscapeGraph
 from notebook_orch.widgets._panel import AssetPanel
 from notebook_orch.widgets._paths import lab_link, running_servers
@@ -116,8 +118,21 @@ class LineageGraph(w.HBox):
         mat_run = store.get_run(mat.run_id) if mat is not None else None
         runs = store.list_runs(limit=1, asset=asset)
         with self._lock:
-            return vm.panel_view(self.graph, self.report, asset, materialization=mat,
+            graph = self.graph
+            view = vm.panel_view(graph, self.report, asset, materialization=mat,
                                  materialization_run=mat_run, last_run=runs[0] if runs else None)
+        # Read for this one asset only, on click: the cell's id for the link, the value's first rows, schedules, SLA.
+        root = Path(self.project.config.root)
+        spec = graph.spec(asset)
+        if spec.notebook and spec.cell_index is not None:
+            view["cell_id"] = _panel_extras.cell_id(root / spec.notebook, spec.cell_index)
+            view["cell_href"] = _panel_extras.cell_href(root / spec.notebook, view["cell_id"])
+        if mat is not None and mat.storage_path:
+            value = Path(mat.storage_path)
+            view["preview"] = _panel_extras.value_preview(str(value if value.is_absolute() else root / value))
+        view["schedules"] = _panel_extras.schedules_for(store, graph, asset, now=datetime.now(timezone.utc))
+        view["sla_record"] = _panel_extras.sla_for(store, graph, asset)
+        return view
 
     def show(self, asset: str, *, select: bool = False) -> None:
         """Open the panel on ``asset`` (what a click on its node does)."""
@@ -130,6 +145,13 @@ class LineageGraph(w.HBox):
         else:
             self.canvas.shown(asset)
         self.update_dry_run()
+
+    def select_partition(self, asset: str, partition: str) -> None:
+        """Open the panel on ``asset`` with ``partition`` in its Partition field, so Materialize runs that one
+        partition (what a click on a heatmap cell does: ``%nbo partitions`` calls this on the graph it is given)."""
+        self.show(asset, select=True)
+        if self.panel.view is not None and self.panel.view["partitioned"]:
+            self.panel.partition.value = partition
 
     def _link(self, path: str) -> str | None:
         if self._servers is None:

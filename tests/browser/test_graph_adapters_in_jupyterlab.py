@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import nbformat
 import pytest
 from browser_helpers import (
     CY,
@@ -38,8 +39,33 @@ def click_box(page, group: str) -> None:
     page.locator(".nbo-lineage-canvas").click(position={"x": xy[0], "y": xy[1]})
 
 
+def follow_cell_link(page) -> None:
+    """The panel's notebook link opens that notebook in this JupyterLab, scrolled to the asset's cell (40 markdown
+    cells come before it, so it is far below the fold unless the link's #cell-id= fragment is followed)."""
+    link = page.locator(".nbo-where a.nbo-cell-link")
+    assert "#cell-id=" in link.get_attribute("href")
+    page.evaluate("() => { window.__graphTab = window.jupyterapp.shell.currentWidget.id; }")
+    link.click()
+    page.wait_for_function(
+        """() => { const w = window.jupyterapp.shell.currentWidget;
+            if (!w || !w.context || w.context.path !== 'notebooks/sources.ipynb') return false;
+            const nb = w.content, i = nb.widgets.findIndex(c => c.model.sharedModel.getSource()
+                .startsWith('%%asset clean'));
+            if (i < 40) return false;
+            const r = nb.widgets[i].node.getBoundingClientRect(), v = nb.node.getBoundingClientRect();
+            return r.height > 0 && r.top >= v.top - 1 && r.bottom <= v.bottom + 1; }""", timeout=60_000)
+    screenshot(page, "cell-link-opened")
+    page.evaluate("() => window.jupyterapp.shell.activateById(window.__graphTab)")  # back to the graph
+    page.locator(".nbo-lineage-canvas").wait_for(state="visible", timeout=30_000)
+
+
 @pytest.mark.parametrize("kind", ["ipycytoscape", "anywidget"])
 def test_each_canvas_draws_clicks_and_collapses(example, lab, page, kind):
+    if kind == "ipycytoscape":  # markdown cells above the assets: the cell link must scroll to reach them
+        path = example / "notebooks" / "sources.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        nb.cells = [nbformat.v4.new_markdown_cell(f"Notes {i}") for i in range(40)] + nb.cells
+        nbformat.write(nb, path)
     notebook(example / f"graph_{kind}.ipynb", CELLS[kind])
     open_notebook(page, lab, f"graph_{kind}.ipynb")
     run_all(page)
@@ -56,7 +82,9 @@ def test_each_canvas_draws_clicks_and_collapses(example, lab, page, kind):
 
     click_node(page, "clean")
     page.locator(".nbo-panel h3", has_text="clean").wait_for(timeout=20_000)
-    assert "Defined in" in page.locator(".nbo-panel").inner_text()
+    assert "Defined in" in page.locator(".nbo-where").inner_text()
+    if kind == "ipycytoscape":  # the link is the panel's, the same on both canvases: followed once
+        follow_cell_link(page)
 
     group = "nb:notebooks/model.ipynb"
     click_box(page, group)

@@ -58,7 +58,7 @@ def test_graph_colours_click_and_materialize(example, lab, page):
     opened = time.monotonic() - t0
     built = kernel_eval(page, "round(Out[2].timings['panel_s'], 3)")
     print(f"panel open {opened:.2f} s after the click; built in the kernel in {built} s")
-    assert "Defined in" in page.locator(".nbo-panel").inner_text()
+    assert "Defined in" in page.locator(".nbo-where").inner_text()
     page.get_by_role("button", name="Materialize", exact=True).click()
     # "Started", then "Running n/m" from the live thread, then "Done": any of them says the button did its work.
     page.get_by_text(re.compile(r"(Started|Running|Done:) materialize summary")).wait_for(timeout=60_000)
