@@ -24,11 +24,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from notebook_orch.core.codeversion import code_source, code_version, defined_names, is_analysable, select_helpers
 from notebook_orch.core.specs import AssetSpec, parse_declaration, split_asset_cell
 from notebook_orch.errors import DeclarationError, DiscoveryError, Problem
+
+if TYPE_CHECKING:
+    from notebook_orch.discovery_cache import DiscoveryCache, NotebookFindings
 
 __all__ = ["DiscoveryReport", "assets_in_cells", "discover", "read_cells"]
 
@@ -51,10 +54,17 @@ class DiscoveryReport:
     helpers: Mapping[str, tuple[int, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
 
-def discover(folder: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None) -> DiscoveryReport:
+def discover(
+    folder: str | os.PathLike[str],
+    *,
+    root: str | os.PathLike[str] | None = None,
+    cache: str | os.PathLike[str] | None = None,
+) -> DiscoveryReport:
     """Discover every asset declared in the notebooks under ``folder``.
 
     Notebook paths in the report are relative to ``root`` when given (the project root), else to ``folder``.
+    ``cache``: a file remembering what each notebook held by its content (``discovery_cache``), so that unchanged
+    notebooks are not parsed again; the report is the same with or without it.
     """
     folder = Path(folder)
     base = Path(root) if root is not None else folder
@@ -68,23 +78,44 @@ def discover(folder: str | os.PathLike[str], *, root: str | os.PathLike[str] | N
     problems: list[Problem] = []
     helpers: dict[str, tuple[int, ...]] = {}
     notebooks = _notebook_files(folder, base)
+    remembered = None
+    if cache is not None:
+        from notebook_orch.discovery_cache import DiscoveryCache
+
+        remembered = DiscoveryCache(cache)
     for rel, path in notebooks:
         try:
-            cells = read_cells(path, notebook=rel)
+            found = _discover_one(path, rel, remembered)
         except DiscoveryError as exc:
             problems.append(exc.problem)
             continue
-        found = assets_in_cells(cells, notebook=rel)
         specs.extend(found.specs)
         problems.extend(found.problems)
         for name, indexes in found.helpers.items():
             helpers.setdefault(name, indexes)  # a duplicate name is the graph's to report
+    if remembered is not None:
+        remembered.save()
     return DiscoveryReport(
         specs=tuple(specs),
         problems=tuple(problems),
         notebooks=tuple(rel for rel, _ in notebooks),
         helpers=MappingProxyType(helpers),
     )
+
+
+def _discover_one(path: Path, rel: str, cache: DiscoveryCache | None) -> DiscoveryReport | NotebookFindings:
+    raw = _read_bytes(path, rel)
+    if cache is None:
+        return assets_in_cells(_cells_of(raw, rel), notebook=rel)
+    from notebook_orch.discovery_cache import NotebookFindings, content_key
+
+    key = content_key(raw)
+    found = cache.get(rel, key)
+    if found is None:
+        report = assets_in_cells(_cells_of(raw, rel), notebook=rel)
+        found = NotebookFindings(report.specs, report.problems, report.helpers)
+        cache.put(rel, key, found)
+    return found
 
 
 def assets_in_cells(cells: Sequence[tuple[str, str]], *, notebook: str) -> DiscoveryReport:
@@ -135,13 +166,20 @@ def read_cells(path: str | os.PathLike[str], *, notebook: str | None = None) -> 
     """
     path = Path(path)
     where = notebook if notebook is not None else str(path)
+    return _cells_of(_read_bytes(path, where), where)
+
+
+def _read_bytes(path: Path, where: str) -> bytes:
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise DiscoveryError(
             f"The notebook cannot be read ({exc.strerror or exc}); check that the file exists and is readable.",
             notebook=where,
         ) from None
+
+
+def _cells_of(raw: bytes, where: str) -> list[tuple[str, str]]:
     if not raw.strip():
         raise DiscoveryError(f"The notebook file is empty; {_FIX_FILE}.", notebook=where)
     try:

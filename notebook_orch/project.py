@@ -45,9 +45,14 @@ class Project:
         """Read every notebook again (no kernel) and remember the result."""
         from notebook_orch.discovery import discover
 
-        self._discovery = discover(self.config.notebooks, root=self.config.root)
+        self._discovery = discover(self.config.notebooks, root=self.config.root, cache=self.discovery_cache_path)
         self._graph = None
         return self._discovery
+
+    @property
+    def discovery_cache_path(self) -> Path:
+        """Where discovery remembers each notebook's declarations by content (a cache; never the store)."""
+        return self.config.root / ".notebook_orch" / "cache" / "discovery.json"
 
     def problems(self) -> list[Problem]:
         """Every problem with the project: unreadable notebooks, bad declarations, then graph problems."""

@@ -134,25 +134,23 @@ def load_rows(st: AssetColumns, rows: AssetStates) -> Any:
                 st.orphaned = True
         pos = np.fromiter((p for p, _ in found), dtype=np.int64, count=len(found))
         take = np.fromiter((j for _, j in found), dtype=np.int64, count=len(found))
-    mat_id = np.array([-1 if m is None else m for m in rows.materialization_id], dtype=np.int64)[take]
+    mat_id = _ints(np, rows.materialization_id)[take]
     st.mat_id[pos] = mat_id
     present = mat_id >= 0
     st.present[pos] = present
-    code = np.array(rows.code_version, dtype=object)[take]
-    deps = np.array(rows.deps_signature, dtype=object)[take]
-    st.built_code[pos] = code
-    st.built_deps[pos] = deps
-    st.code_ok[pos] = code == st.code_version
-    st.deps_ok[pos] = deps == st.deps_signature
-    st.data_seq[pos] = np.where(present, np.array(rows.data_seq, dtype=np.int64)[take], -1)
-    st.inputs_seq[pos] = np.array(rows.inputs_seq, dtype=np.int64)[take]
+    _load_text(np, st.built_code, st.code_ok, pos, take, rows.code_version, st.code_version)
+    _load_text(np, st.built_deps, st.deps_ok, pos, take, rows.deps_signature, st.deps_signature)
+    st.data_seq[pos] = np.where(present, _ints(np, rows.data_seq)[take], -1)
+    st.inputs_seq[pos] = _ints(np, rows.inputs_seq)[take]
     if set(rows.last_status) <= _SUCCEEDED:  # the common case, decided without comparing every row
         st.failed[pos] = st.canceled[pos] = False
     else:
         last = np.array(rows.last_status, dtype=object)[take]
         st.failed[pos] = last == RunStatus.FAILED.value
         st.canceled[pos] = last == RunStatus.CANCELED.value
-    st.mat_time[pos] = np.array([math.nan if t is None else t for t in rows.materialized_at], dtype=float)[take]
+    times = rows.materialized_at
+    st.mat_time[pos] = np.array([math.nan if t is None else t for t in times] if None in times else times,
+                                dtype=float)[take]
     if isinstance(pos, slice):
         st.last_run = list(rows.last_run_id)
         st.data_version = list(rows.data_version)
@@ -161,6 +159,26 @@ def load_rows(st: AssetColumns, rows: AssetStates) -> Any:
             st.last_run[p] = rows.last_run_id[j]
             st.data_version[p] = rows.data_version[j]
     return pos
+
+
+def _ints(np: Any, column: tuple) -> Any:
+    """An int64 array of ``column`` with None as -1 (the per-item pass only when a None is there)."""
+    if None in column:
+        return np.array([-1 if v is None else v for v in column], dtype=np.int64)
+    return np.array(column, dtype=np.int64)
+
+
+def _load_text(np: Any, built: Any, ok: Any, pos: Any, take: Any, column: tuple, current: str) -> None:
+    """``built[pos] = column[take]`` and ``ok[pos] = (that == current)``. A whole asset usually holds one value
+    (every partition built by the same code): then one comparison decides, not one per partition."""
+    first = column[0] if column else None
+    if column and column.count(first) == len(column):
+        built[pos] = first
+        ok[pos] = first == current
+        return
+    values = np.array(column, dtype=object)[take]
+    built[pos] = values
+    ok[pos] = values == current
 
 
 def bad_bits(base: Any) -> Any:

@@ -29,7 +29,7 @@ from notebook_orch.errors import PartitionLocked, cell_number
 FRESH_MODE, WARM_MODE = "fresh", "warm"
 # The kernel's own log (e.g. ipykernel's warning about TCP transport on every start) is noise in `nbo` output;
 # cell output and errors are unaffected.
-KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False")
 _STORES: dict[str, Any] = {}
 
 

@@ -100,6 +100,7 @@ def execute_in_warm_kernel(make_client: Callable[[Any], Any], kernel_name: str, 
     )
     client = make_client(km)
     client.kc = kc  # reuse the ready client: nbclient starts one only when it has none
+    client.language_info_cached = True
     try:
         return client.execute(cleanup_kc=False)
     except BaseException:

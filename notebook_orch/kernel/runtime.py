@@ -238,9 +238,12 @@ class AssetRuntime:
                 raise RunFailed("This run's parameters name no context file (nbo_run['context']); runs are started "
                                 "by notebook_orch (nbo materialize), which writes it.", run_id=ctx.get("run_id"))
             cached = self._context = json.loads(Path(path).read_text(encoding="utf-8"))
-            from notebook_orch.storage import ValueStore
+            if self._values is None or str(self._values.root) != str(cached["data_dir"]):
+                # One value store per data folder for the kernel's life: a new one reads the installed packages'
+                # entry points again (~20 ms, every run of a warm kernel).
+                from notebook_orch.storage import ValueStore
 
-            self._values = ValueStore(cached["data_dir"])
+                self._values = ValueStore(cached["data_dir"])
         return cached
 
     def _produced(self, run_id: str) -> dict[tuple[str, str], tuple[str, str | None]]:
