@@ -23,13 +23,13 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping
-from datetime import time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from notebook_orch.core.partitions import UNPARTITIONED, parse_partitions
-from notebook_orch.core.specs import AssetSpec, parse_dep
+from notebook_orch.core.partitions import UNPARTITIONED
+from notebook_orch.core.specs import AssetSpec
 from notebook_orch.errors import Problem
 
 __all__ = ["DiscoveryCache", "NotebookFindings"]
@@ -37,7 +37,6 @@ __all__ = ["DiscoveryCache", "NotebookFindings"]
 _FORMAT = 1
 # Modules whose code decides what discovery finds in a notebook (relative to the package folder).
 _STAMPED = ("discovery.py", "discovery_cache.py", "errors.py", "core")
-_SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(AssetSpec))
 _PROBLEM_FIELDS = tuple(f.name for f in dataclasses.fields(Problem))
 
 
@@ -76,8 +75,8 @@ class DiscoveryCache:
         return found
 
     def put(self, notebook: str, key: str, found: NotebookFindings) -> None:
-        entry = _encode(found)
         try:
+            entry = _encode(found)
             back = _decode(json.loads(json.dumps(entry)))
             same = back == found and all(  # source and code_source do not take part in AssetSpec's ==
                 a.source == b.source and a.code_source == b.code_source for a, b in zip(back.specs, found.specs)
@@ -139,60 +138,81 @@ def _code_stamp() -> str:
 
 
 # -- the codec ----------------------------------------------------------------------------------------------------
+# Values are JSON: plain scalars, lists for tuples' items under {"t": ...}, dates and durations tagged, and the
+# declaration's own frozen dataclasses (specs, mappings, partitions, SLAs) by class name and init fields. Only the
+# classes below are ever built, from decoded JSON values: nothing in a cache file can make this run other code.
+def _classes() -> dict[str, type]:
+    from notebook_orch.core import partitions, specs
+
+    modules = [specs, partitions]
+    try:
+        from notebook_orch.core import sla
+
+        modules.append(sla)
+    except ImportError:  # a notebook_orch without SLAs
+        pass
+    return {
+        cls.__name__: cls
+        for module in modules
+        for cls in vars(module).values()
+        if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__
+    }
+
+
+_CLASSES = _classes()
+
+
 def _encode(found: NotebookFindings) -> dict[str, Any]:
     return {
-        "specs": [_encode_spec(s) for s in found.specs],
+        "specs": [_value(s) for s in found.specs],
         "problems": [[getattr(p, f) for f in _PROBLEM_FIELDS] for p in found.problems],
         "helpers": {name: list(indexes) for name, indexes in found.helpers.items()},
     }
 
 
 def _decode(entry: Mapping[str, Any]) -> NotebookFindings:
+    specs = tuple(_build(s) for s in entry["specs"])
+    if not all(isinstance(s, AssetSpec) for s in specs):
+        raise ValueError("not a spec")
     return NotebookFindings(
-        specs=tuple(_decode_spec(s) for s in entry["specs"]),
+        specs=specs,
         problems=tuple(Problem(*p) for p in entry["problems"]),
         helpers=MappingProxyType({name: tuple(ix) for name, ix in entry["helpers"].items()}),
     )
 
 
-def _encode_spec(spec: AssetSpec) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in _SPEC_FIELDS:
-        value = getattr(spec, name)
-        if name == "deps":
-            value = [d.describe() for d in value]
-        elif name == "partitions":
-            value = None if value == UNPARTITIONED else value.describe()
-        elif isinstance(value, time):
-            value = value.strftime("%H:%M")
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[name] = value
-    return out
+def _value(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, tuple):
+        return {"t": [_value(v) for v in value]}
+    if isinstance(value, datetime):
+        return {"dt": value.isoformat()}
+    if isinstance(value, time):
+        return {"tm": value.isoformat()}
+    if isinstance(value, timedelta):
+        return {"td": [value.days, value.seconds, value.microseconds]}
+    cls = type(value)
+    if _CLASSES.get(cls.__name__) is cls:
+        return {"dc": cls.__name__,
+                "f": {f.name: _value(getattr(value, f.name)) for f in dataclasses.fields(cls) if f.init}}
+    raise TypeError(f"cannot cache a {cls.__name__}")
 
 
-def _decode_spec(data: Mapping[str, Any]) -> AssetSpec:
-    values: dict[str, Any] = {}
-    for name in _SPEC_FIELDS:
-        value = data[name]
-        if name == "deps":
-            value = tuple(parse_dep(d) for d in value)
-        elif name == "partitions":
-            value = _partitions(value)
-        elif name == "sla" and value is not None:
-            hour, minute = value.split(":")
-            value = time(int(hour), int(minute))
-        elif isinstance(value, list):
-            value = tuple(value)
-        values[name] = value
-    return AssetSpec(**values)
-
-
-_PARTITIONS: dict[str | None, Any] = {}
-
-
-def _partitions(text: str | None) -> Any:
-    # 1,000 assets share a handful of partition definitions: parse each once.
-    if text not in _PARTITIONS:
-        _PARTITIONS[text] = parse_partitions(text)
-    return _PARTITIONS[text]
+def _build(data: Any) -> Any:
+    if data is None or isinstance(data, (bool, int, float, str)):
+        return data
+    if isinstance(data, dict):
+        if "t" in data:
+            return tuple(_build(v) for v in data["t"])
+        if "dt" in data:
+            return datetime.fromisoformat(data["dt"])
+        if "tm" in data:
+            return time.fromisoformat(data["tm"])
+        if "td" in data:
+            days, seconds, micro = data["td"]
+            return timedelta(days=days, seconds=seconds, microseconds=micro)
+        if "dc" in data:
+            obj = _CLASSES[data["dc"]](**{k: _build(v) for k, v in data["f"].items()})
+            return UNPARTITIONED if obj == UNPARTITIONED else obj
+    raise ValueError(f"unexpected cached value {data!r:.60}")

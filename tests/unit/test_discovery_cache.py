@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
-from datetime import time
 from pathlib import Path
 
 import nbformat
@@ -129,7 +128,7 @@ def test_a_value_the_codec_cannot_carry_is_not_cached(tmp_path):
     root = _project(tmp_path)
     found = discover(root / "notebooks", root=root)
     spec = next(s for s in found.specs if s.name == "raw")
-    odd = NotebookFindings((replace(spec, sla=time(9, 30, 15)),), (), {})  # seconds do not survive HH:MM
+    odd = NotebookFindings((replace(spec, owner=b"bytes"),), (), {})  # no JSON form: never cached
     cache = DiscoveryCache(tmp_path / "cache.json")
     cache.put("x.ipynb", content_key(b"x"), odd)
     assert cache.get("x.ipynb", content_key(b"x")) is None
@@ -155,3 +154,14 @@ def test_quoted_options_round_trip(tmp_path, line):
     cache = tmp_path / "c.json"
     discover(tmp_path / "nb", cache=cache)
     _same(plain, discover(tmp_path / "nb", cache=cache))
+
+
+def test_every_example_notebook_is_cached(tmp_path):
+    """Every declaration the examples use survives the cache (a new kind of spec value the codec cannot carry
+    would silently turn the cache off for its notebook)."""
+    folder = Path(__file__).resolve().parents[2] / "notebooks"
+    cache = tmp_path / "cache.json"
+    plain = discover(folder)
+    _same(plain, discover(folder, cache=cache))
+    assert set(json.loads(cache.read_text())["notebooks"]) == set(plain.notebooks)
+    _same(plain, discover(folder, cache=cache))
