@@ -125,7 +125,8 @@ def legend_html(view: dict[str, Any], totals: dict[str, int], *, hint: str | Non
                      f"{escape(item['label'])}" + (f" <b>{n:,}</b>" if n else "") + "</span>")
     hint = hint or "click an asset for details and actions · click a notebook box to collapse it"
     return ("<div class='nbo-legend' style='display:flex;flex-wrap:wrap;gap:10px;align-items:center;"
-            "font:12px sans-serif;padding:4px 2px;color:#263238'>" + "".join(items)
+            "font:12px sans-serif;padding:4px 2px;color:#263238'><span style='color:#607d8b'>partitions:</span>"
+            + "".join(items)
             + f"<span style='color:#607d8b;margin-left:auto'>{escape(hint)}</span></div>")
 
 

@@ -77,7 +77,7 @@ def free_port() -> int:
 class Lab:
     """A JupyterLab server serving ``root``, in its own session; ``stop()`` sends SIGTERM to that pid only."""
 
-    def __init__(self, root: Path, home: Path) -> None:
+    def __init__(self, root: Path, home: Path, *, app: str = "lab") -> None:
         self.root, self.port = root, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
@@ -93,10 +93,14 @@ class Lab:
         for var in ("NBO_PROJECT", "NBO_NOTEBOOKS", "NBO_STORE_URL", "NBO_DATA_DIR"):
             env.pop(var, None)
         self.env = env
-        cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--IdentityProvider.token=",
+        cmd = [sys.executable, "-m", "jupyter", app, "--no-browser", "--IdentityProvider.token=",
                "--ServerApp.password=", "--ip=127.0.0.1", f"--port={self.port}", "--ServerApp.port_retries=0",
-               f"--ServerApp.root_dir={root}", "--LabApp.news_url=None", "--LabApp.expose_app_in_browser=True",
-               "--LabApp.extension_manager=readonly"]
+               f"--ServerApp.root_dir={root}"]
+        if app == "lab":
+            cmd += ["--LabApp.news_url=None", "--LabApp.expose_app_in_browser=True",
+                    "--LabApp.extension_manager=readonly"]
+        else:  # Notebook 7 (`jupyter notebook`): the same front end, its own app class
+            cmd += ["--JupyterNotebookApp.expose_app_in_browser=True"]
         if os.geteuid() == 0:
             cmd.append("--ServerApp.allow_root=True")
         self.log = open(home / "lab.log", "w")  # noqa: SIM115 - closed in stop()
@@ -139,8 +143,8 @@ def open_browser(profile: Path) -> tuple[Any, Any]:
 CY = "document.querySelector('.nbo-lineage-canvas')._cyreg.cy"
 
 
-def open_notebook(page: Any, lab: Lab, name: str) -> None:
-    page.goto(f"{lab.url}/lab/tree/{name}?reset")
+def open_notebook(page: Any, lab: Lab, name: str, *, notebook7: bool = False) -> None:
+    page.goto(f"{lab.url}/notebooks/{name}" if notebook7 else f"{lab.url}/lab/tree/{name}?reset")
     page.wait_for_function(
         "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
         " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"

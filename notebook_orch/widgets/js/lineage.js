@@ -110,6 +110,10 @@ function legend(graph, totals) {
   div.style.cssText = "display:flex;flex-wrap:wrap;gap:10px;align-items:center;font:12px sans-serif;" +
     "padding:4px 2px;color:#263238";
   totals = totals || graph.totals || {};
+  const what = document.createElement("span");  // the counts are partitions, not assets
+  what.style.cssText = "color:#607d8b";
+  what.textContent = "partitions:";
+  div.appendChild(what);
   for (const item of graph.legend) {
     const span = document.createElement("span");
     span.title = item.meaning;
