@@ -144,3 +144,23 @@ def test_without_a_hook_alerts_are_kept_as_no_hook_and_status_and_sla_show_the_m
     assert [r for r in rows if r["verdict"] == "OPEN"][0]["at_risk"] is True
     assert main(["-C", str(root), "sla", "--alerts"]) == 0
     assert "NO_HOOK  SLA_MISSED  daily[2024-01-04] was MISSING" in capsys.readouterr().out
+
+
+def test_the_widget_panel_shows_the_recorded_misses(tmp_path: Path):
+    from notebook_orch.widgets import LineageGraph
+    from notebook_orch.widgets._panel_html import panel_html
+
+    root = make_project(tmp_path / "p")
+    with Project(root) as p:
+        watch = SlaWatch(p)
+        watch.run_once(utc(2024, 1, 4, 12))
+        write(p, "raw", "2024-01-04", at=datetime(2024, 1, 5, 1))
+        write(p, "daily", "2024-01-04", at=datetime(2024, 1, 5, 2))
+        watch.run_once(utc(2024, 1, 6, 12))  # 2024-01-04 met, 2024-01-05 missed
+        g = LineageGraph(p, live=False)
+        view = g.panel_view("daily")
+        assert view["sla"] == "06:00 Europe/Berlin"
+        assert view["sla_record"] == {"text": "06:00 Europe/Berlin", "met": 1, "missed": 1, "last_missed": {
+            "partition": "2024-01-05", "reason": "MISSING", "deadline": "2024-01-06 05:00"}}
+        assert "met 1, missed 1" in panel_html(view)
+        assert g.panel_view("raw")["sla_record"] is None
