@@ -206,3 +206,79 @@ def test_the_runner_or_a_kernel_killed_at_a_random_moment_loses_nothing(tmp_path
     total = sum(kills.values())
     record_figure("crash_random", kills=total, survived=total, runner_kills=kills["runner"],
                   kernel_kills=kills["kernel"], seconds=round(time.perf_counter() - started, 1))
+
+
+@pytest.mark.skipif(not LONG, reason="long version: NBO_RELIABILITY_LONG=1 (python benchmarks/run.py reliability)")
+def test_the_scheduler_daemon_killed_at_a_random_moment_loses_nothing(tmp_path: Path) -> None:
+    """The daemon SIGKILLed while a run it triggered executes (its workers and kernel die with it): a new daemon
+    reaps the run once its heartbeat times out and retries it per the asset's --retries."""
+    rounds = 5
+    rng = random.Random(30)
+    root = write_project(tmp_path / "p", [
+        f"""
+        %%asset src --partitions {DAYS}
+        src = {{"day": partition_key}}
+        """,
+        f"""
+        %%asset derived --deps src --partitions {DAYS} --auto --retries 1
+        import time
+        time.sleep(1.5)
+        derived = {{"from": src["day"]}}
+        """,
+    ], heartbeat_timeout=HEARTBEAT_TIMEOUT)
+    log = tmp_path / "daemon.log"
+    log.touch()
+    started = time.perf_counter()
+    kills = 0
+    for r in range(rounds):
+        key = days(1, start=300 + r)[0]
+        kills += daemon_kill_round(root, log, key, rng)
+        runs = derived_of(root, key)
+        check_nothing_lost(root, expect_values={("derived", key): {"from": key}})
+        record_figure("crash_daemon_round", outcome=runs)
+    record_figure("crash_daemon", kills=kills, survived=kills, seconds=round(time.perf_counter() - started, 1))
+
+
+def daemon_kill_round(root: Path, log: Path, key: str, rng: random.Random) -> int:
+    daemon = start_daemon(root, log)
+    try:
+        assert nbo(root, "materialize", "src", "--partition", key).returncode == 0
+        wait_for(lambda: kernels_below(daemon.pid), timeout=180, what="the triggered run's kernel")
+        time.sleep(rng.uniform(0.0, 1.5))
+        os.kill(daemon.pid, signal.SIGKILL)
+        daemon.wait(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    successor = start_daemon(root, log)
+    try:
+        # Reaped after the heartbeat timeout and retried as attempt 2 (or it had finished before the kill).
+        wait_for(lambda: derived_of(root, key) in (["FAILED", "SUCCESS"], ["SUCCESS"]), timeout=300,
+                 what=f"derived[{key}] reaped and retried")
+    finally:
+        successor.terminate()
+        successor.wait(timeout=60)
+    return 1
+
+
+def start_daemon(root: Path, log: Path):
+    import subprocess
+
+    from reliability_helpers import env, nbo_cmd
+
+    before = log.read_text().count("scheduler started")
+    with open(log, "ab") as out:
+        daemon = subprocess.Popen(nbo_cmd(root, "scheduler", "--interval", "0.2"), stdout=out, stderr=out, env=env())
+    wait_for(lambda: log.read_text().count("scheduler started") > before, timeout=180, what="the daemon to start")
+    time.sleep(1.0)  # its first pass: the follower is placed before anything changes
+    return daemon
+
+
+def derived_of(root: Path, key: str) -> list[str]:
+    store = store_of(root)
+    try:
+        runs = [r for r in store.list_runs(limit=100, asset="derived") if key in r.partition_keys]
+        return [r.status for r in sorted(runs, key=lambda r: r.attempt)]
+    finally:
+        store.close()

@@ -3,7 +3,7 @@ processes, kernels running the asset's cell interactively, and the scheduler dae
 Exactly one run happens; every other request is told which run holds the partition.
 
 The winner's cell waits until every other request has answered, so each of them meets a held partition (no
-request can slip in after the winner finished). CI: 8 processes, 2 kernels, 1 daemon; the long version
+request can slip in after the winner finished). CI: 6 processes, 1 kernel, 1 daemon; the long version
 (``NBO_RELIABILITY_LONG=1``): 45 processes, 4 kernels, 1 daemon = 50.
 """
 
@@ -96,7 +96,7 @@ def due_schedule(root: Path) -> None:
 
 
 def test_simultaneous_requests_for_one_partition_make_exactly_one_run(tmp_path: Path) -> None:
-    n_cli, n_kernels = (45, 4) if LONG else (8, 2)
+    n_cli, n_kernels = (45, 4) if LONG else (6, 1)
     root, release, go = tmp_path / "p", tmp_path / "release", tmp_path / "go"
     write_project(root, [asset_cell(release)], heartbeat_timeout=60)
     nbo(root, "status")  # create the store before the crowd arrives
