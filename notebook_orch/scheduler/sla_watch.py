@@ -11,7 +11,8 @@ One call per scheduler pass (``SlaWatch.run_once``), only by the lease holder:
    for good and is alerted. Interactive runs are not: the person is looking at the cell.
 3. **Deliver.** Each pending alert is given to ``alert_command`` (project config) as JSON on stdin; exit code 0
    marks it SENT; otherwise it is retried on the next passes, up to ``MAX_ATTEMPTS`` times, then FAILED. Without a
-   command, alerts are marked NO_HOOK (they stay listed by ``nbo sla --alerts``).
+   command, alerts are marked NO_HOOK (they stay listed by ``nbo sla --alerts``). Hooks get at most
+   ``DELIVERY_BUDGET_S`` per pass, so a slow hook delays alerts, not schedules and triggers.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ log = logging.getLogger("notebook_orch.scheduler")
 ALERT_CURSOR = "alerts"
 MAX_ATTEMPTS = 3
 HOOK_TIMEOUT_S = 10.0
+DELIVERY_BUDGET_S = 5.0  # hook time per pass; alerts left over are delivered on the next passes, oldest first
 
 
 @dataclass
@@ -146,7 +148,12 @@ class SlaWatch:
         if not command:
             store.mark_alerts([a.id for a in pending], state="NO_HOOK", now=now)
             return
+        import time
+
+        deadline = time.monotonic() + DELIVERY_BUDGET_S
         for alert in pending:
+            if time.monotonic() > deadline:
+                break  # a slow hook must not hold up ticks and triggers: the rest go on the next passes
             error = run_hook(command, alert.payload, cwd=str(self.project.config.root))
             if error is None:
                 store.mark_alert(alert.id, state="SENT", now=now)

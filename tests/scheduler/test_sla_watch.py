@@ -164,3 +164,22 @@ def test_the_widget_panel_shows_the_recorded_misses(tmp_path: Path):
             "partition": "2024-01-05", "reason": "MISSING", "deadline": "2024-01-06 05:00"}}
         assert "met 1, missed 1" in panel_html(view)
         assert g.panel_view("raw")["sla_record"] is None
+
+
+def test_a_slow_hook_spreads_delivery_over_passes(tmp_path: Path, monkeypatch):
+    import notebook_orch.scheduler.sla_watch as sla_watch
+
+    monkeypatch.setattr(sla_watch, "DELIVERY_BUDGET_S", 0.05)
+    hook = tmp_path / "alerts.jsonl"
+    root = make_project(tmp_path / "p")
+    slow = "import sys, time, pathlib; time.sleep(0.2); pathlib.Path(sys.argv[1]).open('a').write(sys.stdin.read())"
+    (root / "pyproject.toml").write_text(
+        f"[tool.notebook_orch]\nalert_command = {json.dumps([sys.executable, '-c', slow, str(hook)])}\n")
+    with Project(root) as p:
+        watch = SlaWatch(p)
+        watch.run_once(utc(2024, 1, 4, 12))
+        first = watch.run_once(utc(2024, 1, 6, 12))
+        assert len(first.missed) == 2 and first.sent == 1  # the budget was spent on the first alert
+        assert watch.run_once(utc(2024, 1, 6, 12, 1)).sent == 1
+        assert [json.loads(line)["partition"] for line in hook.read_text().splitlines()] == ["2024-01-04",
+                                                                                            "2024-01-05"]
