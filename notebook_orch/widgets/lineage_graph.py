@@ -229,7 +229,11 @@ class LineageGraph(w.HBox):
             text = (f"Would start {len(plan.runs)} run(s) for {len(plan.targets)} partition(s)"
                     + (f", skipping {len(plan.skipped)}" if plan.skipped else "") + ".")
         except Exception as exc:  # noqa: BLE001 - a bad key is shown next to the fields
-            text = f"<span style='color:#c62828'>{escape(str(exc))}</span>"
+            # The first problem and how many more (all of them on hover): a wall of red text above the buttons
+            # pushed them out of sight on a deep graph.
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            short = " ".join(lines[:2]) + (f" (and {len(lines) - 2} more)" if len(lines) > 2 else "")
+            text = f"<span style='color:#c62828' title='{escape(str(exc))}'>{escape(short)}</span>"
         self.panel.dry_run.value = f"<div style='font:12px sans-serif;color:#455a64'>{text}</div>"
 
     # -- live ------------------------------------------------------------------------------------------------

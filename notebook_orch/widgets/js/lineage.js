@@ -168,12 +168,28 @@ function render({ model, el }) {
     cy.endBatch();
     for (const id of [...shut]) if (cy.getElementById(id).empty()) shut.delete(id);
     if (shut.size) applyCollapsed();  // a redraw (the notebooks changed) keeps what was collapsed
-    cy.fit(undefined, 20);
+    if (large()) fitPositions(); else cy.fit(undefined, 20);
     box.dataset.nodes = String(graph.nodes.length);
     box.dataset.renderMs = String(Math.round(performance.now() - t0));
     box.dataset.renderStartAt = String(startedAt);
     box.dataset.drawnAt = String(Date.now());
+    cy.one("render", () => { box.dataset.paintedAt = String(Date.now()); });  // the first frame on the canvas
     box.dataset.ready = "1";
+  }
+
+  function fitPositions() {
+    // cy.fit() measures every element with its label (thousands of text measurements); the kernel's positions
+    // and the fixed node size give the same frame at once.
+    let x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
+    for (const n of graph.nodes) {
+      x1 = Math.min(x1, n.x); x2 = Math.max(x2, n.x); y1 = Math.min(y1, n.y); y2 = Math.max(y2, n.y);
+    }
+    if (!isFinite(x1)) return;
+    x1 -= 100; x2 += 100; y1 -= 26; y2 += 26;  // half a node (200 x 52)
+    const w = cy.width() - 40, h = cy.height() - 40;
+    const zoom = Math.max(cy.minZoom(), Math.min(cy.maxZoom(), w / (x2 - x1), h / (y2 - y1)));
+    cy.viewport({ zoom, pan: { x: 20 + (w - zoom * (x2 - x1)) / 2 - zoom * x1,
+                               y: 20 + (h - zoom * (y2 - y1)) / 2 - zoom * y1 } });
   }
 
   function highlight(node) {
