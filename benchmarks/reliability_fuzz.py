@@ -85,7 +85,26 @@ def contention_long(seconds: float | None = None) -> dict:
     return rows[-1] if rows else {"ok": False}
 
 
+def secrets_scan() -> dict:
+    """Runs that read a secret (succeeding, failing, storing it) from nbo, a kernel and Dask; every place scanned."""
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = Path(tmp, "figures.jsonl")
+        ok, out, took = _pytest(str(TESTS / "test_secrets.py"), NBO_RELIABILITY_FIGURES=str(figures))
+        rows = _figures(figures, "secrets")
+    if ok and rows:
+        f = rows[-1]
+        print(f"secret_scans: {f['places']:,} places scanned ({f['files']} project files, {f['tables']} store tables, "
+              f"{f['events']} events, {f['kernel_messages']} kernel messages, nbo output, Dask logs) after "
+              f"{f['runs']} runs (nbo, kernel, background, Dask; succeeded, failed, refused): "
+              f"{f['occurrences']} occurrences of the secret ({took:.0f} s)", flush=True)
+    else:
+        print("secret_scans: FAILED")
+        print(out[-4000:])
+    return rows[-1] if rows else {"ok": False}
+
+
 def run_all() -> None:
     fuzz_long()
     corpus()
     contention_long()
+    secrets_scan()

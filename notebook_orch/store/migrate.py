@@ -156,7 +156,26 @@ def ensure_schema(engine: Engine, shown: str, *, migrations: Migrations | None =
         if not _is_current(state, migrations, shown):
             if state.version is None:
                 _check_no_tables(conn, shown)
-            upgrade(conn, state, migrations)
+            try:
+                upgrade(conn, state, migrations)
+            except Exception as exc:
+                # A table or column the old version had is gone: the migration cannot run, and the transaction
+                # rolls back, so the file stays as it was.
+                if not _missing_schema_part(exc):
+                    raise
+                raise _damaged(shown, f"upgrading it from schema version {state.version} to {migrations.head} "
+                                      f"failed because part of its schema is missing ({_first_line(exc)})") from None
+
+
+def _missing_schema_part(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", None) or exc)
+    return isinstance(exc, (sa.exc.NoSuchTableError, sa.exc.NoSuchColumnError)) or (
+        "no such table" in text or "no such column" in text or "does not exist" in text)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def _is_current(state: SchemaState, migrations: Migrations, shown: str) -> bool:

@@ -7,8 +7,9 @@ property (default 5,000). ``FUZZ`` is the one chosen.
 ``snapshot``: a project folder's content before and after, with SQLite stores as their
 rows (a checkpoint moves pages between the WAL and the file without changing any row).
 
-The ``state_cache`` table is left out: it is the snapshot cache (store/snapshot.py), derived from the events and
-refreshed by reads on purpose; nothing the user stored or ran is in it."""
+Caches are left out: the ``state_cache`` table (store/snapshot.py, derived from the events) and the discovery
+cache under ``.notebook_orch/cache/`` (derived from the notebooks' content) are refreshed by reads on purpose;
+nothing the user stored or ran is in them."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def snapshot(folder: Path) -> dict[str, bytes | str | None]:
     files as their bytes. SQLite's -wal/-shm files come and go with connections and are left out."""
     out: dict[str, bytes | str | None] = {}
     for dirpath, dirnames, filenames in os.walk(folder):
+        if Path(dirpath) == folder / ".notebook_orch":
+            dirnames[:] = [d for d in dirnames if d != "cache"]
         for name in dirnames + filenames:
             p = Path(dirpath, name)
             rel = str(p.relative_to(folder))

@@ -147,7 +147,7 @@ def test_four_processes_share_the_store_without_locked_errors_or_lost_events(tmp
                 backfills.append(backfill)
                 next_range += 2
             # The kernel: one partition of the interactive asset per cell, as a person clicking through them.
-            key = _keys(1000 + typed, 1)[0]  # apart from the backfill's ranges
+            key = _keys(1000 + typed % 400, 1)[0]  # apart from the backfill's ranges; again after 400
             kernel.run(f"%nbo partition {key}")
             kernel.run(kernel_cell(root), timeout=180)
             typed += 1

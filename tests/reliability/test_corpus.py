@@ -70,6 +70,16 @@ def project(tmp_path: Path, name: str) -> tuple[Path, Path]:
             run = store.start_run(notebook="notebooks/good.ipynb", targets=[("good", "unpartitioned")], kind="manual")
             store.finalize_failure(run.run_id, error="ValueError: boom")
     shutil.copyfile(CORPUS / name, target)
+    if kind == "stores":
+        # A store the corpus holds from an older schema version, but otherwise readable, is upgraded first — as the
+        # first command after upgrading notebook_orch would do; what is checked is that commands change nothing.
+        from notebook_orch.errors import NotebookOrchError
+        from notebook_orch.store import open_store
+
+        try:
+            open_store(f"sqlite:///{target}").close()
+        except NotebookOrchError:
+            pass
     return root, target
 
 

@@ -196,6 +196,8 @@ def stores() -> dict[str, bytes]:
         out["schema_version_empty"] = damaged("DELETE FROM schema_version")
         out["runs_table_missing"] = damaged("DROP TABLE runs")
         out["garbage_in_a_row"] = damaged("UPDATE runs SET started_at = 'garbage'")
+        # old_schema_runs_table_missing.db is not remade: it is a store of schema version 4 with its runs table
+        # dropped (the upgrade to the current version cannot run on it).
     return out
 
 
