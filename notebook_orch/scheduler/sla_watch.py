@@ -21,7 +21,7 @@ import json
 import logging
 import subprocess
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from notebook_orch.core.sla import due_partitions, judge
@@ -55,6 +55,8 @@ class SlaWatch:
     def __init__(self, project: Any) -> None:
         self.project = project
         self._follower: Any = None
+        # asset -> ((sla, partitions, watermark), the next deadline): skip the window scan until it comes
+        self._next_due: dict[str, tuple[Any, datetime | None]] = {}
 
     def run_once(self, now: datetime) -> SlaPassReport:
         """``now``: an aware or naive UTC time (the daemon's clock)."""
@@ -82,7 +84,16 @@ class SlaWatch:
                 store.start_watch(spec.name, spec.sla.text, now=now)
                 log.info("SLA %r of %s watched from %s", spec.sla.text, spec.name, iso(now))
                 continue
+            mark = (spec.sla.text, spec.partitions, w.checked_until)
+            known = self._next_due.get(spec.name)
+            if known is not None and known[0] == mark and (known[1] is None or now < known[1]):
+                continue  # its next deadline has not come: no window scan this pass (idle daemons stay idle)
             found = list(due_partitions(spec.sla, spec.partitions, after=w.checked_until, until=now))
+            if not found:
+                upcoming = next(due_partitions(spec.sla, spec.partitions, after=now, until=now + timedelta(days=2)),
+                                None)
+                # No deadline within two days (a monthly SLA, a range that ended): look again in an hour.
+                self._next_due[spec.name] = (mark, upcoming[1] if upcoming else now + timedelta(hours=1))
             if found:
                 watermarks[spec.name] = now
                 due += [(spec, key, dl) for key, dl in found]
