@@ -33,7 +33,7 @@ from notebook_orch.errors import DeclarationError, DiscoveryError, Problem
 if TYPE_CHECKING:
     from notebook_orch.discovery_cache import DiscoveryCache, NotebookFindings
 
-__all__ = ["DiscoveryReport", "assets_in_cells", "discover", "read_cells"]
+__all__ = ["DiscoveryReport", "assets_in_cells", "discover", "helper_query", "read_cells"]
 
 CELL_TYPES = ("code", "markdown", "raw")
 _FIX_FILE = "open it in Jupyter and save it again, or restore it from version control"
@@ -140,7 +140,7 @@ def assets_in_cells(cells: Sequence[tuple[str, str]], *, notebook: str) -> Disco
         except DeclarationError as exc:
             problems.append(replace(exc.problem, asset=_declared_name(line)))
             continue
-        chosen = select_helpers(body, other_code, before=index)
+        chosen = select_helpers(helper_query(body, spec.checks), other_code, before=index)
         helper_sources = [sources[i] for i in chosen]
         version = spec.code_version_override or code_version(body, helper_sources)
         specs.append(replace(spec, code_version=version, code_source=code_source(body, helper_sources)))
@@ -154,6 +154,15 @@ def assets_in_cells(cells: Sequence[tuple[str, str]], *, notebook: str) -> Disco
     return DiscoveryReport(
         specs=tuple(specs), problems=tuple(problems), notebooks=(notebook,), helpers=MappingProxyType(helpers)
     )
+
+
+def helper_query(body: str, checks: Sequence[str]) -> str:
+    """What an asset reads from the cells above it: its body, then its ``--check`` expressions (evaluated after the
+    body, in the same namespace), so that a check reading a constant of a helper cell counts (and runs) that cell.
+    Names the body assigns — the asset's own above all — stay local to it, as at run time."""
+    if not checks:
+        return body
+    return body + "\n" + "\n".join(f"({expr})" for expr in checks) + "\n"
 
 
 def read_cells(path: str | os.PathLike[str], *, notebook: str | None = None) -> list[tuple[str, str]]:

@@ -165,11 +165,20 @@ class Project:
         now: datetime | None = None,
     ) -> RunPlan:
         """Which runs a materialization would start (nothing is executed)."""
+        from dataclasses import replace
+
         from notebook_orch.core.planning import plan_materialization
 
+        graph = self.graph
+        chosen = graph.select(selection)  # a named invalid asset is refused here, naming its problem
         report = self.status(now=now)
-        return plan_materialization(self.graph, report, selection=self.graph.select(selection),
-                                    partitions=partitions, downstream=downstream, only_stale=only_stale)
+        plan = plan_materialization(graph, report, selection=chosen, partitions=partitions, downstream=downstream,
+                                    only_stale=only_stale)
+        # What the selection reaches but cannot run (invalid assets downstream of x+, say) is said, not dropped.
+        reach = " ".join(f"{name}+" for name in chosen) if downstream else selection
+        left_out = tuple((name, graph.invalid[name].describe(located=True))
+                         for name in graph.select(reach, include_invalid=True) if name in graph.invalid)
+        return replace(plan, left_out=left_out) if left_out else plan
 
     def submit(
         self,

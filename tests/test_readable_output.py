@@ -112,6 +112,7 @@ def test_stale_groups_by_asset_and_cause_and_shows_a_code_change_once_as_a_diff(
             "report: stale\n"
             "  upstream stale: clean 2013-01-01..2013-01-03: 3 stale\n"
             "  root cause: raw 2013-01-01..2013-01-03: 3 code changed\n"
+            "  note: built from 3 of 31 partitions of clean\n"  # the [all] coverage --json has, said here too
             "7 stale partitions in 3 assets\n")
         data = json.loads(nbo(root, "stale", "--json").stdout)  # every detail stays in --json
         assert [(s["asset"], s["partition"]) for s in data["stale"]] == [
@@ -144,6 +145,10 @@ def test_status_and_runs_tables_fit_the_width(built: dict, columns: int) -> None
         assert max(len(line) for line in lines) <= columns, text
         assert any(line.startswith("└") and line.rstrip().endswith("┘") for line in lines), text  # not cut off
     assert status.count("3 fresh, 28 missing") == 2, status
+    assert "report: built from 3 of 31 partitions of clean\n" in status  # the [all] coverage, as --json has it
+    rows = json.loads(nbo(root, "status", "--json").stdout)["assets"]
+    assert {r["asset"]: r["notes"] for r in rows} == {"raw": [], "clean": [], "boom": [],
+                                                       "report": ["built from 3 of 31 partitions of clean"]}
     assert len(re.findall(r"\(2013-01-0[123]\)", status)) == 2, status  # the last column is whole
     with open_store(Project(root).config.store_url) as store:
         every = store.list_runs()

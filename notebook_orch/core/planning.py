@@ -23,8 +23,6 @@ Partitions are handled as index arrays aligned with ``report.keys(asset)``.
 
 from __future__ import annotations
 
-import graphlib
-import heapq
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from notebook_orch.core.partitions import (
     Unpartitioned,
     check_key_is_safe,
 )
+from notebook_orch.core.run_order import order_units, unit_graph, units_on_cycles
 from notebook_orch.core.specs import AllPartitions, DepSpec
 from notebook_orch.core.staleness import STATUSES
 from notebook_orch.core.status import Status
@@ -97,6 +96,8 @@ class RunPlan:
     runs: tuple[PlannedRun, ...]
     targets: tuple[tuple[str, str], ...]  # every (asset, partition) to run, in run order
     skipped: tuple[tuple[str, str, str], ...]  # (asset, partition, why): "fresh" (only_stale) or "running"
+    # Invalid assets the selection reached (e.g. downstream of ``x+``) that cannot run: (asset, its problem)
+    left_out: tuple[tuple[str, str], ...] = ()
 
     def describe(self) -> str:
         """What ``--dry-run`` prints: one line per run that would start (numbered from 1), then what was skipped."""
@@ -108,7 +109,16 @@ class RunPlan:
         if self.skipped:
             why = {w: sum(1 for s in self.skipped if s[2] == w) for w in ("fresh", "running")}
             lines.append("Skipped " + ", ".join(f"{c} {w}" for w, c in why.items() if c) + ".")
+        lines.extend(left_out_lines(self.left_out))
         return "\n".join(lines)
+
+
+def left_out_lines(left_out: Sequence[tuple[str, str]]) -> list[str]:
+    """One line per invalid asset a selection reached but no run can materialize, with why."""
+    if not left_out:
+        return []
+    return [f"Left out {_plural(len(left_out), 'invalid asset')} the selection reaches (fix and materialize "
+            "again; nbo validate lists every problem):", *(f"  {name}: {why}" for name, why in left_out)]
 
 
 def plan_materialization(
@@ -462,9 +472,7 @@ def _spans(keys: tuple[str, ...], idx: Any) -> str:
     return ", ".join(parts)
 
 
-# -- 5. runs -------------------------------------------------------------------------------------------------------
-_Unit = tuple[str, str, str]  # (notebook, key, asset or "" for the whole group)
-
+# -- 5. runs (their dependencies and order: core/run_order.py) ------------------------------------------------------
 
 def _group_runs(
     graph: AssetGraph,
@@ -473,135 +481,19 @@ def _group_runs(
     edges: dict[str, list[_Edge]],
     skipped: list[tuple[str, str, str]],
 ) -> RunPlan:
-    units, deps = _unit_graph(graph, report, kept, edges, set())
-    cyclic = _on_cycles(deps)
+    units, deps = unit_graph(graph, report, kept, edges, set())
+    cyclic = units_on_cycles(deps)
     if cyclic:
         # Notebooks feeding each other at one key: run those groups asset by asset. One pass is enough: a cycle
         # left afterwards would have to pass through a group that was on no cycle before.
-        units, deps = _unit_graph(graph, report, kept, edges, {(u[0], u[1]) for u in cyclic})
-    order = _toposort(graph, report, units, deps)
+        units, deps = unit_graph(graph, report, kept, edges, {(u[0], u[1]) for u in cyclic})
+    order = order_units(graph, report, units, deps)
     position = {u: i for i, u in enumerate(order)}
     runs = tuple(
         PlannedRun(u[0], u[1], tuple(units[u]), tuple(sorted(position[d] for d in deps[u]))) for u in order
     )
     targets = tuple((a, run.partition) for run in runs for a in run.assets)
     return RunPlan(runs, targets, tuple(skipped))
-
-
-def _unit_graph(
-    graph: AssetGraph,
-    report: StalenessReport,
-    kept: dict[str, np.ndarray],
-    edges: dict[str, list[_Edge]],
-    split: set[tuple[str, str]],
-) -> tuple[dict[_Unit, list[str]], dict[_Unit, set[_Unit]]]:
-    """Runs (units) with their assets in cell order, and which units each must wait for."""
-    import numpy as np
-
-    unit_of: dict[str, list[_Unit]] = {}
-    units: dict[_Unit, list[str]] = {}
-    for name, idx in kept.items():
-        nb, keys = graph.spec(name).notebook or "", report.keys(name)
-        unit_of[name] = [(nb, keys[i], name if (nb, keys[i]) in split else "") for i in idx.tolist()]
-        for u in unit_of[name]:
-            units.setdefault(u, []).append(name)
-    for assets in units.values():
-        assets.sort(key=lambda a: _cell_order(graph, a))
-    deps: dict[_Unit, set[_Unit]] = {u: set() for u in units}
-    for name, idx in kept.items():
-        mine = unit_of[name]
-        for dep, lo, hi in edges[name]:
-            up_idx = kept.get(dep.asset)
-            if up_idx is None:
-                continue
-            theirs = unit_of[dep.asset]
-            first = np.searchsorted(up_idx, lo[idx]).tolist()
-            last = np.searchsorted(up_idx, hi[idx]).tolist()
-            for u, s, e in zip(mine, first, last):
-                if s < e:
-                    deps[u].update(theirs[s:e])
-    for u, before in deps.items():
-        before.discard(u)  # upstream cells earlier in the same run
-    return units, deps
-
-
-def _on_cycles(deps: dict[_Unit, set[_Unit]]) -> set[_Unit]:
-    """Every unit on some cycle: the members of strongly connected components larger than one (Tarjan, iterative,
-    so that thousands of runs do not hit the recursion limit)."""
-    index: dict[_Unit, int] = {}
-    low: dict[_Unit, int] = {}
-    stack: list[_Unit] = []
-    on_stack: set[_Unit] = set()
-    out: set[_Unit] = set()
-    for root in deps:
-        if root in index:
-            continue
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        work = [(root, iter(deps[root]))]
-        while work:
-            v, successors = work[-1]
-            for w in successors:
-                if w not in index:
-                    index[w] = low[w] = len(index)
-                    stack.append(w)
-                    on_stack.add(w)
-                    work.append((w, iter(deps[w])))
-                    break
-                if w in on_stack:
-                    low[v] = min(low[v], index[w])
-            else:
-                work.pop()
-                if work:
-                    parent = work[-1][0]
-                    low[parent] = min(low[parent], low[v])
-                if low[v] == index[v]:
-                    component = []
-                    while True:
-                        w = stack.pop()
-                        on_stack.discard(w)
-                        component.append(w)
-                        if w == v:
-                            break
-                    if len(component) > 1:
-                        out.update(component)
-    return out
-
-
-def _cell_order(graph: AssetGraph, name: str) -> tuple[bool, int, int]:
-    cell = graph.spec(name).cell_index
-    return cell is None, cell or 0, graph.position[name]
-
-
-def _toposort(
-    graph: AssetGraph, report: StalenessReport, units: dict[_Unit, list[str]], deps: dict[_Unit, set[_Unit]]
-) -> list[_Unit]:
-    """Dependency order; among runs ready together, by the first asset's place in the graph, then its partition order
-    (time order; a static list in its declared order)."""
-    index_cache: dict[str, dict[str, int]] = {}
-
-    def rank(u: _Unit) -> tuple[int, int, _Unit]:
-        first = units[u][0]
-        if first not in index_cache:
-            index_cache[first] = {k: i for i, k in enumerate(report.keys(first))}
-        return graph.position[first], index_cache[first][u[1]], u
-
-    ranks = {u: rank(u) for u in units}
-    sorter: graphlib.TopologicalSorter[_Unit] = graphlib.TopologicalSorter()
-    for u in sorted(units, key=ranks.__getitem__):
-        sorter.add(u, *sorted(deps[u], key=ranks.__getitem__))
-    sorter.prepare()
-    ready = [ranks[u] for u in sorter.get_ready()]
-    heapq.heapify(ready)
-    out: list[_Unit] = []
-    while ready:
-        u = heapq.heappop(ready)[2]
-        out.append(u)
-        sorter.done(u)
-        for v in sorter.get_ready():
-            heapq.heappush(ready, ranks[v])
-    return out
 
 
 def _plural(n: int, word: str) -> str:

@@ -83,6 +83,8 @@ class StaleAssetSummary:
     count: int
     causes: tuple[CauseGroup, ...]
     roots: tuple[RootGroup, ...]
+    # Information that is not a cause (an [all] dependency's coverage) -> how many stale partitions it is about
+    notes: tuple[tuple[str, int], ...] = ()
 
 
 def source_diff(old: str, new: str, *, before: str = "built", after: str = "now",
@@ -108,6 +110,7 @@ def summarize_stale(statuses: Iterable, order: Callable[[str], Sequence[str]]) -
         keys = order(asset)
         causes: dict[tuple, tuple[set[str], set[str]]] = {}
         roots: dict[tuple, set[str]] = {}
+        notes: dict[str, int] = {}
         for st in items:
             for c in st.causes:
                 # Dependency edits differ in what was added/removed: those stay apart; the rest group by upstream.
@@ -117,6 +120,8 @@ def summarize_stale(statuses: Iterable, order: Callable[[str], Sequence[str]]) -
                 theirs.update(c.upstream_partitions)
             for r in st.root_causes:
                 roots.setdefault((r.asset, r.status, tuple(r.kinds)), set()).add(r.partition)
+            for note in getattr(st, "notes", ()):
+                notes[note] = notes.get(note, 0) + 1
         groups = []
         for (kind, upstream, detail), (mine, theirs) in causes.items():
             up_keys = order(upstream) if upstream else ()
@@ -129,7 +134,7 @@ def summarize_stale(statuses: Iterable, order: Callable[[str], Sequence[str]]) -
                 continue  # the direct cause line already says exactly this
             root_groups.append(RootGroup(root, status, kinds, key_ranges(parts, order(root)), len(parts)))
         out.append(StaleAssetSummary(asset, key_ranges([s.partition for s in items], keys), len(items),
-                                     tuple(groups), tuple(root_groups)))
+                                     tuple(groups), tuple(root_groups), tuple(notes.items())))
     return out
 
 
@@ -171,6 +176,9 @@ def render_stale(summaries: Sequence[StaleAssetSummary], code_changes: Mapping[s
         for r in s.roots:
             what = _what(r.kinds, r.status)
             lines.append(f"  root cause: {r.asset} {describe_ranges(r.partitions)}: {r.count} {what}")
+        for note, count in s.notes:
+            lines.append(f"  note: {note}" + (f" ({count} of the {s.count} stale partitions)" if count != s.count
+                                                else ""))
     return lines
 
 

@@ -182,7 +182,7 @@ class RunHandle:
             if self._error is None:
                 took = self._ended - self._started if self.plan.runs else 0.0
                 report = RunPlanReport(tuple(self._outcomes[i] for i in range(len(self.plan.runs))), took,
-                                       tuple(self.plan.skipped))
+                                       tuple(self.plan.skipped), tuple(getattr(self.plan, "left_out", ())))
                 with self._lock:
                     self._report = report
                     listeners = list(self._finish_listeners)

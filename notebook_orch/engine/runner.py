@@ -33,6 +33,7 @@ class RunPlanReport:
     outcomes: tuple[RunOutcome, ...]
     duration_s: float
     skipped: tuple[tuple[str, str, str], ...] = ()  # the plan's (asset, partition, "fresh" | "running")
+    left_out: tuple[tuple[str, str], ...] = ()  # the plan's invalid assets the selection reached: (asset, why)
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -52,6 +53,8 @@ class RunPlanReport:
                  if self.count(s)]
         if self.running_elsewhere:
             parts.append(f"{len(self.running_elsewhere)} partition(s) not run: another run is materializing them")
+        if self.left_out:
+            parts.append(f"{len(self.left_out)} invalid asset(s) left out")
         return f"{len(self.outcomes)} run(s) in {self.duration_s:.1f} s: " + (", ".join(parts) or "nothing to do")
 
 

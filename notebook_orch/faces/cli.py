@@ -216,6 +216,7 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
     pools = project.pools()
     for r in rows:
         r["sla"] = slas.get(r["asset"])  # {"sla", "met", "missed"} from recorded verdicts, or None
+        r["notes"] = _coverage_notes(graph, report, r["asset"]) if r["status"] != INVALID else []
     if args.json:
         print(json.dumps(_jsonable({"assets": rows, "totals": totals, "invalid_assets": len(invalid),
                                     "pools": pools,
@@ -223,6 +224,9 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
         return 0
     console = _console()
     console.print(_status_table(rows, width=console.width))
+    for r in rows:
+        for note in r["notes"]:
+            console.print(f"{r['asset']}: {note}", highlight=False, markup=False, soft_wrap=True)
     console.print("totals: " + ", ".join(f"{k.lower()} {v}" for k, v in totals.items()))
     missed = [f"{name} {s['missed']} of {s['met'] + s['missed']}" for name, s in slas.items()
               if s["missed"] and name in names]
@@ -235,6 +239,21 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
                          if waiting else ""), highlight=False)
     _print_invalid(console, invalid, graph.other_problems)
     return 0
+
+
+def _coverage_notes(graph: Any, report: Any, name: str) -> list[str]:
+    """For an asset reading a dependency with [all]: how much of it its latest materialization was built from
+    ("built from 31 of 365 partitions of flights_daily"), as ``nbo stale`` and ``--json`` say."""
+    from notebook_orch.core.specs import AllPartitions
+
+    if not any(isinstance(e.dep.mapping, AllPartitions) for e in graph.upstream_edges(name)):
+        return []
+    last = report.last_materialized(name)
+    if last is None:
+        return []
+    partition = last[0]
+    return [f"{note} (partition {partition})" if len(report.keys(name)) > 1 else note
+            for note in report.explain(name, partition).notes]
 
 
 def _pool_text(pool: dict[str, Any]) -> str:

@@ -87,7 +87,8 @@ def run_command(project: Any, args: argparse.Namespace, *, progress: Any = None)
         if args.json:
             print(json.dumps({"runs": [{"notebook": r.notebook, "partition": r.partition, "assets": list(r.assets),
                                         "after": list(r.after)} for r in plan.runs],
-                              "skipped": [list(s) for s in plan.skipped]}, indent=2))
+                              "skipped": [list(s) for s in plan.skipped],
+                              "left_out": [{"asset": a, "problem": why} for a, why in plan.left_out]}, indent=2))
         else:
             print(plan.describe())
         return 0
@@ -111,12 +112,17 @@ def run_command(project: Any, args: argparse.Namespace, *, progress: Any = None)
         print(json.dumps(_jsonable({
             "ok": report.ok, "duration_s": report.duration_s, "outcomes": list(report.outcomes),
             "running_elsewhere": [{"asset": a, "partition": p, "run_id": r} for (a, p), r in elsewhere.items()],
+            "left_out": [{"asset": a, "problem": why} for a, why in report.left_out],
         }), indent=2))
     else:
+        from notebook_orch.core.planning import left_out_lines
+
         print(report.summary())
         for o in report.outcomes:
             if o.status != "SUCCESS":
                 print("  " + failure_line(o))
+        for line in left_out_lines(report.left_out):
+            print("  " + line)
         for (asset, partition), holder in elsewhere.items():
             by = f"run {holder}" if holder else "another run"
             print(f"  NOT RUN {asset}[{partition}]: {by} was already materializing it when this command planned; "

@@ -86,6 +86,7 @@ class NotebookOrchMagics(Magics):
         return shell.compile.cache(source, shell.execution_count)
 
     @line_magic
+    @no_var_expand  # '$' and '{...}' in a selection, key or parameter reach nbo as typed, as in a terminal
     def nbo(self, line: str) -> Any:
         """Mirror of the ``nbo`` command line: %nbo partition KEY | graph [SELECTION] | partitions [SELECTION] |
         status | stale | lineage | runs | materialize SELECTION [--partition K | --from A --to B] [--downstream] ...

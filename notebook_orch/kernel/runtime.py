@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, MutableMapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,68 +43,20 @@ from notebook_orch.core.specs import AssetSpec, parse_declaration
 from notebook_orch.engine.manifest import append_manifest, materialization_to_json
 from notebook_orch.errors import SYSTEM_EXIT_HINT, NotebookOrchError, PartitionError, RunFailed
 from notebook_orch.kernel.cache import SessionCache
+from notebook_orch.kernel.cell_support import (
+    RESET_ERROR,
+    AssetResult,
+    downstream_readers,
+    find_project_root,
+    reset_for_warm_run,
+    run_checks,
+)
 from notebook_orch.kernel.inputs import StoredInput
 from notebook_orch.secrets import redact
-from notebook_orch.store.records import CANCELED, FAILED, CheckResult, ConsumedInput, NewMaterialization
+from notebook_orch.store.records import CANCELED, FAILED, ConsumedInput, NewMaterialization
 
 RUN_CONTEXT = "nbo_run"  # the parameter papermill injects
 
-
-
-@dataclass(frozen=True)
-class AssetResult:
-    """What one ``%%asset`` cell did."""
-
-    asset: str
-    partition: str
-    status: str  # "materialized", "skipped", "source" (an external source's folder bound, nothing written)
-    row_count: int | None = None
-    columns: int | None = None
-    duration_s: float = 0.0
-    checks: tuple[CheckResult, ...] = ()
-    data_changed: bool = True
-    stale_downstream: tuple[str, ...] = ()
-    run_id: str | None = None
-    note: str | None = None  # e.g. "unsaved: differs from notebooks/x.ipynb": the kernel's declaration ran
-
-    def summary(self) -> str:
-        if self.status == "skipped":
-            return f"{self.asset}: skipped (not selected in this run)"
-        if self.status == "source":
-            return f"{self.asset}[{self.partition}]: {self.note}"
-        shape = (f"{self.row_count} rows" if self.row_count is not None else "value") + (
-            f" x {self.columns} columns" if self.columns else "")
-        passed = sum(c.passed for c in self.checks)
-        checks = f", checks {passed}/{len(self.checks)} passed" if self.checks else ""
-        if not self.data_changed:
-            after = "; data unchanged, nothing downstream went stale"
-        elif self.stale_downstream:
-            after = "; now stale downstream: " + ", ".join(self.stale_downstream)
-        else:
-            after = ""
-        note = f" ({self.note})" if self.note else ""
-        return f"{self.asset}[{self.partition}]: {shape} in {self.duration_s:.2f} s{checks}{after}{note}"
-
-
-@dataclass
-class _Upstream:
-    value: Any
-    consumed: list[ConsumedInput] = field(default_factory=list)
-
-
-def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
-    """The folder holding ``pyproject.toml`` with ``[tool.notebook_orch]`` or ``.notebook_orch/``, walking up."""
-    env = os.environ.get("NBO_PROJECT")
-    if env:
-        return Path(env).resolve()
-    here = Path(start or os.getcwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / ".notebook_orch").is_dir():
-            return folder
-        pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and "[tool.notebook_orch]" in pyproject.read_text(encoding="utf-8", errors="ignore"):
-            return folder
-    return here.parent if here.name == "notebooks" else here
 
 
 class AssetRuntime:
@@ -206,6 +158,10 @@ class AssetRuntime:
         """In a run the worker handed over everything in the run folder's context file: the code version, what
         each dependency reads and where those values are. The kernel opens neither the project nor the store."""
         partition = str(ctx["partition_key"])
+        if ns.get(RESET_ERROR):
+            raise RunFailed(f"The warm kernel could not be prepared for run {ctx.get('run_id')} "
+                            f"({ns[RESET_ERROR]}); nothing of this run executed in a clean namespace. Run it again.",
+                            asset=declared.name, partition=partition, run_id=ctx.get("run_id"))
         if declared.name not in ctx.get("assets", ()):
             return AssetResult(declared.name, partition, "skipped")
         context = self._run_context(ctx)
@@ -215,7 +171,7 @@ class AssetRuntime:
                             f"{sorted(context['assets'])}; the run was started without the asset's graph slice "
                             "(start runs with nbo materialize / Project.submit).",
                             asset=declared.name, partition=partition, run_id=ctx["run_id"])
-        spec = _with(declared, notebook=context["notebook"], cell_index=entry["cell"],
+        spec = replace(declared, notebook=context["notebook"], cell_index=entry["cell"],
                      code_version=entry["code_version"], code_source=entry.get("code_source") or "")
         inputs = [(UpstreamRead.from_json(r), {k: StoredInput.from_json(v) for k, v in r["found"].items()})
                   for r in entry["reads"]]
@@ -257,7 +213,10 @@ class AssetRuntime:
         from notebook_orch.kernel.declared import resolve_interactive_spec
 
         graph = self._with_new_assets(self.graph(), but=declared.name)
-        chosen = resolve_interactive_spec(graph, declared, body, version_with_helpers=self._code_version_with_helpers,
+        def version_with_helpers(notebook: str | None, cell_index: int | None, source: str) -> str:
+            return self._code_version_with_helpers(notebook, cell_index, source, checks=declared.checks)
+
+        chosen = resolve_interactive_spec(graph, declared, body, version_with_helpers=version_with_helpers,
                                           kernel_notebook=self._kernel_notebook(ns))
         spec = chosen.spec
         if not spec.code_source:  # a kernel declaration: the source of the version it was given
@@ -294,7 +253,7 @@ class AssetRuntime:
         stale = self._now_stale_readers(graph, spec, partition) if changed and spec.name in graph else ()
         if spec.notebook is None:
             self._new_assets[spec.name] = spec
-        return _replace_result(result, data_changed=changed, stale_downstream=stale, run_id=run.run_id,
+        return replace(result, data_changed=changed, stale_downstream=stale, run_id=run.run_id,
                                note=chosen.note)
 
     def kernel_declarations(self) -> tuple[AssetSpec, ...]:
@@ -330,12 +289,14 @@ class AssetRuntime:
         except (OSError, ValueError):
             return None
 
-    def _code_version_with_helpers(self, notebook: str | None, cell_index: int | None, body: str) -> str:
+    def _code_version_with_helpers(self, notebook: str | None, cell_index: int | None, body: str, *,
+                                   checks: tuple[str, ...] = ()) -> str:
         """The code version of ``body`` with the helper cells of the saved ``notebook`` above ``cell_index`` (all
-        of them when None: a new cell is usually written below the ones it uses)."""
+        of them when None: a new cell is usually written below the ones it uses) that it or its ``checks`` read,
+        as discovery chooses them."""
         from notebook_orch.core.codeversion import code_source, code_version, select_helpers
         from notebook_orch.core.specs import split_asset_cell
-        from notebook_orch.discovery import read_cells
+        from notebook_orch.discovery import helper_query, read_cells
 
         helpers: list[str] = []
         if notebook is None:
@@ -347,7 +308,7 @@ class AssetRuntime:
             other = [(i, src) for i, (kind, src) in enumerate(cells)
                      if kind == "code" and split_asset_cell(src) is None]
             sources = dict(other)
-            helpers = [sources[i] for i in select_helpers(body, other, before=cell_index)]
+            helpers = [sources[i] for i in select_helpers(helper_query(body, checks), other, before=cell_index)]
         except Exception:  # noqa: BLE001 - the notebook vanished or broke since discovery: version the body alone
             helpers = []
         version = code_version(body, helpers)
@@ -433,7 +394,7 @@ class AssetRuntime:
         values = self.values()
         staged = values.stage(spec.name, partition, value, io=spec.io, run_id=run_id)
         try:
-            checks = _run_checks(spec, value, ns)
+            checks = run_checks(spec, value, ns)
             failed = [c for c in checks if not c.passed]
             if failed:
                 if manifest:
@@ -491,7 +452,7 @@ class AssetRuntime:
     def _now_stale_readers(self, graph: Any, spec: AssetSpec, partition: str) -> tuple[str, ...]:
         """Direct downstream partitions that read ``spec[partition]`` and were materialized: they just went stale
         (the ones never materialized were MISSING before and still are)."""
-        readers = _readers(graph, spec, partition)
+        readers = downstream_readers(graph, spec, partition)
         if not readers:
             return ()
         snap = self.project().store.snapshot(keys=[(a, k) for a, keys in readers for k in keys])
@@ -516,81 +477,17 @@ def _record_failure(life: Any, spec: AssetSpec, exc: BaseException) -> None:
         pass
 
 
-def _run_checks(spec: AssetSpec, value: Any, ns: Mapping[str, Any]) -> list[CheckResult]:
-    out = []
-    scope = dict(ns)
-    scope[spec.name] = value
-    for expr in spec.checks:
-        try:
-            ok = bool(eval(expr, scope))  # noqa: S307 - the user's own declared check
-            out.append(CheckResult(expr, ok, None if ok else "evaluated to False"))
-        except Exception as exc:  # a check that raises has failed; say how
-            out.append(CheckResult(expr, False, redact(f"raised {type(exc).__name__}: {exc}")))
-    return out
-
-
-def _readers(graph: Any, spec: AssetSpec, partition: str) -> list[tuple[str, list[str]]]:
-    """Direct downstream assets and their partitions that read ``spec[partition]``."""
-    import numpy as np
-
-    from notebook_orch.core.mappings import readers_of, upstream_ranges
-
-    now = _now()
-    up_keys = spec.partitions.keys(now=now)
-    q = up_keys.index(partition) if partition in up_keys else None
-    if q is None:
-        return []
-    out = []
-    for edge in graph.downstream_edges(spec.name):
-        down = graph.spec(edge.downstream)
-        down_keys = down.partitions.keys(now=now)
-        lo, hi = upstream_ranges(down.partitions, spec.partitions, edge.dep.mapping, len(down_keys), len(up_keys))
-        hits = readers_of(lo, hi, np.array([q], dtype=np.int64)).tolist()
-        if hits:
-            out.append((down.name, [down_keys[j] for j in hits]))
-    return out
-
-
-def _with(spec: AssetSpec, **changes: Any) -> AssetSpec:
-    from dataclasses import replace
-
-    return replace(spec, **changes)
-
-
-def _replace_result(result: AssetResult, **changes: Any) -> AssetResult:
-    from dataclasses import replace
-
-    return replace(result, **changes)
-
-
 def _now() -> Any:
     from notebook_orch.project import utcnow
 
     return utcnow()
 
 
-def reset_for_warm_run(shell: Any, *, cwd: str | None = None) -> None:
-    """Before a run on a reused kernel: drop every name earlier runs created, so each run starts clean.
-
-    Imported modules stay loaded (that is the point of a warm kernel); the namespace is what a fresh kernel has.
-    """
-    baseline = shell.user_ns.setdefault("__nbo_baseline__", None)
-    if baseline is None:
-        shell.user_ns["__nbo_baseline__"] = set(shell.user_ns) | {"__nbo_baseline__"}
-    else:
-        for name in [n for n in shell.user_ns if n not in baseline]:
-            del shell.user_ns[name]
-    runtime = shell.user_ns.get("__nbo_runtime__") or getattr(shell, "_nbo_runtime", None)
-    if runtime is not None:
-        runtime.active_partition = None
-    if cwd:
-        os.chdir(cwd)
-
-
 __all__ = [
     "AssetResult",
     "AssetRuntime",
     "NotebookOrchError",
+    "RESET_ERROR",
     "RUN_CONTEXT",
     "find_project_root",
     "reset_for_warm_run",

@@ -56,3 +56,25 @@ def test_a_run_kernel_keeps_its_value_store_while_the_data_folder_stays(tmp_path
 
 def test_run_kernels_start_without_ipython_history() -> None:
     assert "--HistoryManager.enabled=False" in KERNEL_ARGUMENTS
+
+
+def test_a_reset_sent_without_waiting_keeps_its_failure_for_the_runs_asset_cells(tmp_path: Path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    import pytest
+
+    monkeypatch.chdir(tmp_path)  # the reset changes the folder; the test's folder is restored afterwards
+    from notebook_orch.errors import RunFailed
+    from notebook_orch.kernel.runtime import RESET_ERROR, reset_for_warm_run
+
+    shell = SimpleNamespace(user_ns={"In": []})
+    reset_for_warm_run(shell)  # the kernel's first reset takes the baseline
+    shell.user_ns["left_over"] = 1
+    reset_for_warm_run(shell, cwd=str(tmp_path / "gone"), record_errors=True)
+    assert "left_over" not in shell.user_ns
+    assert "FileNotFoundError" in shell.user_ns[RESET_ERROR]
+    ns = {**shell.user_ns, "nbo_run": {"run_id": "r1", "partition_key": "p", "assets": ["a"]}}
+    with pytest.raises(RunFailed, match="could not be prepared for run r1"):
+        AssetRuntime(tmp_path).execute_cell("a", "a = 1", ns, lambda: None)
+    reset_for_warm_run(shell, cwd=str(tmp_path), record_errors=True)  # the next run's reset clears it
+    assert RESET_ERROR not in shell.user_ns

@@ -27,3 +27,21 @@ def test_warm_runs_write_complete_output_notebooks(tmp_path: Path) -> None:
         statuses = [c.metadata.papermill.status for c in nb.cells if c.cell_type == "code"]
         assert statuses == ["completed", "completed", "completed", "skipped", "completed"], statuses
         assert nb.metadata.papermill.end_time is not None
+
+
+@pytest.mark.kernel
+def test_a_run_executes_the_helper_cell_a_check_reads(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "proj", {})
+    write_notebook(root / "notebooks" / "n.ipynb", [
+        "MIN_ROWS = 2",
+        "print('a plot, not needed')",
+        asset_cell("sized", "sized = [1, 2, 3]", options="--check 'len(sized) >= MIN_ROWS'"),
+    ])
+    with Project(root) as project:
+        report = project.materialize("sized", partitions=PartitionSelection(start="2013-01-01", end="2013-01-02"),
+                                     workers=1, mode="warm")
+    assert report.ok, [o.error for o in report.outcomes]
+    nb = nbformat.read(report.outcomes[0].output_path, as_version=4)
+    statuses = {c.source: c.metadata.papermill.status for c in nb.cells if c.cell_type == "code"}
+    assert statuses["MIN_ROWS = 2"] == "completed"
+    assert statuses["print('a plot, not needed')"] == "skipped"

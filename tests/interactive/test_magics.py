@@ -230,3 +230,11 @@ def test_unloading_the_extension_closes_the_runtime(session: Session) -> None:
     assert runtime._project is None
     session.ok("%load_ext notebook_orch")
     assert session.runtime is not runtime
+
+
+def test_nbo_takes_dollar_and_braces_literally(session: Session) -> None:
+    """IPython expands $name and {expr} in line magics; %nbo must see what was typed, as nbo in a terminal does."""
+    session.ok("day = '2013-01-07'")
+    assert_usage_error(session, "%nbo partition $day", "'$day' is not a partition of any asset")
+    assert_usage_error(session, "%nbo partition {day}", "'{day}' is not a partition of any asset")
+    assert session.runtime.active_partition != "2013-01-07"
