@@ -124,6 +124,7 @@ def test_dry_run_json_parses_and_matches_the_plan(project_root: Path) -> None:
             {"notebook": "notebooks/downstream.ipynb", "partition": DAY, "assets": ["doubled"], "after": [0]},
         ],
         "skipped": [],
+        "left_out": [],
     }
     assert_nothing_stored(project_root)
 

@@ -94,5 +94,6 @@ def test_backfill_after_a_partial_failure_runs_only_the_failed_partition(tmp_pat
         assert project.status().partitions_with("day_value", "FRESH") == list(DAYS)
 
     done = nbo(tmp_path, "backfill", "day_value", *span, "--json", check=True)
-    assert json.loads(done.stdout) == {"ok": True, "duration_s": 0.0, "outcomes": [], "running_elsewhere": []}
+    assert json.loads(done.stdout) == {"ok": True, "duration_s": 0.0, "outcomes": [], "running_elsewhere": [],
+                                       "left_out": []}
     assert len(runs_of(tmp_path)) == 5
