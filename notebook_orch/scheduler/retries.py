@@ -1,10 +1,11 @@
 """Runs that died, retried per their assets' ``--retries`` (the daemon's part of "reap and retry").
 
-A notebook that raises is retried inside its run (``engine.executor.execute_run``); a run whose process died cannot
-retry itself. It ends FAILED one of two ways — reaped when its heartbeat stopped (whoever reaps: the daemon,
-``nbo reap``, any writer), or settled at once by the runner that saw its worker die — and either way a RUN_FAILED
-event says so. The daemon reads those events with its one cursor and starts the next attempt when the policy has
-one left: attempt numbers continue (a run that died at attempt 1 of ``--retries 2`` is retried as attempts 2-3).
+A notebook that raises is retried inside its run (``engine.executor.execute_run``), and a run whose worker died is
+retried by the runner that saw it die (``engine.handle``). A run whose runner died too (the command killed, the
+machine rebooted) is reaped when its heartbeat stops — by whoever reaps: the daemon, ``nbo reap``, any writer — and
+the RUN_FAILED event says so. The daemon reads those events with its one cursor and starts the next attempt when
+the policy has one left: attempt numbers continue (a run that died at attempt 1 of ``--retries 2`` is retried as
+attempts 2-3).
 
 Never twice: a died run is retried only if no run of its (asset, partition) targets started after it — a daemon
 that crashed after submitting the retry but before saving its cursor sees that run and moves on.
@@ -20,8 +21,9 @@ from notebook_orch.core.partitions import UNPARTITIONED_KEY
 
 log = logging.getLogger("notebook_orch.scheduler")
 
-#: How the errors of runs that died begin (store.writes.reap_stale_runs; engine.handle.WORKER_DIED).
-DIED_PREFIXES = ("heartbeat lost:", "The worker process running it died")
+#: How the error of a reaped run begins (store.writes.reap_stale_runs). A run whose worker died while its runner
+#: lived is retried by that runner (engine.handle); only a run whose runner died too is left to the daemon.
+DIED_PREFIXES = ("heartbeat lost:",)
 
 
 def died(error: str | None) -> bool:
@@ -70,7 +72,7 @@ def _resubmit(scheduler: Any, run: Any, policy: int) -> Any:
     try:
         handle = project.submit(
             ",".join(run.assets), partitions=PartitionSelection(keys=keys) if keys else None, kind=run.kind,
-            retries=policy - run.attempt, first_attempt=run.attempt + 1, executor=scheduler.executor,
+            retries=policy - run.attempt, first_attempt=run.attempt + 1, executor=scheduler.run_executor(),
             workers=scheduler.workers, parameters=_parameters_of(scheduler, run),
         )
     except Exception as exc:  # a partition gone from the notebooks, say: log it, keep the daemon going

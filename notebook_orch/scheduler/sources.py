@@ -32,10 +32,15 @@ class SourceObserver:
         self.min_interval_s = min_interval_s
         self._seen: dict[tuple[str, str], tuple[int, int]] = {}  # (source, partition) -> marker (mtime_ns, size)
         self._last = float("-inf")
+        self._graph: Any = None
+        self._sources: list[AssetSpec] = []
 
     def observe(self, now: datetime) -> list[tuple[str, str]]:
         """Record every source partition whose marker appeared or changed; returns them."""
-        sources = [s for s in self.project.graph.specs if s.source_path is not None]
+        graph = self.project.graph
+        if graph is not self._graph:  # the sources of a graph, found once (a daemon at rest passes every second)
+            self._graph, self._sources = graph, [s for s in graph.specs if s.source_path is not None]
+        sources = self._sources
         if not sources or time.monotonic() - self._last < self.min_interval_s:
             return []
         self._last = time.monotonic()
