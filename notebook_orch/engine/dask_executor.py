@@ -10,13 +10,17 @@ the shared path when all workers are on one host).
 Traps the peers fell into, and what this module does about each:
 
 - keys must be unique per run and attempt (concurrent runs collapsed into one task in dagster #21418): the key is
-  ``nbo-<first run id>-<n>``, ``n`` counting this executor's submissions of the request, and ``pure=False``;
+  ``nbo-<first run id>-a<attempt>-<n>``, ``n`` counting this executor's submissions of the request, and
+  ``pure=False``;
 - the store owns retries, not Dask (``retries=0``; ``execute_run`` retries per ``request.retries``);
 - Dask resubmits a task whose worker died (and raises ``KilledWorker`` after ``allowed-failures`` deaths, which
   is no user error): a resubmitted task first asks the store whether one of the request's attempts already
   started, and if so refuses to run it again (``AttemptAlreadyStarted``); the executor reports it, like any
-  ``KilledWorker``, as ``WorkerDied`` so the ``RunHandle`` settles the run in the store. Set the scheduler's
-  ``distributed.scheduler.allowed-failures`` to 0 to skip the pointless resubmission altogether;
+  ``KilledWorker``, as ``WorkerDied``. The ``RunHandle`` then settles the dead attempt in the store (FAILED,
+  what it published withdrawn) and starts the next attempt — a new task, with the next attempt number in its
+  key — on a worker that is alive: a worker's death is retried ``worker_death_retries`` times (1) even when the
+  asset declares no ``--retries`` (it is no failure of the notebook), and beyond that against ``--retries``.
+  Set the scheduler's ``distributed.scheduler.allowed-failures`` to 0 to skip the pointless resubmission;
 - each future is released as soon as its outcome is in, so the scheduler forgets finished runs and a later
   worker death never re-runs a finished partition (prefect #15442).
 
@@ -43,10 +47,39 @@ class DaskAddressMissing(NotebookOrchError):
     pass
 
 
+class SharedPathMissing(NotebookOrchError):
+    """A Dask worker cannot see a path the run needs at the path the submitting machine gave."""
+
+
+def check_shared_paths(request: RunRequest) -> None:
+    """Every path a run reads or writes is the submitting machine's: fail before anything is stored when this
+    worker does not see them (not mounted, mounted elsewhere), naming the path and the host."""
+    import socket
+    from pathlib import Path
+
+    from notebook_orch.engine.executor import data_dir_of
+
+    needed = [("project folder", Path(request.project_root)), ("notebook", Path(request.project_root,
+                                                                                  request.notebook))]
+    # The submitting machine made the data folder (DaskExecutor.start): missing here means not shared.
+    needed.append(("data folder", data_dir_of(request)))
+    if request.store_url.startswith("sqlite:///"):
+        db = Path(request.store_url[len("sqlite:///"):])
+        needed.append(("SQLite store's folder", db.parent))
+    missing = [f"{what} {path}" for what, path in needed if not path.exists()]
+    if missing:
+        raise SharedPathMissing(
+            f"Dask worker on host {socket.gethostname()} cannot see the {'; the '.join(missing)}. Every worker must "
+            "see the project folder, the data folder and a SQLite store at the same paths as the machine that "
+            "submitted the run (a shared file system or volume mounted at the same path), and workers on other "
+            "hosts need a store they can reach (store = \"postgresql+psycopg://...\"). Nothing was run or stored.")
+
+
 def run_on_worker(request: RunRequest) -> RunOutcome:
     """The Dask task: ``execute_run`` unless an attempt of this request already started (a Dask resubmission)."""
     from notebook_orch.engine.executor import store_for
 
+    check_shared_paths(request)
     store = store_for(request.store_url)
     started = [run_id for run_id in request.run_ids if store.get_run(run_id) is not None]
     if started:
@@ -60,6 +93,9 @@ class DaskExecutor:
     """Runs on the Dask cluster at ``address``; ``workers`` runs in flight at once (the handle's limit)."""
 
     name = "dask"
+    # A worker's death (a lost host, an out-of-memory kill) is no failure of the notebook: the handle starts the run
+    # again this many times on another worker, beyond the asset's own --retries.
+    worker_death_retries = 1
 
     def __init__(self, *, address: str | None = None, workers: int = 2, timeout_s: float = 30.0, **_: Any) -> None:
         if not address:
@@ -82,6 +118,12 @@ class DaskExecutor:
         return self._slots
 
     def start(self, request: RunRequest) -> Future[RunOutcome]:
+        from pathlib import Path
+
+        from notebook_orch.engine.executor import data_dir_of
+
+        # Made here, on the submitting machine, so a worker can tell "not shared with me" from "not made yet".
+        Path(data_dir_of(request)).mkdir(parents=True, exist_ok=True)
         future: Future[RunOutcome] = Future()
         future.set_running_or_notify_cancel()
         ident = request.run_ids[0] if request.run_ids else f"{request.notebook}-{request.partition}"
@@ -89,7 +131,8 @@ class DaskExecutor:
             if self._closed:
                 raise RuntimeError("executor is shut down")
             n = next(self._submissions.setdefault(ident, itertools.count(1)))
-            task = self._client.submit(run_on_worker, request, key=f"nbo-{ident}-{n}", pure=False, retries=0)
+            key = f"nbo-{ident}-a{request.first_attempt}-{n}"
+            task = self._client.submit(run_on_worker, request, key=key, pure=False, retries=0)
             self._in_flight[task] = future
         task.add_done_callback(self._settle)
         return future
@@ -145,4 +188,5 @@ def _as_worker_death(exc: BaseException | None) -> BaseException:
     return exc if exc is not None else WorkerDied("the Dask task ended without a result")
 
 
-__all__ = ["AttemptAlreadyStarted", "DaskAddressMissing", "DaskExecutor", "run_on_worker"]
+__all__ = ["AttemptAlreadyStarted", "DaskAddressMissing", "DaskExecutor", "SharedPathMissing", "check_shared_paths",
+           "run_on_worker"]

@@ -59,6 +59,7 @@ class RunHandle:
         self._own_executor = own_executor
         self._store = store
         self._outcomes: dict[int, RunOutcome] = {}
+        self._deaths: dict[int, int] = {}  # run index -> how many of its attempts a worker's death ended
         self._running: dict[Future, int] = {}
         self._listeners: list[Callable[[RunOutcome], None]] = []
         self._finish_listeners: list[Callable[[RunPlanReport], None]] = []
@@ -243,16 +244,29 @@ class RunHandle:
 
     def _retry_after_death(self, i: int, outcome: RunOutcome) -> bool:
         """A worker that dies takes the retry loop inside it along: when the attempt it ran is settled FAILED and
-        the run has attempts left, start it again from the next attempt (same run ids, same backoff)."""
+        the run has attempts left, start it again from the next attempt (the request's remaining run ids).
+
+        An executor whose workers die as a matter of course (``worker_death_retries``: Dask, whose hosts come and
+        go) gets that many extra attempts per run for deaths alone: the dead attempt stays recorded FAILED and the
+        next one, with the next attempt number, runs on a worker that is alive."""
+        from notebook_orch.store.ids import new_run_id
+
         req = self._requests[i]
         if outcome.status != "FAILED" or outcome.error != WORKER_DIED or self._cancel.is_set():
             return False
+        deaths = self._deaths[i] = self._deaths.get(i, 0) + 1
+        # An executor whose workers die as a matter of course (Dask: hosts come and go) forgives that many deaths
+        # per run: such a death does not use up one of the asset's --retries.
+        forgiven = deaths <= int(getattr(self._executor, "worker_death_retries", 0) or 0)
         done = outcome.attempts  # attempts of this request that started (settle counted them from req.run_ids)
-        if done >= req.retries + 1 or done >= len(req.run_ids):
+        retries = req.retries - done + (1 if forgiven else 0)
+        if retries < 0 or done > len(req.run_ids):
             return False
-        # The rest of the same request: its remaining run ids and retries, attempt numbers continuing.
-        self._requests[i] = replace(req, run_ids=req.run_ids[done:], retries=req.retries - done,
-                                    first_attempt=req.first_attempt + done)
+        # The rest of the same request: its remaining run ids (one more drawn now for a forgiven death: settling
+        # needs every attempt's id up front) and retries, attempt numbers continuing.
+        run_ids = req.run_ids[done:]
+        run_ids += tuple(new_run_id() for _ in range(retries + 1 - len(run_ids)))
+        self._requests[i] = replace(req, run_ids=run_ids, retries=retries, first_attempt=req.first_attempt + done)
         return True  # no backoff: the drive loop must not sleep, and a new worker starts a new kernel anyway
 
     def _settle(self, i: int, error: str, status: str) -> RunOutcome | None:

@@ -86,6 +86,15 @@ class SelectiveNotebookClient(PapermillNotebookClient):
             self.set_widgets_metadata()
         return self.nb
 
+    def create_kernel_manager(self) -> Any:
+        """A fresh kernel on IPC sockets (engine/kernels.py: kernels started in parallel race for TCP ports)."""
+        from notebook_orch.engine.kernels import new_kernel_manager
+
+        if not self.kernel_name:
+            self.kernel_name = self.nb.metadata.get("kernelspec", {}).get("name") or "python3"
+        self.km = new_kernel_manager(self.kernel_name, config=self.config)
+        return self.km
+
     def papermill_execute_cells(self) -> None:
         # papermill's loop, except that a skipped cell is marked instead of executed, and a cell that does not
         # execute (skipped, markdown, raw) is not saved twice: each cell_start/cell_complete rewrites the notebook.

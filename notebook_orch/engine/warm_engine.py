@@ -26,11 +26,10 @@ def _run_sync(coro_fn: Any) -> Any:
 
 def _start_kernel(kernel_name: str, startup_timeout: float) -> tuple[Any, Any]:
     """Start a kernel and ONE client for it. A new client per run costs a ready-wait (~0.1-0.2 s) each time."""
-    from jupyter_client.manager import AsyncKernelManager
-
     from notebook_orch.engine.executor import KERNEL_ARGUMENTS
+    from notebook_orch.engine.kernels import new_kernel_manager
 
-    km = AsyncKernelManager(kernel_name=kernel_name)
+    km = new_kernel_manager(kernel_name)  # IPC sockets: no TCP port race with kernels starting beside it
     _run_sync(km.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS))
     kc = km.client()
     kc.start_channels()

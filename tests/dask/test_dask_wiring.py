@@ -56,3 +56,20 @@ def test_the_cli_passes_address_to_the_dask_executor() -> None:
     assert options["executor"] == "dask"
     assert options["executor_options"] == {"address": "tcp://127.0.0.1:8786"}
     assert submit_options(parser.parse_args(["backfill", "x"]))["executor"] is None  # the project's setting
+
+
+def test_a_worker_that_cannot_see_the_shared_paths_refuses_before_anything_is_stored(tmp_path: Path) -> None:
+    from notebook_orch.engine.dask_executor import SharedPathMissing, run_on_worker
+    from notebook_orch.engine.executor import RunRequest
+
+    elsewhere = tmp_path / "mounted-on-the-submitter-only"
+    request = RunRequest(project_root=str(elsewhere), store_url=f"sqlite:///{elsewhere}/.notebook_orch/store.db",
+                         notebook="notebooks/days.ipynb", partition="2013-01-01", assets=("value",),
+                         code_versions={"value": "c1"}, run_ids=("r1",))
+    with pytest.raises(SharedPathMissing) as caught:
+        run_on_worker(request)
+    message = str(caught.value)
+    assert f"project folder {elsewhere}" in message and f"notebook {elsewhere}/notebooks/days.ipynb" in message
+    assert f"SQLite store's folder {elsewhere}/.notebook_orch" in message
+    assert "same paths as the machine that submitted" in message and "postgresql+psycopg" in message
+    assert not elsewhere.exists()  # no store file, no folder made
