@@ -59,6 +59,19 @@ class RunStatus(_Word):
     CANCELED = "CANCELED"
 
 
+class Outcome(_Word):
+    """How one planned run ended, as a plan's report and ``RunHandle`` tell it: the run statuses the store records
+    for a run that started, and two for a run that never did (neither is ever stored). ``LOCKED``: another run held
+    one of its partitions when it tried to start; ``SKIPPED``: not started, because a run it waits for did not
+    succeed or the materialization was canceled."""
+
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    LOCKED = "LOCKED"
+    SKIPPED = "SKIPPED"
+
+
 # The one rule a picture of an asset (lineage exports, the widget) is coloured by: failed, running or stale when any
 # partition is; else fresh when any partition is built; grey (missing) only when none is. Missing partitions are
 # "not built yet", not "wrong": an asset built for January is shown fresh, its partition bar says how much.
@@ -73,4 +86,4 @@ def headline_status(counts: Mapping[str, int]) -> Status:
     return Status.MISSING
 
 
-__all__ = ["HEADLINE_ORDER", "CauseKind", "RunStatus", "Status", "headline_status"]
+__all__ = ["HEADLINE_ORDER", "CauseKind", "Outcome", "RunStatus", "Status", "headline_status"]

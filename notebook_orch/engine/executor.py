@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from notebook_orch.core.status import Outcome
 from notebook_orch.errors import PartitionLocked, cell_number
 
 FRESH_MODE, WARM_MODE = "fresh", "warm"
@@ -110,7 +111,7 @@ def execute_run(req: RunRequest) -> RunOutcome:
         outcome = _attempt(req, attempt)
         if outcome.run_id:
             run_ids.append(outcome.run_id)
-        if outcome.status != "FAILED" or attempt > req.retries:
+        if outcome.status != Outcome.FAILED or attempt > req.retries:
             break
         time.sleep(min(req.backoff_s * 2 ** (attempt - 1), 60.0))
     assert outcome is not None
@@ -128,7 +129,7 @@ def _attempt(req: RunRequest, attempt: int) -> RunOutcome:
         life = RunLifecycle.start(store, data_dir_of(req), notebook=req.notebook, targets=targets, kind=req.kind,
                                   attempt=req.first_attempt + attempt - 1, run_id=run_id, pools=req.pools)
     except PartitionLocked as exc:
-        return RunOutcome(req.notebook, req.partition, req.assets, "LOCKED", error=str(exc))
+        return RunOutcome(req.notebook, req.partition, req.assets, Outcome.LOCKED, error=str(exc))
     source = Path(req.project_root) / req.notebook
     output = output_notebook_path(req.project_root, life.run_id, req.notebook)
     manifest = manifest_path(req.project_root, life.run_id)
@@ -193,16 +194,16 @@ def _finish(life: Any, req: RunRequest, attempt: int, error: tuple[str, int | No
     if error is None:
         try:
             life.succeed(mats, output_path=out_path)
-            return RunOutcome(req.notebook, req.partition, req.assets, "SUCCESS", run_id, attempt,
+            return RunOutcome(req.notebook, req.partition, req.assets, Outcome.SUCCESS, run_id, attempt,
                               output_path=out_path)
         except StoreError as exc:  # e.g. reaped meanwhile: nothing was committed, and the values are withdrawn
-            return RunOutcome(req.notebook, req.partition, req.assets, "FAILED", run_id, attempt, error=str(exc),
+            return RunOutcome(req.notebook, req.partition, req.assets, Outcome.FAILED, run_id, attempt, error=str(exc),
                               output_path=out_path)
     message, cell, cell_source = error
     record = life.fail(message, cell=cell, source=cell_source, checks=checks, output_path=out_path)
     if record.error != message:  # reaped meanwhile: the run is already FAILED; keep the real reason in the outcome
         message = f"{message} (not recorded: the run had already ended as {record.status})"
-    return RunOutcome(req.notebook, req.partition, req.assets, "FAILED", run_id, attempt, error=message,
+    return RunOutcome(req.notebook, req.partition, req.assets, Outcome.FAILED, run_id, attempt, error=message,
                       error_cell=cell, output_path=out_path)
 
 

@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from notebook_orch.core.status import Outcome, RunStatus
 from notebook_orch.engine.executor import RunOutcome, RunRequest
 from notebook_orch.engine.executors import WorkerDied
 
@@ -126,7 +127,7 @@ class RunHandle:
                       if r is not None and r.status in ("RUNNING", "WAITING")]
             if before:
                 settle(store, data_dir_of(req), req.run_ids, project_root=req.project_root, notebook=req.notebook,
-                       error=CANCELED_BY_REQUEST, status="CANCELED")
+                       error=CANCELED_BY_REQUEST, status=Outcome.CANCELED)
                 settled += len(before)
         return settled
 
@@ -153,10 +154,10 @@ class RunHandle:
         elapsed = (self._ended or time.perf_counter()) - self._started
         done = len(outcomes)
         eta = None if done == 0 or done >= total else elapsed / done * (total - done)
-        failures = tuple(o for o in outcomes if o.status not in ("SUCCESS", "CANCELED"))
+        failures = tuple(o for o in outcomes if o.status not in (Outcome.SUCCESS, Outcome.CANCELED))
         return ProgressSnapshot(
-            total=total, done=done, succeeded=sum(o.status == "SUCCESS" for o in outcomes),
-            failed=len(failures), canceled=sum(o.status == "CANCELED" for o in outcomes), running=running,
+            total=total, done=done, succeeded=sum(o.status == Outcome.SUCCESS for o in outcomes),
+            failed=len(failures), canceled=sum(o.status == Outcome.CANCELED for o in outcomes), running=running,
             elapsed_s=elapsed, eta_s=eta, failures=failures)
 
     # -- the drive loop --------------------------------------------------------------------------------------------
@@ -201,13 +202,14 @@ class RunHandle:
                 return
             for i in sorted(pending):
                 after = runs[i].after
-                blocked = next((a for a in after if a in self._outcomes and self._outcomes[a].status != "SUCCESS"),
-                               None)
+                blocked = next((a for a in after
+                                if a in self._outcomes and self._outcomes[a].status != Outcome.SUCCESS), None)
                 if blocked is not None:
                     first = runs[blocked]
                     pending.discard(i)
-                    self._record(i, _outcome(runs[i], "SKIPPED", f"not started: prerequisite run {first.notebook} "
-                                                                 f"[{first.partition}] did not succeed"))
+                    self._record(i, _outcome(runs[i], Outcome.SKIPPED,
+                                             f"not started: prerequisite run {first.notebook} [{first.partition}] "
+                                             "did not succeed"))
                 elif all(a in self._outcomes for a in after) and len(self._running) < self._executor.capacity:
                     future = self._executor.start(self._requests[i])
                     with self._lock:
@@ -228,8 +230,8 @@ class RunHandle:
                     pending.add(i)  # its process went away before the run started: start it again
                     continue
                 if outcome is None and self._cancel.is_set():
-                    outcome = _outcome(runs[i], "SKIPPED", "not started: the materialization was canceled")
-                self._record(i, outcome or _outcome(runs[i], "FAILED", "worker failed: its process went away "
+                    outcome = _outcome(runs[i], Outcome.SKIPPED, "not started: the materialization was canceled")
+                self._record(i, outcome or _outcome(runs[i], Outcome.FAILED, "worker failed: its process went away "
                                                                        "again and again before the run started"))
 
     def _outcome_of(self, future: Future, i: int) -> RunOutcome | None:
@@ -239,8 +241,8 @@ class RunHandle:
         if isinstance(exc, WorkerDied):
             canceled = self._cancel.is_set()
             return self._settle(i, CANCELED_BY_REQUEST if canceled else WORKER_DIED,
-                                "CANCELED" if canceled else "FAILED")
-        return _outcome(self.plan.runs[i], "FAILED", f"worker failed: {type(exc).__name__}: {exc}")
+                                Outcome.CANCELED if canceled else Outcome.FAILED)
+        return _outcome(self.plan.runs[i], Outcome.FAILED, f"worker failed: {type(exc).__name__}: {exc}")
 
     def _retry_after_death(self, i: int, outcome: RunOutcome) -> bool:
         """A worker that dies takes the retry loop inside it along: when the attempt it ran is settled FAILED and
@@ -252,7 +254,7 @@ class RunHandle:
         from notebook_orch.store.ids import new_run_id
 
         req = self._requests[i]
-        if outcome.status != "FAILED" or outcome.error != WORKER_DIED or self._cancel.is_set():
+        if outcome.status != Outcome.FAILED or outcome.error != WORKER_DIED or self._cancel.is_set():
             return False
         deaths = self._deaths[i] = self._deaths.get(i, 0) + 1
         # An executor whose workers die as a matter of course (Dask: hosts come and go) forgives that many deaths
@@ -282,9 +284,10 @@ class RunHandle:
         if not started:
             return None
         record = started[-1]
-        final = {"SUCCESS": "SUCCESS", "CANCELED": "CANCELED"}.get(record.status, "FAILED")
+        final = {RunStatus.SUCCESS: Outcome.SUCCESS, RunStatus.CANCELED: Outcome.CANCELED}.get(
+            record.status, Outcome.FAILED)
         return RunOutcome(req.notebook, req.partition, req.assets, final, record.run_id, len(started),
-                          error=None if final == "SUCCESS" else record.error, error_cell=record.error_cell,
+                          error=None if final == Outcome.SUCCESS else record.error, error_cell=record.error_cell,
                           output_path=record.output_path, run_ids=tuple(r.run_id for r in started))
 
     def _cancel_everything(self, pending: set[int]) -> None:
@@ -296,7 +299,8 @@ class RunHandle:
             wait(list(self._running), timeout=30)
         self._settle_all_in_flight()
         for i in sorted(pending):
-            self._record(i, _outcome(self.plan.runs[i], "SKIPPED", "not started: the materialization was canceled"))
+            self._record(i, _outcome(self.plan.runs[i], Outcome.SKIPPED,
+                                     "not started: the materialization was canceled"))
         pending.clear()
 
     def _settle_all_in_flight(self) -> None:
@@ -308,8 +312,8 @@ class RunHandle:
             if future.done() and not future.cancelled() and future.exception() is None:
                 outcome = future.result()  # it finished just before the cancel
             if outcome is None:
-                outcome = self._settle(i, CANCELED_BY_REQUEST, "CANCELED") or _outcome(
-                    self.plan.runs[i], "SKIPPED", "not started: the materialization was canceled")
+                outcome = self._settle(i, CANCELED_BY_REQUEST, Outcome.CANCELED) or _outcome(
+                    self.plan.runs[i], Outcome.SKIPPED, "not started: the materialization was canceled")
             self._record(i, outcome)
 
     def _record(self, i: int, outcome: RunOutcome) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from notebook_orch.core.status import Outcome
 from notebook_orch.engine.executor import WARM_MODE, RunOutcome, RunRequest
 
 if TYPE_CHECKING:
@@ -46,10 +47,10 @@ class RunPlanReport:
     @property
     def ok(self) -> bool:
         """Every run succeeded and nothing asked for was left to another run (that is the LOCKED case, found early)."""
-        return all(o.status == "SUCCESS" for o in self.outcomes) and not self.running_elsewhere
+        return all(o.status == Outcome.SUCCESS for o in self.outcomes) and not self.running_elsewhere
 
     def summary(self) -> str:
-        parts = [f"{self.count(s)} {s.lower()}" for s in ("SUCCESS", "FAILED", "CANCELED", "LOCKED", "SKIPPED")
+        parts = [f"{self.count(s)} {s.lower()}" for s in Outcome
                  if self.count(s)]
         if self.running_elsewhere:
             parts.append(f"{len(self.running_elsewhere)} partition(s) not run: another run is materializing them")
