@@ -129,7 +129,8 @@ def store_rows(db: Path) -> dict[str, str]:
         raw.close()
 
 
-def test_a_secret_is_in_no_output_log_store_row_event_value_or_message(dask_cluster, tmp_path: Path) -> None:
+def test_a_secret_is_in_no_output_log_store_row_event_value_or_message(dask_cluster, tmp_path: Path,
+                                                                      tmp_path_factory: pytest.TempPathFactory) -> None:
     root = make_project(tmp_path / "project")
     printed = {"cli": nbo(root, "materialize", "used,refused,leaked", "--partition", "cli")}
     sent = run_in_kernel(root)
@@ -165,7 +166,7 @@ def test_a_secret_is_in_no_output_log_store_row_event_value_or_message(dask_clus
     places.update({f"kernel message {i}": json.dumps(m, default=str) for i, m in enumerate(sent)})
     places.update({f"run {r.run_id} error": r.error or "" for r in runs})
     places.update({f"event {e.id}": json.dumps(e.payload, default=str) for e in events})
-    dask_logs = [p for p in tmp_path.parent.parent.rglob("dask*/logs/*.log")]
+    dask_logs = sorted(tmp_path_factory.getbasetemp().glob("dask*/logs/*.log"))  # the fixture's folder
     places.update({f"dask log {p.name}": p.read_bytes() for p in dask_logs})
     leaks = [name for name, content in places.items()
              if (isinstance(content, bytes) and any(n in content for n in byte_needles))
