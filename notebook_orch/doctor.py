@@ -86,28 +86,39 @@ def run_doctor(project: Any, *, fix: bool = False, now: datetime | None = None) 
         return DoctorResult(before)
     stamp = _naive(now).strftime("%Y%m%dT%H%M%S%fZ")
     quarantine = Path(project.config.root).joinpath(*QUARANTINE_FOLDER, stamp)
-    repairs = [_apply(project, f, quarantine=quarantine, now=now) for f in before.findings if f.repair == REAP][:1]
-    repairs += [_apply(project, f, quarantine=quarantine, now=now) for f in before.findings
+    repairs = _reap(project, [f for f in before.findings if f.repair == REAP], now=now)
+    repairs += [_apply(project, f, quarantine=quarantine) for f in before.findings
                 if f.repair == RELEASE_LOCK]
     if repairs:  # a reap withdraws values: look at the folders again before touching them
         middle = examine(project, now=now)
         disk_findings = [f for f in middle.findings if f.repair in (REMOVE, QUARANTINE)]
     else:
         disk_findings = [f for f in before.findings if f.repair in (REMOVE, QUARANTINE)]
-    repairs += [_apply(project, f, quarantine=quarantine, now=now) for f in disk_findings]
+    repairs += [_apply(project, f, quarantine=quarantine) for f in disk_findings]
     after = examine(project, now=now)
     moved = str(quarantine) if quarantine.exists() else None
     return DoctorResult(before, tuple(repairs), after, moved)
 
 
-def _apply(project: Any, finding: Finding, *, quarantine: Path, now: datetime | None) -> Repair:
+def _reap(project: Any, dead: list[Finding], *, now: datetime | None) -> list[Repair]:
+    """One reap for every dead run (the lifecycle's: FAILED, values withdrawn); a repair line per run."""
+    if not dead:
+        return []
+    from notebook_orch.engine.lifecycle import reap
+
     config = project.config
     try:
-        if finding.repair == REAP:
-            from notebook_orch.engine.lifecycle import reap
+        reaped = {r.run_id for r in reap(project.store, config.data_dir, timeout_s=config.heartbeat_timeout_s,
+                                         now=now)}
+    except NotebookOrchError as exc:
+        return [Repair(f, False, f"could not reap: {exc}") for f in dead]
+    return [Repair(f, f.target in reaped, "reaped: now FAILED, what it published withdrawn" if f.target in reaped
+                   else "left alone: it is no longer RUNNING with a dead heartbeat") for f in dead]
 
-            reaped = reap(project.store, config.data_dir, timeout_s=config.heartbeat_timeout_s, now=now)
-            return Repair(finding, True, f"reaped {len(reaped)} dead run(s): now FAILED, their values withdrawn")
+
+def _apply(project: Any, finding: Finding, *, quarantine: Path) -> Repair:
+    config = project.config
+    try:
         if finding.repair == RELEASE_LOCK:
             asset, partition = str(finding.target).split("\x00")
             holder = project.store.running().get((asset, partition))

@@ -89,14 +89,16 @@ def test_a_running_run_with_a_dead_heartbeat_is_reaped_and_its_value_withdrawn(t
     root = make_project(tmp_path, heartbeat_timeout=5)
     with open_project(root) as p:
         life, published = published_run(p, "a", "2024-01-01", {"v": 1}, finalize=False)
+        other, _ = published_run(p, "a", "2024-01-02", {"v": 2}, finalize=False)
         now = datetime.now(timezone.utc)
         assert p.doctor(now=now).consistent  # alive: its published-but-unrecorded value is in flight
         later = now + timedelta(seconds=30)
         report = p.doctor(now=later).before
-        assert codes(report) == ["DEAD_RUN", "UNRECORDED_VALUE"]
+        assert codes(report) == ["DEAD_RUN", "DEAD_RUN", "UNRECORDED_VALUE", "UNRECORDED_VALUE"]
         assert "its process is gone" in report.findings[0].message
         result = p.doctor(fix=True, now=later)
         assert result.consistent
+        assert [(r.finding.target, r.done) for r in result.repairs] == [(life.run_id, True), (other.run_id, True)]
         assert p.store.get_run(life.run_id).status == "FAILED"
     assert not published.path.exists()
 
