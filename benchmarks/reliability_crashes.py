@@ -33,7 +33,7 @@ def run_all() -> None:
         env = {**os.environ, "NBO_RELIABILITY_LONG": "1", "NBO_RELIABILITY_FIGURES": str(figures),
                "PYTHONPATH": str(ROOT)}
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout", "0",
                                *MINE], cwd=ROOT, env=env, capture_output=True, text=True)
         took = time.perf_counter() - started
         rows = [json.loads(line) for line in figures.read_text().splitlines()] if figures.exists() else []

@@ -101,7 +101,7 @@ def fault_round(root: Path, keys: list[str], plan: dict[str, str], runner_points
 
 
 def test_kills_at_every_publishing_step_lose_nothing_and_are_retried(tmp_path: Path) -> None:
-    rounds = 7 if LONG else 1
+    rounds = 8 if LONG else 1
     keys_per_round = 12 if LONG else 4
     # CI: the three steps around the rename in the kernel and the runner killed before its finalize transaction
     points = KERNEL_POINTS if LONG else KERNEL_POINTS[1:]
@@ -190,7 +190,7 @@ def random_kill_round(root: Path, keys: list[str], victim: str, rng: random.Rand
 def test_the_runner_or_a_kernel_killed_at_a_random_moment_loses_nothing(tmp_path: Path) -> None:
     """Random moments: the whole runner (its workers and kernels die with it; the next writer reaps its runs after
     the heartbeat timeout), or one kernel (the worker fails the attempt and retries it)."""
-    rounds = 20 if LONG else 1
+    rounds = 6 if LONG else 1
     rng = random.Random(20)
     root = faulty_project(tmp_path / "p", {})
     kills = {"runner": 0, "kernel": 0}
