@@ -212,7 +212,7 @@ def test_the_runner_or_a_kernel_killed_at_a_random_moment_loses_nothing(tmp_path
 def test_the_scheduler_daemon_killed_at_a_random_moment_loses_nothing(tmp_path: Path) -> None:
     """The daemon SIGKILLed while a run it triggered executes (its workers and kernel die with it): a new daemon
     reaps the run once its heartbeat times out and retries it per the asset's --retries."""
-    rounds = 5
+    rounds = 3
     rng = random.Random(30)
     root = write_project(tmp_path / "p", [
         f"""
