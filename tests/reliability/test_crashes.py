@@ -39,6 +39,9 @@ pytestmark = pytest.mark.kernel
 KERNEL_POINTS = ("before_publish", "during_publish", "after_rename", "after_publish")
 RUNNER_POINTS = ("before_finalize", "after_finalize")  # in the worker process of a papermill run
 HEARTBEAT_TIMEOUT = 4.0
+# With a daemon reaping every pass, a live run whose beats are late under heavy load (load 35 on 2 cores seen
+# here) would be reaped as dead after 4 s: the daemon tests allow more.
+DAEMON_HEARTBEAT_TIMEOUT = 15.0
 
 
 def faulty_project(root: Path, plan: dict[str, str]) -> Path:
@@ -141,6 +144,7 @@ def test_kills_at_every_publishing_step_lose_nothing_and_are_retried(tmp_path: P
         # each kernel kill and the before_finalize kill cost one attempt; after_finalize came after the commit
         assert failed_total == len(fired["kernel"]) + ("before_finalize" in fired["runner"]), (failed_total, fired)
         figures = check_nothing_lost(root)
+        record_figure("crash_fault_points_round", kills=len(fired["kernel"]) + len(fired["runner"]))
     check_values(root, all_keys)
     record_figure("crash_fault_points", kills=kills, survived=kills, runs=figures["runs"],
                   values=figures["values"], seconds=round(time.perf_counter() - started, 1))
@@ -154,7 +158,7 @@ def random_kill_round(root: Path, keys: list[str], victim: str, rng: random.Rand
     """A backfill over ``keys`` whose runner or one kernel is SIGKILLed at a random moment; returns kills made."""
     runner = nbo_popen(root, "backfill", "value", "--from", keys[0], "--to", keys[-1], "--workers", "2")
     try:
-        wait_for(lambda: kernels_below(runner.pid), timeout=120, what="a kernel to start")
+        wait_for(lambda: kernels_below(runner.pid), timeout=300, what="a kernel to start")
         time.sleep(rng.uniform(0.0, 2.5))
         if victim == "kernel":
             kernels = kernels_below(runner.pid)
@@ -200,8 +204,10 @@ def test_the_runner_or_a_kernel_killed_at_a_random_moment_loses_nothing(tmp_path
         keys = days(4, start=200 + r * 4)
         all_keys += keys
         victim = "runner" if r % 2 == 0 else "kernel"
-        kills[victim] += random_kill_round(root, keys, victim, rng)
+        made = random_kill_round(root, keys, victim, rng)
+        kills[victim] += made
         check_nothing_lost(root)
+        record_figure("crash_random_round", kills=made, victim=victim)
     check_values(root, all_keys)
     total = sum(kills.values())
     record_figure("crash_random", kills=total, survived=total, runner_kills=kills["runner"],
@@ -225,7 +231,7 @@ def test_the_scheduler_daemon_killed_at_a_random_moment_loses_nothing(tmp_path: 
         time.sleep(1.5)
         derived = {{"from": src["day"]}}
         """,
-    ], heartbeat_timeout=HEARTBEAT_TIMEOUT)
+    ], heartbeat_timeout=DAEMON_HEARTBEAT_TIMEOUT)
     log = tmp_path / "daemon.log"
     log.touch()
     started = time.perf_counter()

@@ -136,7 +136,7 @@ def daemon_project(root: Path, gate: Path) -> Path:
                 time.sleep(0.05)
         derived = {{"from": src["day"]}}
         """,
-    ], heartbeat_timeout=4.0)
+    ], heartbeat_timeout=15.0)  # a daemon reaps every pass: 4 s reaped live runs under heavy load
 
 
 def derived_status(root: Path, day: str) -> str | None:
