@@ -28,13 +28,19 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from notebook_orch.core.partitions import UNPARTITIONED
-from notebook_orch.core.specs import AssetSpec
+from notebook_orch.core.partitions import (
+    UNPARTITIONED,
+    StaticPartitions,
+    TimeWindowPartitions,
+    Unpartitioned,
+    parse_partitions,
+)
+from notebook_orch.core.specs import AssetSpec, DepSpec, parse_dep
 from notebook_orch.errors import Problem
 
 __all__ = ["DiscoveryCache", "NotebookFindings"]
 
-_FORMAT = 1
+_FORMAT = 3
 # Modules whose code decides what discovery finds in a notebook (relative to the package folder).
 _STAMPED = ("discovery.py", "discovery_cache.py", "errors.py", "core")
 _PROBLEM_FIELDS = tuple(f.name for f in dataclasses.fields(Problem))
@@ -192,27 +198,57 @@ def _value(value: Any) -> Any:
         return {"tm": value.isoformat()}
     if isinstance(value, timedelta):
         return {"td": [value.days, value.seconds, value.microseconds]}
+    if isinstance(value, DepSpec):  # as written (a[-1], b[all]): short, and parsed back through a memo
+        return {"dep": value.describe()}
+    if isinstance(value, (Unpartitioned, StaticPartitions, TimeWindowPartitions)):
+        return {"pt": value.describe()}
     cls = type(value)
     if _CLASSES.get(cls.__name__) is cls:
-        return {"dc": cls.__name__,
-                "f": {f.name: _value(getattr(value, f.name)) for f in dataclasses.fields(cls) if f.init}}
+        # Fields left at their default are not written: most of a spec is, and decoding 1,000 specs is the point
+        fields = {}
+        for f in dataclasses.fields(cls):
+            if f.init:
+                item = getattr(value, f.name)
+                if f.default is dataclasses.MISSING or item != f.default:
+                    fields[f.name] = _value(item)
+        return {"dc": cls.__name__, "f": fields}
     raise TypeError(f"cannot cache a {cls.__name__}")
 
 
 def _build(data: Any) -> Any:
-    if data is None or isinstance(data, (bool, int, float, str)):
-        return data
-    if isinstance(data, dict):
-        if "t" in data:
-            return tuple(_build(v) for v in data["t"])
-        if "dt" in data:
-            return datetime.fromisoformat(data["dt"])
-        if "tm" in data:
-            return time.fromisoformat(data["tm"])
-        if "td" in data:
-            days, seconds, micro = data["td"]
-            return timedelta(days=days, seconds=seconds, microseconds=micro)
-        if "dc" in data:
-            obj = _CLASSES[data["dc"]](**{k: _build(v) for k, v in data["f"].items()})
-            return UNPARTITIONED if obj == UNPARTITIONED else obj
+    if not isinstance(data, dict):
+        if data is None or isinstance(data, (bool, int, float, str)):
+            return data
+        raise ValueError(f"unexpected cached value {data!r:.60}")
+    if "dc" in data:
+        obj = _CLASSES[data["dc"]](**{k: _build(v) for k, v in data["f"].items()})
+        return UNPARTITIONED if obj == UNPARTITIONED else obj
+    ((tag, item),) = data.items()
+    if tag == "dep" or tag == "pt":
+        return _parsed(tag, item)
+    if tag == "t":
+        return tuple(v if isinstance(v, str) else _build(v) for v in item)
+    if tag == "dt":
+        return datetime.fromisoformat(item)
+    if tag == "tm":
+        return time.fromisoformat(item)
+    if tag == "td":
+        days, seconds, micro = item
+        return timedelta(days=days, seconds=seconds, microseconds=micro)
     raise ValueError(f"unexpected cached value {data!r:.60}")
+
+
+_PARSED: dict[tuple[str, str], Any] = {}
+
+
+def _parsed(tag: str, text: str) -> Any:
+    # 1,000 specs share a handful of partition definitions and dependency spellings: parse each once. (``put``
+    # caches nothing whose text does not parse back to the same value.)
+    found = _PARSED.get((tag, text))
+    if found is None:
+        if tag == "dep":
+            found = parse_dep(text)
+        else:
+            found = UNPARTITIONED if text == UNPARTITIONED.describe() else parse_partitions(text)
+        _PARSED[(tag, text)] = found
+    return found

@@ -99,7 +99,7 @@ def test_damaged_foreign_or_unwritable_caches_are_ignored(tmp_path):
                     b'{"format": 1, "stamp": "x", "notebooks": {"notebooks/a.ipynb": {"key": 1}}}'):
         cache.write_bytes(content)
         _same(plain, discover(root / "notebooks", root=root, cache=cache))
-        assert json.loads(cache.read_text())["format"] == 1  # rewritten whole
+        assert json.loads(cache.read_text())["format"] == 3  # rewritten whole
     # An entry whose key matches but whose content was tampered with so that it no longer decodes
     data = json.loads(cache.read_text())
     for entry in data["notebooks"].values():
