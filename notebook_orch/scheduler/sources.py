@@ -35,6 +35,11 @@ class SourceObserver:
         self._graph: Any = None
         self._sources: list[AssetSpec] = []
 
+    @property
+    def watching(self) -> bool:
+        """Whether the graph of the last pass declares a source (the daemon then passes every interval)."""
+        return bool(self._sources)
+
     def observe(self, now: datetime) -> list[tuple[str, str]]:
         """Record every source partition whose marker appeared or changed; returns them."""
         graph = self.project.graph
