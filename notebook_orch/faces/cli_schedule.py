@@ -45,7 +45,9 @@ def add_schedule_commands(sub: Any, add: Any) -> None:
     p = add("scheduler", "the scheduler daemon: cron ticks and --auto triggers (foreground; SIGTERM stops it)")
     p.set_defaults(handler=cmd_scheduler)
     p.add_argument("--once", action="store_true", help="evaluate once and exit")
-    p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help="longest sleep between passes")
+    p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                   help="longest wait for an event between passes (at rest a full pass every 5 s; sources are "
+                        "looked at every interval)")
     p.add_argument("--lease-ttl", type=float, default=15.0, metavar="SECONDS",
                    help="a standby takes over this long after the holder stops renewing")
     p.add_argument("--workers", type=int, default=2, metavar="N", help="runs at once per plan")
