@@ -107,6 +107,7 @@ class DiscoveryCache:
             self.path.parent.mkdir(exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".discovery-", suffix=".tmp", dir=self.path.parent)
             try:
+                os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide it from the rest of a team sharing the project
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
                     json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
                 os.replace(tmp, self.path)  # readers see the old file or the new one, never half of one
