@@ -24,6 +24,7 @@ import anywidget
 import traitlets
 
 from notebook_orch.core import heatmap as hm
+from notebook_orch.core.partitions import UNPARTITIONED_KEY
 from notebook_orch.store.records import PARTITION_STATE_EVENTS
 from notebook_orch.widgets import _follow
 
@@ -121,7 +122,7 @@ class PartitionHeatmap(anywidget.AnyWidget):
                 return
             graph.show(asset, select=True)
             field = getattr(getattr(graph, "panel", None), "partition", None)
-            if field is not None and partition != "unpartitioned":
+            if field is not None and partition != UNPARTITIONED_KEY:  # the panel hides the field then
                 field.value = partition
 
         self.on_select(follow)
