@@ -88,7 +88,10 @@ def test_each_canvas_draws_clicks_and_collapses(example, lab, page, kind):
 
     group = "nb:notebooks/model.ipynb"
     click_box(page, group)
-    page.wait_for_function(f"() => {CY}.getElementById('rolling').style('display') === 'none'", timeout=20_000)
+    # ipycytoscape sends each changed node and the new edge as widget messages of their own: wait for all of them
+    page.wait_for_function(f"() => {CY}.getElementById('rolling').style('display') === 'none' && "
+                           f"{CY}.getElementById('summary').style('display') === 'none' && "
+                           f"{CY}.edges('.meta').length > 0", timeout=30_000)
     state = page.evaluate(f"""() => {{ const cy = {CY};
         return {{ hidden: cy.nodes(':childless').filter(n => n.style('display') === 'none').map(n => n.id()).sort(),
                  meta: cy.edges('.meta').map(e => [e.source().id(), e.target().id(), e.style('display')]),

@@ -93,10 +93,10 @@ def test_schedules_and_the_sla_of_the_asset(project):
     project.store.scheduling.add_schedule(name="nightly", cron="30 2 * * *", selection="raw+",
                                           partition_rule="{yesterday}")
     project.store.scheduling.add_schedule(name="other", cron="0 * * * *", selection="clean")
-    project.store.sla.record_verdicts("raw", [
+    project.store.sla.record_verdicts([
         NewVerdict("raw", "2013-01-01", "06:00", datetime(2013, 1, 2, 6), "MET"),
         NewVerdict("raw", "2013-01-02", "06:00", datetime(2013, 1, 3, 6), "MISSED", "MISSING")],
-        checked_until=datetime(2013, 1, 3, 7))
+        watermarks={"raw": datetime(2013, 1, 3, 7)})
     g = LineageGraph(project, live=False)
     g.show("raw")
     by_name = {s["name"]: s for s in g.panel.view["schedules"]}
