@@ -89,7 +89,7 @@ def secrets_scan() -> dict:
     """Runs that read a secret (succeeding, failing, storing it) from nbo, a kernel and Dask; every place scanned."""
     with tempfile.TemporaryDirectory() as tmp:
         figures = Path(tmp, "figures.jsonl")
-        ok, out, took = _pytest(str(TESTS / "test_secrets.py"), NBO_RELIABILITY_FIGURES=str(figures))
+        ok, out, took = _pytest(str(TESTS / "test_secret_scan.py"), NBO_RELIABILITY_FIGURES=str(figures))
         rows = _figures(figures, "secrets")
     if ok and rows:
         f = rows[-1]
