@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -107,6 +108,7 @@ class TemporaryPostgres:
             else:
                 raise PostgresUnavailable(f"PostgreSQL could not bind a port on 127.0.0.1:\n{self.log()}")
             self._started = True
+            self._watch_owner()
             return self
         except BaseException:
             self.stop()
@@ -152,6 +154,19 @@ class TemporaryPostgres:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _watch_owner(self) -> None:
+        """A test run killed with SIGKILL (a CI timeout, xdist losing a worker) never reaches ``stop()``, and the
+        server would outlive it, holding a port and a folder in /tmp. A detached shell stops the server and removes
+        its folder once this process is gone."""
+        pg_ctl = [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "stop"]
+        if self._run_as is not None:
+            pg_ctl = ["runuser", "-u", self._run_as, "--", *pg_ctl]
+        script = (f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 2; done; "
+                  f"if [ -d {shlex.quote(str(self.data_dir))} ]; then {shlex.join(pg_ctl)} >/dev/null 2>&1; "
+                  f"rm -rf {shlex.quote(str(self.root))}; fi")
+        subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
 
     def _run(self, program: str, *args: str) -> None:
         command = [str(self.bin_dir / program), *args]
