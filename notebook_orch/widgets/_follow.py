@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,29 @@ def make_follower(store: Any, *, after: int) -> Any:
     except ImportError:
         return _CursorFollower(store, after=after)
     return EventFollower(store, after=after)
+
+
+def wait_for_events(store: Any, follower: Any, timeout: float) -> None:
+    """Block until the store has an event after the follower's cursor or ``timeout`` passes (a plain sleep for a
+    store that cannot wait): a live widget wakes at once on a new event and otherwise ticks for run progress."""
+    wait = getattr(store, "wait_for_events", None)
+    cursor = getattr(follower, "cursor", None)
+    if wait is None or cursor is None:
+        time.sleep(timeout)
+    else:
+        wait(cursor, timeout=timeout)
+
+
+def read_fresh(project: Any) -> tuple[Any, Any]:
+    """The graph and status as the notebooks on disk say now, read through a Project of the widget's own: the
+    kernel's Project belongs to the kernel's thread, and a live widget reloads from its background thread."""
+    from notebook_orch.project import Project
+
+    fresh = Project(config=project.config)
+    try:
+        return fresh.graph, fresh.status()
+    finally:
+        fresh.close()
 
 
 class _CursorFollower:

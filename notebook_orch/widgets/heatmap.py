@@ -180,13 +180,7 @@ class PartitionHeatmap(anywidget.AnyWidget):
 
     def reload(self) -> None:
         """Read the notebooks again (a declaration or a cell changed) and redraw the whole heatmap."""
-        from notebook_orch.project import Project
-
-        fresh = Project(config=self.project.config)  # the kernel's own Project is left to the kernel's thread
-        try:
-            graph, report = fresh.graph, fresh.status()
-        finally:
-            fresh.close()
+        graph, report = _follow.read_fresh(self.project)
         self.view = self._build(graph, report)
 
     def _send_rows(self, rows: list[dict[str, Any]]) -> None:
@@ -202,12 +196,7 @@ class PartitionHeatmap(anywidget.AnyWidget):
         self._send_rows(rows)
 
     def _wait_for_events(self, timeout: float) -> None:
-        wait = getattr(self.project.store, "wait_for_events", None)
-        cursor = getattr(self._follower, "cursor", None)
-        if wait is None or cursor is None:
-            time.sleep(timeout)
-        else:
-            wait(cursor, timeout=timeout)
+        _follow.wait_for_events(self.project.store, self._follower, timeout)
 
     def stop(self) -> None:
         """Stop following the event log (closing the widget does this too)."""

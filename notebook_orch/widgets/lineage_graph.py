@@ -92,13 +92,7 @@ class LineageGraph(w.HBox):
 
     def reload(self) -> None:
         """Read the notebooks again (a declaration or a cell changed) and redraw the whole graph."""
-        from notebook_orch.project import Project
-
-        fresh = Project(config=self.project.config)  # the kernel's own Project is left to the kernel's thread
-        try:
-            graph, report = fresh.graph, fresh.status()
-        finally:
-            fresh.close()
+        graph, report = _follow.read_fresh(self.project)
         self._needs_discover = True  # the buttons' Project must see the new declarations before it plans
         self.canvas.graph = self._view(graph, report)
         asset = self.panel.asset
@@ -264,12 +258,7 @@ class LineageGraph(w.HBox):
         return patches
 
     def _wait_for_events(self, timeout: float) -> None:
-        wait = getattr(self.project.store, "wait_for_events", None)
-        cursor = getattr(self._follower, "cursor", None)
-        if wait is None or cursor is None:
-            time.sleep(timeout)
-        else:
-            wait(cursor, timeout=timeout)  # wakes at once on a new event; else ticks for the run progress
+        _follow.wait_for_events(self.project.store, self._follower, timeout)
 
     def _report_handle(self) -> None:
         handle = self.handle
