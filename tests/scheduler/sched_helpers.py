@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
@@ -42,3 +45,14 @@ def daemon(root: Path, *args: str, log: Path, **extra: str) -> subprocess.Popen:
     out = open(log, "ab")  # noqa: SIM115 - the process owns it until it exits
     return subprocess.Popen([sys.executable, "-m", "notebook_orch.faces.cli", "-C", str(root), "scheduler",
                              "--interval", "0.2", *args], stdout=out, stderr=out, env=env(root, **extra))
+
+
+def until(what: Callable[[], Any], timeout: float, step: float = 0.2) -> Any:
+    """Poll ``what()`` until it returns something truthy (returned) or ``timeout`` seconds pass (AssertionError)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = what()
+        if got:
+            return got
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sched_helpers import daemon, make_project, nbo
+from sched_helpers import until as _until
 
 from notebook_orch import Project
 from notebook_orch.core.schedule import target_partition, ticks_between
@@ -21,16 +22,6 @@ pytestmark = pytest.mark.slow
 def _runs(root: Path, kind: str) -> list:
     with Project(root) as p:
         return [r for r in p.store.list_runs(limit=1000) if r.kind == kind]
-
-
-def _until(what, timeout: float, step: float = 0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = what()
-        if got:
-            return got
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _stop(proc, log: Path) -> str:

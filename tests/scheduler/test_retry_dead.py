@@ -15,6 +15,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from sched_helpers import daemon, env
+from sched_helpers import until as _until
 
 from notebook_orch import Project
 from notebook_orch.scheduler import Scheduler
@@ -35,16 +36,6 @@ def _project(root: Path, retries: int) -> Path:
     ]
     nbformat.write(nb, root / "notebooks" / "slow.ipynb")
     return root
-
-
-def _until(what, timeout: float, step: float = 0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = what()
-        if got:
-            return got
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.mark.slow

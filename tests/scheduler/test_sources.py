@@ -14,6 +14,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from sched_helpers import daemon
+from sched_helpers import until as _until
 
 from notebook_orch import Project
 from notebook_orch.core.planning import PlanError
@@ -107,16 +108,6 @@ def test_the_daemon_runs_the_reader_when_the_marker_appears_and_never_before(tmp
 def _runs(root: Path) -> list:
     with Project(root) as p:
         return [r for r in p.store.list_runs(limit=100) if r.kind != "observe"]
-
-
-def _until(what, timeout: float, step: float = 0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = what()
-        if got:
-            return got
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_doctor_finds_nothing_wrong_with_an_observed_source(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
