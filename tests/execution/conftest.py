@@ -7,7 +7,7 @@ import signal
 from collections.abc import Iterator
 
 import pytest
-from execution_helpers import alive
+from _shared_helpers import alive
 
 _OUR_ENV = ("NBO_PROJECT", "NBO_NOTEBOOKS", "NBO_STORE_URL", "NBO_DATA_DIR", "NBO_HEARTBEAT_TIMEOUT")
 

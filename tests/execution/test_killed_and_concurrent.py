@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from _shared_helpers import alive, descendants, wait_for
 from execution_helpers import (
-    alive,
     asset_cell,
-    descendants,
     make_project,
     nbo,
     nbo_popen,
@@ -22,7 +21,6 @@ from execution_helpers import (
     read_value,
     runs_of,
     setup_cell,
-    wait_for,
 )
 
 from notebook_orch.core.planning import PartitionSelection

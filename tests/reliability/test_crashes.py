@@ -19,20 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_helpers import (
-    DAYS,
-    LONG,
-    alive,
-    check_nothing_lost,
-    cmdline,
-    descendants,
-    nbo,
-    nbo_popen,
-    record_figure,
-    store_of,
-    wait_for,
-    write_project,
-)
+from _shared_helpers import alive, cmdline, descendants, wait_for
+from reliability_helpers import DAYS, LONG, check_nothing_lost, nbo, nbo_popen, record_figure, store_of, write_project
 
 pytestmark = pytest.mark.kernel
 

@@ -15,17 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_helpers import (
-    LONG,
-    check_nothing_lost,
-    env,
-    nbo,
-    nbo_cmd,
-    record_figure,
-    store_of,
-    wait_for,
-    write_project,
-)
+from _shared_helpers import wait_for
+from reliability_helpers import LONG, check_nothing_lost, env, nbo, nbo_cmd, record_figure, store_of, write_project
 
 pytestmark = pytest.mark.kernel
 
