@@ -13,12 +13,13 @@ Colours come from ``core.viewmodel.COLOURS``, the graph's legend: one source for
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from notebook_orch.core.status import Status, headline_status
-from notebook_orch.core.viewmodel import COLOURS, MEANINGS, counts_text, legend, run_lengths
+from notebook_orch.core.status import Status
+from notebook_orch.core.viewmodel import counts_text, legend, run_lengths
+from notebook_orch.core.viewstates import COLOURS, LABELS, MEANINGS, VIEW_STATUSES, headline, view_codes, view_counts
 
 if TYPE_CHECKING:
     from notebook_orch.core.graph import AssetGraph, InvalidAsset
@@ -61,20 +62,22 @@ def changed_ranges(before: Sequence[int], after: Sequence[int]) -> Ranges:
     return [[int(new[where[a]]), int(where[a]), int(where[b - 1]) + 1] for a, b in zip(starts.tolist(), stops.tolist())]
 
 
-def _row_head(name: str, report: StalenessReport) -> dict[str, Any]:
-    counts = report.counts(name)
+def _row_head(name: str, report: StalenessReport, codes: Sequence[int]) -> dict[str, Any]:
+    counts = view_counts(report, name, codes)
     return {
-        "status": headline_status(counts),
+        "status": headline(counts),
         "counts": {s: n for s, n in counts.items() if n},
         "counts_text": counts_text(counts),
     }
 
 
-def row_view(graph: AssetGraph, report: StalenessReport, name: str) -> dict[str, Any]:
-    """One asset's row: how its partitions sit on the axis, its status ranges and counts."""
+def row_view(graph: AssetGraph, report: StalenessReport, name: str,
+             states: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One asset's row: how its partitions sit on the axis, its status ranges and counts. ``states``: partition ->
+    WAITING / PRESUMED_DEAD for partitions held by such live runs (``viewstates.run_states``)."""
     spec = graph.spec(name)
     pdef = spec.partitions
-    codes = report.status_codes(name)
+    codes = view_codes(report, name, states)
     row: dict[str, Any] = {
         "asset": name,
         "notebook": spec.notebook,
@@ -82,7 +85,7 @@ def row_view(graph: AssetGraph, report: StalenessReport, name: str) -> dict[str,
         "grain": pdef.grain,
         "n": len(codes),
         "ranges": ranges_of(codes),
-        **_row_head(name, report),
+        **_row_head(name, report, codes),
     }
     if pdef.grain in ("hourly", "daily", "weekly", "monthly"):
         row["kind"] = "time"
@@ -94,16 +97,18 @@ def row_view(graph: AssetGraph, report: StalenessReport, name: str) -> dict[str,
     return row
 
 
-def row_patch(graph: AssetGraph, report: StalenessReport, name: str, before: Sequence[int]) -> dict[str, Any] | None:
-    """What changed in one row since ``before`` (its previous status codes): ``{asset, ranges, counts...}``, or
-    ``{..., "full": row}`` when the partition count itself changed (an open-ended asset gained a window), or None."""
-    codes = report.status_codes(name)
+def row_patch(graph: AssetGraph, report: StalenessReport, name: str, before: Sequence[int],
+              states: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """What changed in one row since ``before`` (its previous drawn codes, ``view_codes``): ``{asset, ranges,
+    counts...}``, or ``{..., "full": row}`` when the partition count itself changed (an open-ended asset gained a
+    window), or None."""
+    codes = view_codes(report, name, states)
     if len(codes) != len(before):
-        return {"asset": name, "full": row_view(graph, report, name)}
+        return {"asset": name, "full": row_view(graph, report, name, states)}
     ranges = changed_ranges(before, codes)
     if not ranges:
         return None
-    return {"asset": name, "ranges": ranges, **_row_head(name, report)}
+    return {"asset": name, "ranges": ranges, **_row_head(name, report, codes)}
 
 
 def _window_end_ms(row: dict[str, Any]) -> int:
@@ -172,10 +177,13 @@ def heatmap_view(
     *,
     names: Sequence[str] | None = None,
     invalid: Sequence[InvalidAsset] = (),
+    states: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Everything the heatmap draws: rows (time rows first, in graph order), the time axis, colours and legend."""
+    """Everything the heatmap draws: rows (time rows first, in graph order), the time axis, colours and legend.
+    ``states``: ``viewstates.run_states`` (partitions of live runs waiting for a pool slot or presumed dead)."""
     names = list(graph.order if names is None else graph.sorted(names))
-    rows = [row_view(graph, report, n) for n in names]
+    states = states or {}
+    rows = [row_view(graph, report, n, states.get(n)) for n in names]
     rows = [r for r in rows if r["kind"] == "time"] + [r for r in rows if r["kind"] != "time"]
     rows += [_invalid_row(b) for b in invalid]
     totals: dict[str, int] = {}
@@ -183,8 +191,10 @@ def heatmap_view(
         for s, n in row["counts"].items():
             totals[s] = totals.get(s, 0) + n
     return {
-        "statuses": [str(s) for s in Status],  # a range's code indexes this list (core.state_columns.STATUSES)
-        "colours": [COLOURS[s] for s in Status],
+        # A range's code indexes this list: core.state_columns.STATUSES, then the live states (viewstates).
+        "statuses": [str(s) for s in VIEW_STATUSES],
+        "colours": [COLOURS[s] for s in VIEW_STATUSES],
+        "labels": [LABELS[s] for s in VIEW_STATUSES],
         "legend": legend(),
         "rows": rows,
         "axis": time_axis(rows),
@@ -192,10 +202,11 @@ def heatmap_view(
     }
 
 
-def partition_detail(explained: PartitionStatus) -> str:
-    """One line under the heatmap for a selected partition: why it has its status."""
-    status = explained.status
-    head = f"{explained.asset}[{explained.partition}] is {status.lower()}"
+def partition_detail(explained: PartitionStatus, state: str | None = None) -> str:
+    """One line under the heatmap for a selected partition: why it has its status. ``state``: WAITING or
+    PRESUMED_DEAD when its run is such a live run (it is then named so instead of running)."""
+    status = state if state and explained.status == Status.RUNNING else explained.status
+    head = f"{explained.asset}[{explained.partition}] is {LABELS[status]}"
     words = [c.message for c in explained.causes]
     if explained.root_causes:
         words.append("root cause: " + ", ".join(str(r) for r in explained.root_causes[:3])

@@ -59,6 +59,15 @@ class RunStatus(_Word):
     CANCELED = "CANCELED"
 
 
+class LiveState(_Word):
+    """How a live run's partitions are drawn instead of RUNNING (the widgets and the heatmap): ``WAITING`` while
+    its run waits for a concurrency-pool slot, ``PRESUMED_DEAD`` once its heartbeat stopped (a writer will reap it
+    as FAILED; reads never do). The staleness report itself knows only RUNNING: planning treats all three alike."""
+
+    WAITING = "WAITING"
+    PRESUMED_DEAD = "PRESUMED_DEAD"
+
+
 class Outcome(_Word):
     """How one planned run ended, as a plan's report and ``RunHandle`` tell it: the run statuses the store records
     for a run that started, and two for a run that never did (neither is ever stored). ``LOCKED``: another run held
@@ -86,4 +95,4 @@ def headline_status(counts: Mapping[str, int]) -> Status:
     return Status.MISSING
 
 
-__all__ = ["HEADLINE_ORDER", "CauseKind", "Outcome", "RunStatus", "Status", "headline_status"]
+__all__ = ["HEADLINE_ORDER", "CauseKind", "LiveState", "Outcome", "RunStatus", "Status", "headline_status"]

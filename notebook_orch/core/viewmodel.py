@@ -8,37 +8,32 @@ costs what a node of 1 costs when its partitions agree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from notebook_orch.core.status import Status, headline_status
+from notebook_orch.core.status import Status
+from notebook_orch.core.viewstates import (
+    COLOURS,
+    COUNT_ORDER,
+    LABELS,
+    MEANINGS,
+    PRESUMED_DEAD,
+    SEVERITY,
+    TEXT_COLOURS,
+    VIEW_STATUSES,
+    WAITING,
+    headline,
+    live_run_view,
+    run_states,
+    view_codes,
+    view_counts,
+)
 
 if TYPE_CHECKING:
     from notebook_orch.core.graph import AssetGraph, Edge, InvalidAsset
     from notebook_orch.core.staleness import StalenessReport
     from notebook_orch.store.records import MaterializationRecord, RunRecord
 
-# Worst first: inside one bucket of a long partition bar, the worst status shows (a node is coloured by
-# core.status.headline_status, the exports' rule).
-SEVERITY = (Status.INVALID, Status.RUNNING, Status.FAILED, Status.STALE, Status.MISSING, Status.FRESH)
-# Counts are written in the order a person reads a node: what is good, what needs work, what is happening.
-COUNT_ORDER = (Status.FRESH, Status.STALE, Status.MISSING, Status.FAILED, Status.RUNNING, Status.INVALID)
-COLOURS = {
-    Status.FRESH: "#2e7d32",
-    Status.STALE: "#f9a825",
-    Status.MISSING: "#9e9e9e",
-    Status.FAILED: "#c62828",
-    Status.RUNNING: "#1565c0",
-    Status.INVALID: "#6a1b9a",
-}
-MEANINGS = {
-    Status.FRESH: "materialized, up to date",
-    Status.STALE: "materialized, but code or upstream data changed since",
-    Status.MISSING: "never materialized",
-    Status.FAILED: "the last run failed, and no earlier run made a value",
-    Status.RUNNING: "a run is working on it",
-    Status.INVALID: "its declaration is broken",
-}
 BAR_BUCKETS = 120  # the partition bar is at most this many segments wide, whatever the partition count
 X_STEP, Y_STEP = 280, 90  # layered layout spacing in cytoscape model units
 
@@ -54,9 +49,9 @@ def worst_status(counts: dict[str, int]) -> Status:
     return Status.FRESH
 
 
-def counts_text(counts: dict[str, int]) -> str:
+def counts_text(counts: Mapping[str, int]) -> str:
     """``fresh 31 · stale 2 · missing 332`` (zero counts left out)."""
-    return " · ".join(f"{s.lower()} {counts[s]}" for s in COUNT_ORDER if counts.get(s)) or "no partitions"
+    return " · ".join(f"{LABELS[s]} {counts[s]}" for s in COUNT_ORDER if counts.get(s)) or "no partitions"
 
 
 def run_lengths(codes: Sequence[int]) -> list[tuple[int, int, int]]:
@@ -187,16 +182,17 @@ def default_layout(n_nodes: int = 0) -> LayoutFn:
 
 
 # -- the graph -------------------------------------------------------------------------------------------
-def node_status(report: StalenessReport | None, graph: AssetGraph, name: str) -> dict[str, Any]:
-    """What changes when runs progress: status, class, counts and bar. The live updater sends only this."""
-    from notebook_orch.core.staleness import STATUSES
-
+def node_status(report: StalenessReport | None, graph: AssetGraph, name: str,
+                states: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What changes when runs progress: status, class, counts and bar. The live updater sends only this.
+    ``states``: partition -> WAITING / PRESUMED_DEAD for this asset's partitions held by such runs (``run_states``)."""
     if report is None:
         return {"status": Status.MISSING, "classes": "status-missing", "counts": {}, "counts_text": "", "bar": []}
-    counts = report.counts(name)
-    status = headline_status(counts)  # the exports' rule: an asset built for January is fresh, not grey
+    codes = view_codes(report, name, states)
+    counts = view_counts(report, name, codes)
+    status = headline(counts)
     partitioned = graph.spec(name).partitions.grain != "unpartitioned"
-    bar = partition_bar(report.status_codes(name), STATUSES) if partitioned else []
+    bar = partition_bar(codes, VIEW_STATUSES) if partitioned else []
     return {
         "status": status,
         "classes": f"status-{status.lower()}" + (" partitioned" if partitioned else ""),
@@ -213,12 +209,16 @@ def graph_view(
     names: Sequence[str] | None = None,
     layout: LayoutFn | None = None,
     invalid: Sequence[InvalidAsset] = (),
+    states: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Everything the graph widget draws: nodes (with positions), edges, notebook groups and the legend.
+    """Everything the graph widget draws: nodes (with positions), edges, notebook groups, the legend and the
+    colours (the pages draw with these, never a copy of their own).
 
     ``invalid``: assets left out of the graph (broken declarations and what reads them), drawn as INVALID nodes
-    one layer right of what they read, so nothing broken is hidden.
+    one layer right of what they read, so nothing broken is hidden. ``states``: ``run_states`` (live runs that wait
+    for a pool slot or stopped heartbeating).
     """
+    states = states or {}
     names = list(graph.order if names is None else graph.sorted(names))
     chosen = set(names)
     positions = (layout or default_layout(len(names)))(graph, names)
@@ -240,7 +240,7 @@ def graph_view(
             "partitions": spec.partitions.describe(),
             "x": float(x),
             "y": float(y),
-            **node_status(report, graph, name),
+            **node_status(report, graph, name, states.get(name)),
         })
     edges = []
     for name in names:
@@ -259,6 +259,8 @@ def graph_view(
         "edges": edges,
         "groups": list(groups.values()),
         "legend": legend(),
+        "colours": {str(s): c for s, c in COLOURS.items()},
+        "text_colours": {str(s): c for s, c in TEXT_COLOURS.items()},
         "totals": {s: n for s, n in totals.items() if n},
     }
 
@@ -320,15 +322,16 @@ def invalid_panel_view(bad: InvalidAsset) -> dict[str, Any]:
 
 
 def legend() -> list[dict[str, str]]:
-    return [{"status": s, "label": s.lower(), "colour": COLOURS[s], "meaning": MEANINGS[s]} for s in COUNT_ORDER]
+    return [{"status": s, "label": LABELS[s], "colour": COLOURS[s], "meaning": MEANINGS[s]} for s in COUNT_ORDER]
 
 
 def changed_nodes(before: dict[str, dict], graph: AssetGraph, report: StalenessReport,
-                  names: Iterable[str]) -> dict[str, dict]:
+                  names: Iterable[str], states: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, dict]:
     """The node patches that differ from ``before`` (name -> node_status) among ``names``."""
     out = {}
+    states = states or {}
     for name in names:
-        now = node_status(report, graph, name)
+        now = node_status(report, graph, name, states.get(name))
         if before.get(name) != now:
             out[name] = now
     return out
@@ -409,13 +412,16 @@ def panel_view(
     materialization: MaterializationRecord | None = None,
     materialization_run: RunRecord | None = None,
     last_run: RunRecord | None = None,
+    states: Mapping[str, str] | None = None,
+    live_runs: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """Everything the side panel shows for one asset."""
+    """Everything the side panel shows for one asset. ``states``: its partitions' live states (``run_states``);
+    ``live_runs``: its runs that wait for a pool slot or stopped heartbeating (``live_run_view``)."""
     spec = graph.spec(asset)
-    status = node_status(report, graph, asset)
+    status = node_status(report, graph, asset, states)
 
     def neighbour(name: str, label: str) -> dict[str, str]:
-        return {"name": name, "status": headline_status(report.counts(name)), "mapping": label}
+        return {"name": name, "status": headline(report.counts(name)), "mapping": label}
 
     return {
         "asset": asset,
@@ -434,6 +440,7 @@ def panel_view(
         **stale_reasons(report, asset),
         "last_materialization": materialization_view(materialization, materialization_run),
         "last_run": run_view(last_run),
+        "live_runs": list(live_runs),
         "upstream": [neighbour(e.upstream, edge_label(graph, e)) for e in graph.upstream_edges(asset)],
         "downstream": [neighbour(e.downstream, edge_label(graph, e)) for e in graph.downstream_edges(asset)],
     }
@@ -441,11 +448,19 @@ def panel_view(
 
 __all__ = [
     "COLOURS",
+    "COUNT_ORDER",
+    "LABELS",
+    "PRESUMED_DEAD",
     "SEVERITY",
+    "TEXT_COLOURS",
+    "VIEW_STATUSES",
+    "WAITING",
     "changed_nodes",
     "counts_text",
     "edge_label",
     "graph_view",
+    "headline",
+    "live_run_view",
     "invalid_panel_view",
     "key_ranges",
     "layered_positions",
@@ -455,7 +470,10 @@ __all__ = [
     "partition_bar",
     "ranges_text",
     "run_lengths",
+    "run_states",
     "stale_reasons",
     "status_ranges",
+    "view_codes",
+    "view_counts",
     "worst_status",
 ]

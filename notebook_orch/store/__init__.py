@@ -35,6 +35,7 @@ from notebook_orch.store.records import (
     EventRecord,
     MaterializationRecord,
     NewMaterialization,
+    PoolWait,
     RunRecord,
     StoreSnapshot,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "EventRecord",
     "MaterializationRecord",
     "NewMaterialization",
+    "PoolWait",
     "RunRecord",
     "StoreSnapshot",
     "WAITING",

@@ -25,6 +25,7 @@ from notebook_orch.store.records import (
     EventRecord,
     MaterializationRecord,
     NewMaterialization,
+    PoolWait,
     RunRecord,
     StoreSnapshot,
 )
@@ -222,10 +223,17 @@ class MetadataStore:
         wanted = dict(pools)
         with self._read() as conn:
             run = reads.get_run(conn, run_id)
-            if run is not None and run.status == WAITING and writes.full_pools(conn, wanted):
+            if run is not None and run.status == WAITING and writes.blocked_pools(
+                    conn, wanted, ticket=writes.ticket_of(conn, run_id)):
                 return WAITING
         with self._write("give the run its pool slots") as conn:
             return writes.take_pool_slots(conn, run_id, wanted, now=utc_naive(now))
+
+    def pool_waiters(self) -> list[PoolWait]:
+        """The runs WAITING for a pool slot, first in the queue first: each pool it waits in, since when, and how
+        many runs wait ahead of it there (``PoolWait``). A read: changes nothing."""
+        with self._read() as conn:
+            return reads.pool_waiters(conn)
 
     def pool_usage(self) -> dict[str, list[str]]:
         """Pool -> the runs holding a slot in it now (only pools in use)."""

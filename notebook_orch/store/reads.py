@@ -11,9 +11,18 @@ from notebook_orch.store import codec
 from notebook_orch.store.records import (
     EventRecord,
     MaterializationRecord,
+    PoolWait,
     RunRecord,
 )
-from notebook_orch.store.schema import code_versions, events, materializations, partition_locks, pool_slots, runs
+from notebook_orch.store.schema import (
+    code_versions,
+    events,
+    materializations,
+    partition_locks,
+    pool_slots,
+    pool_waits,
+    runs,
+)
 
 _CHUNK = 2_000
 
@@ -41,6 +50,20 @@ def pool_holders(conn: Connection) -> dict[str, list[str]]:
     for pool, run_id in conn.execute(query):
         held.setdefault(pool, []).append(run_id)
     return held
+
+
+def pool_waiters(conn: Connection) -> list[PoolWait]:
+    """Every run queued for pool slots, first come first, with how many runs queue ahead of it in each pool."""
+    w = pool_waits
+    rows = conn.execute(sa.select(w.c.run_id, w.c.pool, w.c.ticket, w.c.since).order_by(w.c.ticket, w.c.pool)).all()
+    by_run: dict[str, tuple[int, object, dict[str, int]]] = {}
+    queued: dict[str, int] = {}  # pool -> waiters seen so far (rows come in ticket order)
+    for run_id, pool, ticket, since in rows:
+        entry = by_run.setdefault(run_id, (ticket, since, {}))
+        entry[2][pool] = queued.get(pool, 0)
+        queued[pool] = queued.get(pool, 0) + 1
+    return [PoolWait(run_id=r, since=since, position=i + 1, ahead=ahead)  # type: ignore[arg-type]
+            for i, (r, (_, since, ahead)) in enumerate(by_run.items())]
 
 
 def get_run(conn: Connection, run_id: str) -> RunRecord | None:

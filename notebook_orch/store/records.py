@@ -117,6 +117,17 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class PoolWait:
+    """One run WAITING for pool slots: the pools it queues in (pool -> runs queued ahead of it there), since when.
+    ``position`` is its place in the store's first-come, first-served queue (1 = first)."""
+
+    run_id: str
+    since: datetime
+    position: int
+    ahead: Mapping[str, int]
+
+
+@dataclass(frozen=True)
 class EventRecord:
     id: int
     kind: str

@@ -26,7 +26,7 @@ from sqlmodel import Field, SQLModel
 from notebook_orch.store.records import RUN_KINDS, RUN_STATUSES
 
 # Bump when the tables change; ``open_store`` refuses stores written by a newer version and migrates older ones.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class StoreModel(SQLModel, registry=registry()):
@@ -319,6 +319,19 @@ class PoolSlotRow(StoreModel, table=True):
     acquired_at: datetime = _col("acquired_at", sa.DateTime, nullable=False)
 
 
+class PoolWaitRow(StoreModel, table=True):
+    """A WAITING run's place in the queue of one pool it needs (core/pools.py): ``ticket`` orders the waiters of
+    every pool first come, first served, across processes (taken under the store's write lock). Rows go when the
+    run takes its slots or ends. Added by revision 0007."""
+
+    __tablename__ = "pool_waits"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    pool: str = _col("pool", sa.String(210), primary_key=True)
+    run_id: str = _col("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True)
+    ticket: int = _col("ticket", sa.Integer, nullable=False)
+    since: datetime = _col("since", sa.DateTime, nullable=False)
+
+
 # Core handles on the same tables, for the hot paths.
 schema_version = SchemaVersionRow.__table__
 runs = RunRow.__table__
@@ -337,5 +350,6 @@ sla_watch = SlaWatchRow.__table__
 sla_verdicts = SlaVerdictRow.__table__
 alerts = AlertRow.__table__
 pool_slots = PoolSlotRow.__table__
+pool_waits = PoolWaitRow.__table__
 
 OWN_TABLES = tuple(metadata.sorted_tables)

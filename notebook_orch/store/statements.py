@@ -14,7 +14,15 @@ from sqlalchemy.engine import Connection
 
 from notebook_orch.store.dialect import json_object, upsert
 from notebook_orch.store.records import EV_MATERIALIZED, LIVE_STATUSES, RUNNING
-from notebook_orch.store.schema import events, materializations, partition_locks, partition_state, pool_slots, runs
+from notebook_orch.store.schema import (
+    events,
+    materializations,
+    partition_locks,
+    partition_state,
+    pool_slots,
+    pool_waits,
+    runs,
+)
 
 
 class Statements:
@@ -40,6 +48,7 @@ class Statements:
         self.update_live = runs.update().where(runs.c.run_id == sa.bindparam("rid"),
                                                runs.c.status.in_(LIVE_STATUSES))
         self.release_slots = pool_slots.delete().where(pool_slots.c.run_id == sa.bindparam("run_id"))
+        self.release_waits = pool_waits.delete().where(pool_waits.c.run_id == sa.bindparam("run_id"))
         self.insert_event = events.insert()
         self.insert_materializations = DriverInsert(conn, m, MATERIALIZATION_COLUMNS)
         # One row (a finalize): a single INSERT ... RETURNING beats executemany plus two id lookups.

@@ -44,7 +44,7 @@ from notebook_orch.store.records import (
     NewMaterialization,
     RunRecord,
 )
-from notebook_orch.store.schema import code_versions, partition_state, pool_slots, runs
+from notebook_orch.store.schema import code_versions, partition_state, pool_slots, pool_waits, runs
 from notebook_orch.store.statements import MATERIALIZATION_COLUMNS, statements
 
 # Keep IN lists and multi-row statements well below SQLite's 32,766 bound-parameter limit.
@@ -84,8 +84,9 @@ def start_run(
         raise StoreError(f"Run attempt {attempt} is not allowed: attempts count from 1.")
     lock_event_log(conn)  # before the lock check: the check and the insert must see no concurrent start
     # Counted under the same lock as the insert below (SQLite's write lock, PostgreSQL's event-log lock): two starts
-    # cannot both see the last free slot.
-    full = full_pools(conn, pools) if pools else []
+    # cannot both see the last free slot. Runs already waiting count as ahead of this one: a newcomer never takes a
+    # slot an older waiter is queued for (first come, first served; no starvation by a stream of newer runs).
+    full = blocked_pools(conn, pools, ticket=None) if pools else []
     status = WAITING if full else RUNNING
     record = RunRecord(
         run_id=run_id,
@@ -118,6 +119,7 @@ def start_run(
                                "targets": [list(t) for t in targets]}
     if full:
         payload["waiting_for"] = full
+        _queue(conn, run_id, pools or {}, now=now)
         append_event(conn, EV_RUN_WAITING, run_id=run_id, now=now, payload=payload)
         return record
     if pools:
@@ -144,21 +146,56 @@ def full_pools(conn: Connection, pools: dict[str, int]) -> list[dict[str, Any]]:
             if used.get(p, 0) >= limit]
 
 
+def waiters_ahead(conn: Connection, pools: Iterable[str], *, ticket: int | None) -> dict[str, int]:
+    """Per pool, how many WAITING runs queued before ``ticket`` (None: every waiter, i.e. a newcomer's view)."""
+    query = sa.select(pool_waits.c.pool, sa.func.count()).where(pool_waits.c.pool.in_(list(pools)))
+    if ticket is not None:
+        query = query.where(pool_waits.c.ticket < ticket)
+    return {pool: int(n) for pool, n in conn.execute(query.group_by(pool_waits.c.pool))}
+
+
+def blocked_pools(conn: Connection, pools: dict[str, int], *, ticket: int | None) -> list[dict[str, Any]]:
+    """The pools among ``pools`` a run cannot take a slot in now: the slots held plus one kept for each waiter
+    queued ahead of it reach the limit. ``[{"pool", "limit", "in_use", "ahead"}]`` in name order; empty: it may
+    start. Each older waiter keeps one slot per pool it needs, so it is never overtaken, and a pool it does not
+    need stays open to newer runs (no head-of-line blocking across pools)."""
+    used = pool_usage(conn, pools)
+    ahead = waiters_ahead(conn, pools, ticket=ticket)
+    return [{"pool": p, "limit": limit, "in_use": used.get(p, 0), "ahead": ahead.get(p, 0)}
+            for p, limit in sorted(pools.items()) if used.get(p, 0) + ahead.get(p, 0) >= limit]
+
+
+def _queue(conn: Connection, run_id: str, pools: dict[str, int], *, now: datetime) -> None:
+    """Give a run that must wait its ticket: one past the newest waiter's, taken under the write lock."""
+    newest = conn.execute(sa.select(sa.func.max(pool_waits.c.ticket))).scalar()
+    ticket = int(newest or 0) + 1
+    conn.execute(pool_waits.insert(), [{"pool": p, "run_id": run_id, "ticket": ticket, "since": now}
+                                       for p in sorted(pools)])
+
+
+def ticket_of(conn: Connection, run_id: str) -> int | None:
+    """The run's place in the pool queue (None: it has none, e.g. a run left WAITING by an older version, which
+    then queues behind every ticketed waiter)."""
+    value = conn.execute(sa.select(sa.func.min(pool_waits.c.ticket)).where(pool_waits.c.run_id == run_id)).scalar()
+    return None if value is None else int(value)
+
+
 def _insert_slots(conn: Connection, run_id: str, pools: dict[str, int], *, now: datetime) -> None:
     conn.execute(pool_slots.insert(), [{"pool": p, "run_id": run_id, "acquired_at": now} for p in sorted(pools)])
 
 
 def take_pool_slots(conn: Connection, run_id: str, pools: dict[str, int], *, now: datetime) -> str:
     """A WAITING run takes a slot in every pool of ``pools`` and becomes RUNNING (RUN_STARTED), or, while one is
-    full, stays WAITING (nothing written). Returns the run's status afterwards; a run no longer WAITING (canceled,
-    reaped) is left as it is."""
+    full or kept for a waiter queued before it, stays WAITING (nothing written). Returns the run's status
+    afterwards; a run no longer WAITING (canceled, reaped) is left as it is."""
     lock_event_log(conn)
     row = conn.execute(sa.select(runs.c.status, runs.c.notebook, runs.c.kind, runs.c.attempt)
                        .where(runs.c.run_id == run_id)).first()
     if row is None:
         raise StoreError(f"Run {run_id} does not exist, so it cannot take a pool slot. Start it with start_run first.")
-    if row.status != WAITING or full_pools(conn, pools):
+    if row.status != WAITING or blocked_pools(conn, pools, ticket=ticket_of(conn, run_id)):
         return str(row.status)
+    conn.execute(pool_waits.delete().where(pool_waits.c.run_id == run_id))
     _insert_slots(conn, run_id, pools, now=now)
     conn.execute(statements(conn).update_live, {"rid": run_id, "status": RUNNING, "heartbeat_at": now})
     append_event(conn, EV_RUN_STARTED, run_id=run_id, now=now,
@@ -201,10 +238,12 @@ def _not_running(conn: Connection, run_id: str, action: str) -> StoreError:
 
 
 def _release_locks(conn: Connection, run_id: str) -> None:
-    """The run's partition locks and its pool slots: a run that ended (or was reaped) holds neither."""
+    """The run's partition locks, its pool slots and its places in pool queues: a run that ended (or was reaped)
+    holds none."""
     st = statements(conn)
     conn.execute(st.release_locks, {"run_id": run_id})
     conn.execute(st.release_slots, {"run_id": run_id})
+    conn.execute(st.release_waits, {"run_id": run_id})
 
 
 def run_targets(conn: Connection, run_id: str) -> list[Target]:

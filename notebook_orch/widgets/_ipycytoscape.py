@@ -20,11 +20,8 @@ import ipywidgets as w
 from ipycytoscape import CytoscapeWidget, Edge, Node
 
 from notebook_orch.core import viewgroups
-from notebook_orch.core.status import Status
-from notebook_orch.core.viewmodel import COLOURS
+from notebook_orch.core.viewstates import COLOURS, TEXT_COLOURS
 from notebook_orch.widgets._panel_html import legend_html
-
-DARK_TEXT = (Status.STALE, Status.MISSING)  # dark text on light fills
 
 
 def bar_image(bar: list[list]) -> str:
@@ -44,7 +41,7 @@ def node_data(node: dict[str, Any], *, groups: bool) -> dict[str, Any]:
     if node.get("counts_text") and node["counts_text"] != node["status"].lower():
         text = f"{node['label']}\n{node['counts_text']}"
     data = {"id": node["id"], "name": node["label"], "status": node["status"], "text": text,
-            "counts": node.get("counts", {}), "fg": "#212121" if node["status"] in DARK_TEXT else "#fff",
+            "counts": node.get("counts", {}), "fg": TEXT_COLOURS.get(node["status"], "#fff"),
             "bar": bar_image(node.get("bar") or []), "hasBar": 1 if node.get("bar") else 0}
     if groups and node.get("group"):
         data["parent"] = node["group"]

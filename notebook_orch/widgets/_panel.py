@@ -52,7 +52,19 @@ class AssetPanel:
         for i, b in enumerate(self._neighbour_buttons):
             b.layout.display = "none"
             b.on_click(lambda _, i=i: self._open_neighbour(i))
-        self.neighbours = w.HBox(self._neighbour_buttons, layout=w.Layout(flex_flow="row wrap"))
+        # The neighbours past the buttons: a "+N more" button per side opens a list of the rest (one widget however
+        # many there are); picking one opens it like a button would.
+        self._more = {side: _button("", f"Show the other {word} assets")
+                      for side, word in (("↑", "upstream"), ("↓", "downstream"))}
+        self._rest = {side: w.Select(options=[], rows=8, layout=w.Layout(width="98%", display="none"))
+                      for side in self._more}
+        for side, b in self._more.items():
+            b.layout.display = "none"
+            b.on_click(lambda _, side=side: self._toggle_rest(side))
+            self._rest[side].observe(lambda change, side=side: self._open_rest(side, change), names="value")
+        self.neighbours = w.HBox([*self._neighbour_buttons, *self._more.values()],
+                                 layout=w.Layout(flex_flow="row wrap"))
+        self.rest = w.VBox(list(self._rest.values()))
         self.range_box = w.VBox([
             w.HTML("<b style='font:13px sans-serif'>Backfill a range</b>"),
             w.HBox([self.start, self.end]), self.only_stale, self.dry_run, self.backfill,
@@ -67,7 +79,7 @@ class AssetPanel:
         ])
         self.actions.layout.display = "none"
         self.where = w.Output(layout=w.Layout(padding="0 0 0 0"))  # the cell link, rendered by JupyterLab itself
-        self.box = w.VBox([self.info, self.where, self.neighbours, self.actions],
+        self.box = w.VBox([self.info, self.where, self.neighbours, self.rest, self.actions],
                           layout=w.Layout(width="400px", min_width="320px", padding="0 0 0 8px", overflow="auto"))
         self.materialize.on_click(lambda _: self.owner.act("materialize"))
         self.downstream.on_click(lambda _: self.owner.act("downstream"))
@@ -95,7 +107,10 @@ class AssetPanel:
             self.start.value = ranges[0]["first"] if view["partitioned"] and ranges else ""
             self.end.value = ranges[-1]["last"] if view["partitioned"] and ranges else ""
             items = [("↑", item) for item in view["upstream"][:NEIGHBOURS // 2]]
+            shown_up = len(items)
             items += [("↓", item) for item in view["downstream"][:NEIGHBOURS - len(items)]]
+            self._set_rest("↑", view["upstream"][shown_up:])
+            self._set_rest("↓", view["downstream"][len(items) - shown_up:])
             for i, b in enumerate(self._neighbour_buttons):
                 if i < len(items):
                     side, item = items[i]
@@ -106,6 +121,26 @@ class AssetPanel:
                 elif self._neighbour_names[i] is not None:
                     self._neighbour_names[i] = None
                     b.layout.display = "none"
+
+    def _set_rest(self, side: str, rest: list[dict[str, Any]]) -> None:
+        more, listing = self._more[side], self._rest[side]
+        listing.layout.display = "none"
+        listing.value = None
+        listing.options = [(f"{side} {item['name']} ({item['status'].lower()})", item["name"]) for item in rest]
+        more.description = f"+{len(rest)} more {side}"
+        more.layout.display = "inline-flex" if rest else "none"
+
+    def _toggle_rest(self, side: str) -> None:
+        listing = self._rest[side]
+        listing.layout.display = "none" if listing.layout.display == "flex" else "flex"
+
+    def _open_rest(self, side: str, change: dict[str, Any]) -> None:
+        if change.get("new"):
+            self.owner.show(change["new"], select=True)
+
+    def more_neighbours(self, side: str) -> list[str]:
+        """The names the "+N more" list of ``side`` ("↑" or "↓") holds (for tests and scripts)."""
+        return [name for _, name in self._rest[side].options]
 
     def _open_neighbour(self, i: int) -> None:
         name = self._neighbour_names[i]

@@ -6,17 +6,17 @@ from collections.abc import Callable
 from html import escape
 from typing import Any
 
-from notebook_orch.core.status import RunStatus, Status
-from notebook_orch.core.viewmodel import COLOURS
+from notebook_orch.core.status import RunStatus
+from notebook_orch.core.viewstates import COLOURS, LABELS, TEXT_COLOURS
 
 Linker = Callable[[str], "str | None"]  # a project-relative path -> an href that opens it in JupyterLab, or None
 
 
 def badge(status: str) -> str:
     colour = COLOURS.get(status, "#455a64")
-    fg = "#212121" if status in (Status.STALE, Status.MISSING) else "#fff"
+    fg = TEXT_COLOURS.get(status, "#fff")
     return (f"<span class='nbo-badge nbo-{status.lower()}' style='background:{colour};color:{fg};"
-            f"padding:1px 6px;border-radius:3px;font-size:11px'>{status.lower()}</span>")
+            f"padding:1px 6px;border-radius:3px;font-size:11px'>{LABELS.get(status, status.lower())}</span>")
 
 
 def _link(path: str | None, text: str, linker: Linker | None) -> str:
@@ -33,7 +33,7 @@ def heatmap(ranges: list[dict[str, Any]], total: int) -> str:
         return ""
     blocks = "".join(
         f"<div title='{escape(r['first'])}" + (f"..{escape(r['last'])}" if r["count"] > 1 else "")
-        + f": {r['status'].lower()} ({r['count']})' style='flex:{r['count']} 0 0;background:"
+        + f": {LABELS.get(r['status'], r['status'].lower())} ({r['count']})' style='flex:{r['count']} 0 0;background:"
         f"{COLOURS.get(r['status'], '#000')}'></div>"
         for r in ranges
     )
@@ -48,6 +48,7 @@ def panel_html(panel: dict[str, Any], *, linker: Linker | None = None) -> str:
         out.append(f"<div>{escape(panel['counts_text'])} <span style='color:#607d8b'>"
                    f"({escape(panel['partitions'])}, {panel['keys_total']} partitions)</span></div>")
         out.append(heatmap(panel["ranges"], panel["keys_total"]))
+    out.extend(live_runs_html(panel.get("live_runs") or []))
     if panel.get("description"):
         out.append(f"<div style='color:#455a64'>{escape(panel['description'])}</div>")
     if panel["notebook"] and not panel.get("cell_href"):  # with a cell_href the panel shows cell_link_html apart
@@ -111,6 +112,13 @@ def panel_html(panel: dict[str, Any], *, linker: Linker | None = None) -> str:
         out.append("<div>" + " · ".join(b for b in bits if b) + "</div>")
     out.append("</div>")
     return "".join(out)
+
+
+def live_runs_html(runs: list[dict[str, Any]]) -> list[str]:
+    """One line per run of this asset that waits for a pool slot (which pools, how many ahead, since when) or is
+    presumed dead (silent since when)."""
+    return [f"<div class='nbo-live nbo-live-{r['state'].lower()}' style='margin-top:4px'>{badge(r['state'])} "
+            f"{escape(r['text'])}</div>" for r in runs]
 
 
 def legend_html(view: dict[str, Any], totals: dict[str, int], *, hint: str | None = None) -> str:

@@ -25,12 +25,15 @@ import traitlets
 
 from notebook_orch.core import heatmap as hm
 from notebook_orch.core.partitions import UNPARTITIONED_KEY
+from notebook_orch.core.viewstates import view_codes
 from notebook_orch.store.records import PARTITION_STATE_EVENTS
 from notebook_orch.widgets import _follow
+from notebook_orch.widgets._live import read_live_runs
 
 _ESM = Path(__file__).parent / "static" / "heatmap.js"
 
 SelectCallback = Callable[[str, str], None]
+LIVE_RECHECK_S = 2.0  # how often, without events, waiting/presumed-dead runs are read again
 
 
 class PartitionHeatmap(anywidget.AnyWidget):
@@ -61,6 +64,9 @@ class PartitionHeatmap(anywidget.AnyWidget):
         self.timings: dict[str, float] = {}
         self._stamp = _notebooks_stamp(project.config.notebooks)
         self._stamp_checked = time.monotonic()
+        # asset -> partition -> WAITING / PRESUMED_DEAD: live runs the report shows as running (viewstates)
+        self._states: dict[str, dict[str, str]] = read_live_runs(project).states
+        self._live_checked = time.monotonic()
         view = self._build(project.graph, project.status())
         super().__init__(view=view)
         self.on_msg(self._on_front_end)
@@ -76,10 +82,12 @@ class PartitionHeatmap(anywidget.AnyWidget):
         chosen = (graph.select(self.selection, include_invalid=True) if self.selection
                   else [*graph.order, *sorted(broken)])
         names = [n for n in chosen if n not in broken]
-        view = hm.heatmap_view(graph, report, names=names, invalid=[broken[n] for n in chosen if n in broken])
+        states = self._states
+        view = hm.heatmap_view(graph, report, names=names, invalid=[broken[n] for n in chosen if n in broken],
+                               states=states)
         with self._lock:
             self.graph, self.report = graph, report
-            self._codes = {n: report.status_codes(n).copy() for n in names}
+            self._codes = {n: view_codes(report, n, states.get(n)).copy() for n in names}
             self._dirty = set()
         return view
 
@@ -101,7 +109,10 @@ class PartitionHeatmap(anywidget.AnyWidget):
                                  f"{', '.join(list(self._codes)[:8])}{' ...' if len(self._codes) > 8 else ''}.")
             status = self.report.status(asset, partition)  # raises the precise error for a bad key
             index = self.report.keys(asset).index(partition)
-            detail = hm.partition_detail(self.report.explain(asset, partition))
+            state = self._states.get(asset, {}).get(partition)
+            detail = hm.partition_detail(self.report.explain(asset, partition), state)
+            if state and status == "RUNNING":
+                status = state
         self.selected = {"asset": asset, "partition": partition, "index": index, "status": str(status),
                          "detail": detail}
         for callback in list(self._callbacks):
@@ -149,19 +160,26 @@ class PartitionHeatmap(anywidget.AnyWidget):
                 self._stamp = stamp
                 self.reload()
         events = self._follower.poll()
-        if not events:
+        # Waiting, starting or going silent changes no partition state: read the live states on any event and
+        # every couple of seconds without one.
+        if not events and time.monotonic() - self._live_checked <= LIVE_RECHECK_S:
             return []
         touched = {(e.asset, e.partition) for e in events
                    if e.kind in PARTITION_STATE_EVENTS and e.asset and e.partition}
-        snap = self.project.store.snapshot(keys=sorted(touched))
+        snap = self.project.store.snapshot(keys=sorted(touched)) if events else None
+        states = read_live_runs(self.project, running=snap.running if snap is not None else None).states
+        self._live_checked = time.monotonic()
         patches = []
         with self._lock:
-            changed = self.report.apply(snap.assets, running=snap.running, event_id=events[-1].id)
-            for name in self.graph.sorted({a for a, _ in changed} & self._codes.keys()):
-                patch = hm.row_patch(self.graph, self.report, name, self._codes[name])
+            changed = (self.report.apply(snap.assets, running=snap.running, event_id=events[-1].id)
+                       if snap is not None else set())
+            before, self._states = self._states, states
+            moved = {a for a in before.keys() | states.keys() if before.get(a) != states.get(a)}
+            for name in self.graph.sorted(({a for a, _ in changed} | moved) & self._codes.keys()):
+                patch = hm.row_patch(self.graph, self.report, name, self._codes[name], states.get(name))
                 if patch is not None:
                     patches.append(patch)
-                    self._codes[name] = self.report.status_codes(name).copy()
+                    self._codes[name] = view_codes(self.report, name, states.get(name)).copy()
                     self._dirty.add(name)
         self._send_rows(patches)
         return patches
@@ -191,7 +209,7 @@ class PartitionHeatmap(anywidget.AnyWidget):
 
     def _resend_dirty(self) -> None:
         with self._lock:
-            rows = [{"asset": n, "full": hm.row_view(self.graph, self.report, n)}
+            rows = [{"asset": n, "full": hm.row_view(self.graph, self.report, n, self._states.get(n))}
                     for n in self.graph.sorted(self._dirty)]
         self._send_rows(rows)
 

@@ -21,6 +21,7 @@ from notebook_orch.core.status import Status
 from notebook_orch.store.records import PARTITION_STATE_EVENTS
 from notebook_orch.widgets import _actions, _follow, _panel_extras
 from notebook_orch.widgets._cytoscape import CytoscapeGraph
+from notebook_orch.widgets._live import LiveRuns, read_live_runs
 from notebook_orch.widgets._panel import AssetPanel
 from notebook_orch.widgets._paths import lab_link, running_servers
 from notebook_orch.widgets._sizes import GROUPS_LIMIT, IPYCYTOSCAPE_LIMIT
@@ -51,6 +52,8 @@ class LineageGraph(w.HBox):
         self._needs_discover = False
         self.timings["graph_s"] = time.perf_counter() - t0
         report = project.status()
+        self._live: LiveRuns = read_live_runs(project)  # runs waiting for a pool slot or presumed dead
+        self._live_checked = time.monotonic()
         self.timings["status_s"] = time.perf_counter() - t0 - self.timings["graph_s"]
         view = self._view(self.graph, report)
         # Notebook boxes help a person read a few dozen assets; past that they are clutter and cost draw time.
@@ -82,7 +85,8 @@ class LineageGraph(w.HBox):
         chosen = (graph.select(self.selection, include_invalid=True) if self.selection
                   else [*graph.order, *sorted(broken)])
         names = [n for n in chosen if n not in broken]
-        view = vm.graph_view(graph, report, names=names, invalid=[broken[n] for n in chosen if n in broken])
+        view = vm.graph_view(graph, report, names=names, invalid=[broken[n] for n in chosen if n in broken],
+                             states=self._live.states)
         with self._lock:
             self.graph, self.report = graph, report
             self._names, self._shown = names, set(names)
@@ -113,8 +117,10 @@ class LineageGraph(w.HBox):
         runs = store.list_runs(limit=1, asset=asset)
         with self._lock:
             graph = self.graph
+            live = self._live
             view = vm.panel_view(graph, self.report, asset, materialization=mat,
-                                 materialization_run=mat_run, last_run=runs[0] if runs else None)
+                                 materialization_run=mat_run, last_run=runs[0] if runs else None,
+                                 states=live.states.get(asset), live_runs=live.panel_runs(asset))
         # Read for this one asset only, on click: the cell's id for the link, the value's first rows, schedules, SLA.
         root = Path(self.project.config.root)
         spec = graph.spec(asset)
@@ -241,19 +247,28 @@ class LineageGraph(w.HBox):
                 self.reload()
         events = self._follower.poll()
         self._report_handle()
-        if not events:
+        # A run that waits, starts or goes silent changes no partition state: the live states are read again on
+        # any event, and every couple of seconds without one (a heartbeat that stops appends nothing).
+        recheck = time.monotonic() - self._live_checked > LIVE_RECHECK_S
+        if not events and not recheck:
             return {}
         touched = {(e.asset, e.partition) for e in events
                    if e.kind in PARTITION_STATE_EVENTS and e.asset and e.partition}
-        snap = self.project.store.snapshot(keys=sorted(touched))
+        snap = self.project.store.snapshot(keys=sorted(touched)) if events else None
+        live = read_live_runs(self.project, running=snap.running if snap is not None else None)
+        self._live_checked = time.monotonic()
         with self._lock:
-            changed = self.report.apply(snap.assets, running=snap.running, event_id=events[-1].id)
-            names = {a for a, _ in changed} & self._shown
-            patches = vm.changed_nodes(self._last, self.graph, self.report, self.graph.sorted(names))
+            changed = (self.report.apply(snap.assets, running=snap.running, event_id=events[-1].id)
+                       if snap is not None else set())
+            before, self._live = self._live.states, live
+            moved = {a for a in before.keys() | live.states.keys() if before.get(a) != live.states.get(a)}
+            names = ({a for a, _ in changed} | moved) & self._shown
+            patches = vm.changed_nodes(self._last, self.graph, self.report, self.graph.sorted(names), live.states)
             self._last.update(patches)
         self.canvas.patch(patches)
         ups = {u["name"] for u in (self.panel.view or {}).get("upstream", [])}
-        if self.panel.asset is not None and (self.panel.asset in names or ups & names):
+        if self.panel.asset is not None and (self.panel.asset in names or ups & names or
+                                             self.panel.asset in live.states):
             self.panel.show(self.panel_view(self.panel.asset), linker=self._link, keep_inputs=True)
         return patches
 
@@ -312,6 +327,7 @@ class LineageGraph(w.HBox):
 
 
 ADAPTERS = ("ipycytoscape", "anywidget")
+LIVE_RECHECK_S = 2.0  # how often, without events, waiting/presumed-dead runs are read again
 
 
 def choose_adapter(n_assets: int, wanted: str | None = None) -> str:

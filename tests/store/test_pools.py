@@ -54,7 +54,7 @@ def test_a_full_pool_makes_the_next_run_wait_and_a_freed_slot_starts_it(store) -
     assert store.running()[("a", "3")] == c.run_id
     [waiting] = events_of(store, "RUN_WAITING")
     assert waiting.run_id == c.run_id
-    assert waiting.payload["waiting_for"] == [{"pool": "pool:warehouse", "limit": 2, "in_use": 2}]
+    assert waiting.payload["waiting_for"] == [{"pool": "pool:warehouse", "limit": 2, "in_use": 2, "ahead": 0}]
     assert [e.run_id for e in events_of(store, "RUN_STARTED")] == [a.run_id, b.run_id]
 
     store.heartbeat(c.run_id, now=at(4))  # a waiting run is alive and says so

@@ -92,7 +92,7 @@ def test_two_terminals_share_a_pool_of_one_and_the_second_waits_visibly(tmp_path
                 live.discard(e.run_id)
         assert peak == 1
         [waited] = [e for e in events if e.kind == "RUN_WAITING"]
-        assert waited.payload["waiting_for"] == [{"pool": "pool:warehouse", "limit": 1, "in_use": 1}]
+        assert waited.payload["waiting_for"] == [{"pool": "pool:warehouse", "limit": 1, "in_use": 1, "ahead": 0}]
         # The waiting run started only after the other one ended.
         ended = next(e.id for e in events if e.kind == "RUN_SUCCESS")
         started_late = next(e.id for e in events if e.kind == "RUN_STARTED" and e.run_id == waited.run_id)

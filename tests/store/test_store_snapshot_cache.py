@@ -71,7 +71,8 @@ def _empty_store(url: str) -> MetadataStore:
     if url.startswith("postgresql"):  # one database for all examples: start each from empty tables
         with store._engine.begin() as conn:  # noqa: SLF001
             conn.exec_driver_sql(
-                "TRUNCATE runs, materializations, partition_state, partition_locks, events, state_cache, pool_slots"
+                "TRUNCATE runs, materializations, partition_state, partition_locks, events, state_cache, pool_slots, "
+                "pool_waits"
             )
     return store
 

@@ -87,7 +87,7 @@ def test_graph_view_nodes_classes_counts_bars_and_groups():
                      "d->m": ("daily→monthly", "mapped")}
     assert view["totals"] == {"FRESH": 18, "MISSING": 45}
     assert [item["status"] for item in view["legend"]] == ["FRESH", "STALE", "MISSING", "FAILED", "RUNNING",
-                                                           "INVALID"]
+                                                           "WAITING", "PRESUMED_DEAD", "INVALID"]
 
 
 def test_layout_is_layered_left_to_right():

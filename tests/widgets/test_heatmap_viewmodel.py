@@ -82,7 +82,7 @@ def test_rows_are_status_ranges_and_counts_never_every_key():
 def test_colours_are_the_graph_legend_colours_indexed_by_status_code():
     graph, h, _ = project()
     view = heatmap_view(graph, report_of(graph, h))
-    assert view["statuses"] == ["FRESH", "STALE", "MISSING", "FAILED", "RUNNING", "INVALID"]
+    assert view["statuses"] == ["FRESH", "STALE", "MISSING", "FAILED", "RUNNING", "INVALID", "WAITING", "PRESUMED_DEAD"]
     assert view["colours"] == [COLOURS[s] for s in view["statuses"]]
     assert [i["colour"] for i in view["legend"]] == [COLOURS[i["status"]] for i in view["legend"]]
 

@@ -3,11 +3,15 @@
 // Rebuild the bundle with scripts/build_widget_js.sh after editing this file.
 import cytoscape from "cytoscape";
 
-const COLOURS = {
-  FRESH: "#2e7d32", STALE: "#f9a825", MISSING: "#9e9e9e",
-  FAILED: "#c62828", RUNNING: "#1565c0", INVALID: "#6a1b9a",
-};
-const TEXT = { STALE: "#212121", MISSING: "#212121" };  // dark text on light fills
+// Status colours come from the kernel (core/viewstates.py COLOURS and TEXT_COLOURS, in the graph trait): one answer
+// for the graph, the heatmap and the legend. Set from the graph on each draw.
+let COLOURS = {};
+let TEXT = {};
+
+function useColours(graph) {
+  COLOURS = graph.colours || {};
+  TEXT = graph.text_colours || {};
+}
 
 function barImage(bar) {
   // The partition bar as a tiny SVG: one rect per run of equal status (the kernel already merged runs).
@@ -140,6 +144,7 @@ function render({ model, el }) {
   box.className = "nbo-lineage-canvas";
   box.style.cssText = `width:100%;height:${model.get("height")};border:1px solid #cfd8dc;border-radius:4px`;
   let graph = model.get("graph");
+  useColours(graph);
   let leg = legend(graph);
   wrap.appendChild(leg);
   wrap.appendChild(box);
@@ -302,6 +307,7 @@ function render({ model, el }) {
   });
   model.on("change:graph", () => {
     graph = model.get("graph");
+    useColours(graph);
     const fresh = legend(graph);
     wrap.replaceChild(fresh, leg);
     leg = fresh;

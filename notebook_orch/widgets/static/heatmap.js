@@ -338,9 +338,10 @@ function render({ model, el: host }) {
     if (index < 0) {
       text = `${row.asset}  (${row.partitions || "unpartitioned"})\n${row.counts_text}`;
     } else {
-      const status = view.statuses[codes.get(row.asset)[index]];
+      const code = codes.get(row.asset)[index];
+      const label = (view.labels && view.labels[code]) || view.statuses[code].toLowerCase();
       text = row.kind === "invalid" ? `${row.asset} · invalid\n${row.problem || ""}`
-        : `${row.asset} · ${keyOf(row, index)} · ${status.toLowerCase()}`;
+        : `${row.asset} · ${keyOf(row, index)} · ${label}`;
     }
     tip.textContent = text;
     tip.style.display = "block";
