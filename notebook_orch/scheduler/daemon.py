@@ -87,6 +87,9 @@ class Scheduler:
     def run_once(self) -> PassReport:
         report = PassReport()
         now = self.clock()
+        # The store's file overwritten in place or damaged would otherwise be noticed only when a damaged page is
+        # read, after writes into it: refuse (StoreError, said once by serve) until it is restored.
+        self.project.store.check_file()
         if not self.sched.acquire_lease(self.holder, ttl_s=self.lease_ttl_s, now=now):
             if self._leader:
                 log.warning("lost the scheduler lease; standing by")
@@ -413,7 +416,11 @@ class Scheduler:
             self._drain(drain_s)
             self._close_executor()
             if self._leader:
-                self.sched.release_lease(self.holder)
+                try:
+                    self.sched.release_lease(self.holder)
+                except StoreError as exc:  # a store that is gone or damaged: the lease expires by itself
+                    log.warning("could not give the scheduler lease up (it expires in %.0f s): %s",
+                                self.lease_ttl_s, exc)
             log.info("scheduler stopped")
 
     def _rest(self, stop: threading.Event, interval_s: float) -> None:

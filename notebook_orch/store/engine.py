@@ -66,7 +66,7 @@ def create_store_engine(url_text: str, *, migrations: Migrations | None = None) 
             driver_errors += (engine.dialect.loaded_dbapi.Error,)
         if isinstance(exc, StoreError) or not isinstance(exc, driver_errors):
             raise
-        if db_path is not None and not created and _unreadable_file(exc):
+        if db_path is not None and not created and unreadable_file(exc):
             from notebook_orch.store.migrate import damaged_file
 
             raise damaged_file(shown, db_path, exc) from exc
@@ -76,7 +76,7 @@ def create_store_engine(url_text: str, *, migrations: Migrations | None = None) 
         ) from exc
 
 
-def _unreadable_file(exc: BaseException) -> bool:
+def unreadable_file(exc: BaseException) -> bool:
     """SQLite's words for a file it cannot read as a database (random bytes, a truncated or corrupted file)."""
     text = str(getattr(exc, "orig", None) or exc)
     return "file is not a database" in text or "disk image is malformed" in text

@@ -6,7 +6,6 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -17,6 +16,7 @@ from notebook_orch.store import engine as engine_mod
 from notebook_orch.store import reads, writes
 from notebook_orch.store import snapshot as snapshot_mod
 from notebook_orch.store.event_log import EventWaiter
+from notebook_orch.store.file_guard import FileGuard
 from notebook_orch.store.ids import new_run_id, utc_naive
 from notebook_orch.store.records import (
     FAILED,
@@ -37,16 +37,6 @@ if TYPE_CHECKING:
 
 # How long a snapshot waits for the write lock to refresh its cache before giving up on that refresh.
 _CACHE_WAIT_MS = 200
-
-
-def _identity(path: Path | None) -> tuple[int, int] | None:
-    if path is None:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino) if st.st_size else None
 
 
 def open_store(url: str) -> MetadataStore:
@@ -72,8 +62,8 @@ class MetadataStore:
         self._waiter = EventWaiter(engine)
         self.url = url
         found = engine_mod.sqlite_file(engine.url)
-        self._file = None if found is None else found.absolute()  # the process may change folder later
-        self._identity = _identity(self._file)
+        # the process may change folder later
+        self._guard = None if found is None or not found.exists() else FileGuard(found.absolute())
 
     # -- plumbing -------------------------------------------------------------------------------------------------
 
@@ -83,34 +73,46 @@ class MetadataStore:
             self._engine.dispose(close=False)
             self._waiter.forget()
             self._pid = os.getpid()
-        if self._identity is not None:
+        if self._guard is not None and self._guard.state is not None:
             self._check_file()
         return self._engine
 
     def _check_file(self) -> None:
-        """A SQLite file deleted or replaced under an open store: open connections would keep using the old file
-        (a deleted one lives on, unseen, until they close) and a new connection would make an empty one. Refuse
-        the operation with a clear error instead; adopt a replacement once it opens as a store (a restore)."""
-        assert self._file is not None
-        now = _identity(self._file)
-        if now == self._identity:
+        """The SQLite file deleted, replaced, overwritten in place or found damaged under this open store
+        (store/file_guard.py): refuse the operation with a clear error; adopt a replacement once it opens as a
+        store (a restore)."""
+        assert self._guard is not None
+        changed = self._guard.check()
+        if changed is None:
             return
-        if now is None:  # gone, or empty (what a connection opened after the delete would have made)
-            raise StoreError(
-                f"The store file {self._file} was deleted while this process was using it; nothing was read or "
-                "written. Put it back (restore it from a backup): this process picks it up again by itself. Runs "
-                "that ended meanwhile could not be recorded; the restored store shows them RUNNING until they are "
-                "reaped as FAILED."
-            )
         self._engine.dispose()
         self._waiter.forget()
         engine_mod.ensure_schema(self._engine, self._shown)  # StoreDamaged/StoreOpenError until a good file is back
-        self._identity = now
+        if changed == "restored":
+            raise StoreError(
+                f"The store file {self._guard.path} was restored after it was found damaged; this operation was not "
+                "done. The process now uses the restored file: check it against the value folders with nbo doctor."
+            )
         raise StoreError(
-            f"The store file {self._file} was replaced while this process was using it (restored from a backup, or "
-            "another file copied over it); this operation was not done. The process now uses the new file: check "
-            "it against the value folders with nbo doctor."
+            f"The store file {self._guard.path} was replaced while this process was using it (restored from a "
+            "backup, or another file copied over it); this operation was not done. The process now uses the new "
+            "file: check it against the value folders with nbo doctor."
         )
+
+    def _damage_found(self, exc: sa.exc.DBAPIError) -> None:
+        """SQLite met a damaged page: check the whole file now, so the error names the file and what to do, and
+        this process and the others stop writing to it (file_guard.py); returns when the file checks healthy."""
+        if self._guard is not None and self._guard.state is not None and engine_mod.unreadable_file(exc):
+            self._guard.deep_check(now=True)
+
+    def check_file(self) -> None:
+        """Raise ``StoreError`` if the store's file was deleted, replaced, overwritten or damaged since it was
+        opened, including SQLite's ``quick_check`` when one is due (at most every few seconds, and ~1 % of the
+        time at most). The scheduler daemon calls this every pass; other writers get the cheap checks on every
+        operation. A no-op for other backends."""
+        self._live_engine()
+        if self._guard is not None and self._guard.state is not None:
+            self._guard.deep_check()
 
     @contextmanager
     def _write(self, action: str) -> Iterator[Connection]:
@@ -118,6 +120,7 @@ class MetadataStore:
             with engine_mod.write_txn(self._live_engine()) as conn:
                 yield conn
         except sa.exc.DBAPIError as exc:
+            self._damage_found(exc)
             raise StoreError(
                 f"The metadata store at {self._shown} could not {action}: {type(exc.orig).__name__}: {exc.orig}. "
                 "Nothing was written; retry, and if the database is locked check for a process holding a long "
@@ -136,6 +139,7 @@ class MetadataStore:
 
             raise damaged_rows(self._shown, exc) from exc
         except sa.exc.DBAPIError as exc:
+            self._damage_found(exc)
             raise StoreError(
                 f"The metadata store at {self._shown} could not be read: {type(exc.orig).__name__}: {exc.orig}. "
                 "Nothing was changed. If the file is damaged (\"malformed\", \"not a database\"), stop notebook_orch, "
@@ -379,7 +383,15 @@ class MetadataStore:
         newest event id, a primary-key lookup, backing off from 5 to 100 ms.
         """
         self._live_engine()
-        return self._waiter.wait(after, timeout)
+        try:
+            return self._waiter.wait(after, timeout)
+        except sa.exc.DBAPIError as exc:  # e.g. "malformed": the file changed under us; say it as a read would
+            self._damage_found(exc)
+            raise StoreError(
+                f"The metadata store at {self._shown} could not be read while waiting for events: "
+                f"{type(exc.orig).__name__}: {exc.orig}. Nothing was changed. If the file is damaged, stop "
+                "notebook_orch, restore it from a backup and run nbo doctor."
+            ) from exc
 
     def integrity_facts(self) -> StoreFacts:
         """What ``nbo doctor`` compares with the value folders (store/integrity.py), in one consistent read, with
