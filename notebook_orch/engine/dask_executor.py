@@ -157,10 +157,22 @@ class DaskExecutor:
             task.release()
 
     def cancel_all(self) -> None:
+        self._cancel_tasks(None)
+
+    def cancel(self, futures: Any) -> None:
+        """Stop only the runs of ``futures`` (one plan on a shared executor): other plans' tasks go on."""
+        self._cancel_tasks(set(futures))
+
+    def _cancel_tasks(self, only: set[Any] | None) -> None:
         # Dask cannot stop a task that is running (it cannot kill a worker's thread): the handle settles those runs
         # as CANCELED in the store; a run that later tries to finalize finds itself ended and commits nothing.
         with self._lock:
-            in_flight, self._in_flight = self._in_flight, {}
+            if only is None:
+                in_flight, self._in_flight = self._in_flight, {}
+            else:
+                in_flight = {t: f for t, f in self._in_flight.items() if f in only}
+                for task in in_flight:
+                    del self._in_flight[task]
         if in_flight:
             try:
                 self._client.cancel(list(in_flight), force=True)

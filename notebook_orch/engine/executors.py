@@ -41,7 +41,11 @@ class Executor(Protocol):
     def start(self, request: RunRequest) -> Future[RunOutcome]: ...
 
     def cancel_all(self) -> None:
-        """Stop every run in flight now; their futures end with ``WorkerDied``."""
+        """Stop every run in flight now; their futures end with ``WorkerDied``.
+
+        An executor shared by several plans (the scheduler daemon's) may also offer ``cancel(futures)``: stop only
+        those runs. ``RunHandle`` uses it when the executor is not its own; without it, a plan stopping on a
+        shared executor withdraws its runs that have not started and lets the started ones finish."""
 
     def shutdown(self) -> None: ...
 
@@ -186,6 +190,21 @@ class LocalExecutor:
             worker.process.join(timeout=10)
         self._wake_w.send(None)
 
+    def cancel(self, futures: Any) -> None:
+        """Stop only the runs of ``futures`` (one plan on a shared executor): other plans' runs go on."""
+        only = set(futures)
+        with self._lock:
+            queued = [(r, f) for r, f in self._queue if f in only]
+            self._queue = [(r, f) for r, f in self._queue if f not in only]
+            busy = [w for w in self._workers if w.future is not None and w.future in only]
+        for _, future in queued:
+            future.set_exception(WorkerDied("canceled before it started"))
+        for worker in busy:
+            worker.process.kill()
+        for worker in busy:
+            worker.process.join(timeout=10)
+        self._wake_w.send(None)
+
     def shutdown(self) -> None:
         with self._lock:
             self._closed = True
@@ -285,6 +304,10 @@ class InProcessExecutor:
     def cancel_all(self) -> None:
         # A thread cannot be killed: runs not started are dropped, a run in flight finishes and is then settled.
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def cancel(self, futures: Any) -> None:
+        for future in futures:  # those not started yet; a thread in flight finishes and is then settled
+            future.cancel()
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)

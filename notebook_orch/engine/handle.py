@@ -109,10 +109,7 @@ class RunHandle:
         """Stop now: runs in flight are killed and recorded CANCELED (what they published is withdrawn); runs not
         started are SKIPPED. Returns at once; ``wait()`` for the report."""
         self._cancel.set()
-        try:
-            self._executor.cancel_all()
-        except Exception:  # noqa: BLE001 - the drive loop settles whatever is left
-            pass
+        self._stop_runs()
 
     def settle_abandoned(self) -> int:
         """After ``cancel()``: record every attempt of this handle still RUNNING as CANCELED now, in this thread
@@ -169,10 +166,7 @@ class RunHandle:
         except BaseException as exc:  # noqa: BLE001 - surfaced by wait()/report()
             self._error = exc
             self._cancel.set()
-            try:
-                self._executor.cancel_all()
-            except Exception:  # noqa: BLE001
-                pass
+            self._stop_runs()
             self._settle_all_in_flight()
         finally:
             if self._own_executor:
@@ -290,11 +284,27 @@ class RunHandle:
                           error=None if final == Outcome.SUCCESS else record.error, error_cell=record.error_cell,
                           output_path=record.output_path, run_ids=tuple(r.run_id for r in started))
 
-    def _cancel_everything(self, pending: set[int]) -> None:
+    def _stop_runs(self) -> None:
+        """Stop this plan's runs in flight. An executor this handle owns is stopped whole; a shared one (the
+        scheduler daemon's, running several plans) only for this plan's runs: one plan's failure or cancel must not
+        kill the runs of the others."""
         try:
-            self._executor.cancel_all()
-        except Exception:  # noqa: BLE001
+            if self._own_executor:
+                self._executor.cancel_all()
+                return
+            with self._lock:
+                mine = list(self._running)
+            cancel = getattr(self._executor, "cancel", None)
+            if cancel is not None:
+                cancel(mine)
+            else:  # an executor without per-run cancel: withdraw what has not started, let the rest finish
+                for future in mine:
+                    future.cancel()
+        except Exception:  # noqa: BLE001 - the drive loop settles whatever is left
             pass
+
+    def _cancel_everything(self, pending: set[int]) -> None:
+        self._stop_runs()
         if self._running:
             wait(list(self._running), timeout=30)
         self._settle_all_in_flight()

@@ -101,7 +101,7 @@ class Scheduler:
             self._due.clear()  # another daemon may have fired ticks meanwhile
             self._synced = (None, self._synced[1])
         self._leader = report.leader = True
-        self.handles = [h for h in self.handles if not h.done()]
+        self._prune_handles()
         self._follow()  # before reaping: a first start's cursor must not skip the runs this pass reaps (retries)
         report.reaped = len(self.project.reap())
         self._sync_declared(now)
@@ -111,6 +111,22 @@ class Scheduler:
         self._follow_events(now, report)
         self._watch_slas(now)
         return report
+
+    def _prune_handles(self) -> None:
+        """Forget the plans that ended, saying which stopped on an error (their runs are settled; the other plans
+        on the shared executor went on: ``RunHandle`` stops only its own runs)."""
+        live = []
+        for h in self.handles:
+            if not h.done():
+                live.append(h)
+                continue
+            try:
+                h.report()
+            except Exception as exc:  # noqa: BLE001 - the plan's error: logged, the daemon carries on
+                assets = sorted({a for r in h.plan.runs for a in r.assets})
+                log.error("a plan of %s stopped on an error; its runs were settled, other plans go on: %s: %s",
+                          ",".join(assets), type(exc).__name__, exc)
+        self.handles = live
 
     def _watch_slas(self, now: datetime) -> None:
         """SLA deadlines, failures after the last retry, the alert hook (scheduler/sla_watch.py)."""

@@ -69,12 +69,15 @@ def _resubmit(scheduler: Any, run: Any, policy: int) -> Any:
 
     project = scheduler.project
     keys = tuple(k for k in run.partition_keys if k != UNPARTITIONED_KEY)
+    tick = _tick_of(scheduler, run)
     try:
         handle = project.submit(
             ",".join(run.assets), partitions=PartitionSelection(keys=keys) if keys else None, kind=run.kind,
             retries=policy - run.attempt, first_attempt=run.attempt + 1, executor=scheduler.run_executor(),
-            workers=scheduler.workers, parameters=_parameters_of(scheduler, run),
+            workers=scheduler.workers, parameters=_parameters_of(scheduler, tick),
         )
+        if tick is not None:  # the retry belongs to the tick too: its own retry finds the parameters there again
+            scheduler.sched.add_tick_runs(tick.id, handle.run_ids)
     except Exception as exc:  # a partition gone from the notebooks, say: log it, keep the daemon going
         log.error("retry of run %s (%s %s) could not start: %s", run.run_id, ",".join(run.assets),
                   ",".join(run.partition_keys), exc)
@@ -84,15 +87,19 @@ def _resubmit(scheduler: Any, run: Any, policy: int) -> Any:
     return handle
 
 
-def _parameters_of(scheduler: Any, run: Any) -> dict[str, Any] | None:
-    """A scheduled run's retry gets its schedule's ``--param`` again (the run record does not keep them)."""
+def _tick_of(scheduler: Any, run: Any) -> Any:
+    """The tick a scheduled run belongs to: its first attempt, or a retry linked to it (``add_tick_runs``)."""
     if run.kind != "schedule":
         return None
-    for tick in scheduler.sched.ticks(limit=500):
-        if run.run_id in tick.run_ids:
-            s = scheduler.sched.get_schedule(tick.schedule)
-            return dict(s.params) if s is not None else None
-    return None
+    return next((t for t in scheduler.sched.ticks(limit=500) if run.run_id in t.run_ids), None)
+
+
+def _parameters_of(scheduler: Any, tick: Any) -> dict[str, Any] | None:
+    """A scheduled run's retry gets its schedule's ``--param`` again (the run record does not keep them)."""
+    if tick is None:
+        return None
+    s = scheduler.sched.get_schedule(tick.schedule)
+    return dict(s.params) if s is not None else None
 
 
 __all__ = ["DIED_PREFIXES", "died", "retry_dead_runs"]

@@ -169,6 +169,16 @@ class SchedulingStore:
             conn.execute(schedule_ticks.update().where(schedule_ticks.c.id == tick_id).values(
                 status=status, run_ids=json.dumps(list(run_ids)), message=message))
 
+    def add_tick_runs(self, tick_id: int, run_ids: Iterable[str]) -> None:
+        """Link more runs to a tick (the daemon's retries of its runs), keeping its status and message: a retry of
+        a retry is found through the tick again, with its schedule's parameters."""
+        with self._store._write("link runs to a tick") as conn:
+            have = conn.execute(sa.select(schedule_ticks.c.run_ids).where(schedule_ticks.c.id == tick_id)).scalar()
+            if have is None:
+                return
+            ids = list(dict.fromkeys([*json.loads(have), *run_ids]))
+            conn.execute(schedule_ticks.update().where(schedule_ticks.c.id == tick_id).values(run_ids=json.dumps(ids)))
+
     def ticks(self, schedule: str | None = None, *, limit: int = 50, status: str | None = None) -> list[TickRecord]:
         """Newest first."""
         q = sa.select(schedule_ticks).order_by(schedule_ticks.c.tick_at.desc(), schedule_ticks.c.id.desc())
