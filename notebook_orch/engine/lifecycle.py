@@ -12,7 +12,7 @@ Values are withdrawn by run id (``ValueStore.withdraw_run``): only versions whos
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,15 +66,18 @@ class RunLifecycle:
                               **({"pools": pools} if pools else {}))
         return cls(store, Path(data_dir), run)
 
-    def wait_for_slots(self, pools: Mapping[str, int], *, poll_s: float = 1.0) -> None:
+    def wait_for_slots(self, pools: Mapping[str, int], *, poll_s: float = 1.0,
+                       on_wait: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         """Block until the store gives this WAITING run a slot in every pool (it is RUNNING then). Woken by the
         event log (a run ending frees slots and appends events; PostgreSQL notifies), polling at least every
-        ``poll_s``. Raises ``StoreError`` when the run ended while it waited (canceled, reaped)."""
+        ``poll_s``. Raises ``StoreError`` when the run ended while it waited (canceled, reaped). ``on_wait`` gets
+        the pools it still waits for (``[{"pool", "limit", "in_use", "ahead"}]``) whenever that changes."""
         import random
         import time
 
         if self.run.status != WAITING:
             return
+        told: list[dict[str, Any]] | None = None
         while True:
             seen = self.store.last_event_id()
             status = self.store.take_pool_slots(self.run_id, pools)
@@ -83,6 +86,11 @@ class RunLifecycle:
                 return
             if status != WAITING:
                 raise StoreError(f"Run {self.run_id} ended as {status} while it waited for a pool slot; nothing ran.")
+            if on_wait is not None:
+                blocked = self.store.blocked_pools(self.run_id, pools)
+                if blocked != told:
+                    told = blocked
+                    on_wait(blocked)
             self.store.wait_for_events(seen, timeout=poll_s)
             # Many waiters wake on the same event: spread their attempts a little instead of queueing at once.
             time.sleep(random.uniform(0.0, 0.05))

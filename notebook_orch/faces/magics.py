@@ -34,9 +34,22 @@ class NotebookOrchMagics(Magics):
         super().__init__(shell)
         self.runtime = runtime or AssetRuntime()
         shell._nbo_runtime = self.runtime
+        self.runtime.notify_wait = self._notify_wait
+        self._wait_line: Any = None  # the output line an %%asset cell waiting for a pool slot keeps up to date
         # The graphs and heatmaps %nbo made in this kernel: a click on a heatmap cell opens the graphs' panels.
         self._graphs: weakref.WeakSet[Any] = weakref.WeakSet()
         self._heatmaps: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def _notify_wait(self, text: str | None) -> None:
+        """One line in the cell's output, updated in place: "waiting for pool X (n ahead ...)", then "got it"."""
+        from IPython.display import display
+
+        if not text:
+            return
+        if self._wait_line is None:
+            self._wait_line = display({"text/plain": text}, raw=True, display_id=True)
+        else:
+            self._wait_line.update({"text/plain": text}, raw=True)
 
     # no_var_expand: the kernel must see the declaration byte for byte as discovery reads it from the file; IPython
     # would otherwise expand ``{...}`` and ``$name`` in the line (``--check "x == {'a', 'b'}"`` checked a tuple).
@@ -52,6 +65,7 @@ class NotebookOrchMagics(Magics):
             filename = self._code_name(line, source)
             exec(shell.compile(source, filename, "exec"), shell.user_global_ns, shell.user_ns)  # noqa: S102
 
+        self._wait_line = None
         try:
             result = self.runtime.execute_cell(line, cell, shell.user_ns, run_body)
         except DeclarationError as exc:

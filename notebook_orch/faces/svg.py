@@ -186,7 +186,7 @@ def _label_point(route: EdgeRoute) -> tuple[float, float]:
 
 
 def _legend_width(legend: SvgLegend, rule_lines: list[str]) -> float:
-    row = sum(_swatch_width(s, legend) for s in COLOURS)
+    row = sum(_swatch_width(s, legend) for s in Status)
     return max([row, *(text_width(line, SMALL_PX) for line in rule_lines)]) + 32
 
 
@@ -214,7 +214,9 @@ def _swatch_text(status: str, legend: SvgLegend) -> str:
 def _legend(legend: SvgLegend, rule_lines: list[str]) -> str:
     out = ['<g class="legend">']
     x = 16.0
-    for status, colour in COLOURS.items():
+    # The report's statuses: an export is a read of the staleness report, which draws live runs as RUNNING.
+    for status in Status:
+        colour = COLOURS[status]
         tip = legend.meanings.get(status, "")
         n = legend.counts.get(status, 0)
         if n:

@@ -78,6 +78,9 @@ class AssetRuntime:
         # Asset -> where it is saved, for assets whose cell this kernel last ran as edited (differing from the file)
         self.unsaved: dict[str, str] = {}
         self._code_sources: dict[str, str] = {}  # code version -> normalized source, of versions computed here
+        # Where "waiting for pool X (n ahead)" goes while an interactive cell waits for a pool slot: the magic
+        # installs one that updates a line in the cell's output; without one it is printed.
+        self.notify_wait: Callable[[str | None], None] | None = None
 
     # -- the project as seen from the kernel -------------------------------------------------------------
     def project(self, root: str | None = None) -> Any:
@@ -236,10 +239,13 @@ class AssetRuntime:
         project = self.project()
         from notebook_orch.engine.lifecycle import RunLifecycle
 
+        pools = self._pools_of(project, graph, spec)
         life = RunLifecycle.start(project.store, project.config.data_dir, notebook=spec.notebook,
-                                  targets=[(spec.name, partition)], kind="interactive")
+                                  targets=[(spec.name, partition)], kind="interactive", pools=pools or None)
         try:
             with life.heartbeats(project.config.heartbeat_timeout_s / 4):
+                if pools:  # at once unless the run started WAITING; Ctrl-C while waiting cancels it (below)
+                    self._wait_for_pool(life, pools)
                 inputs = self._interactive_inputs(graph, spec, partition)
                 mat, result, before = self._materialize(spec, partition, ns, run_body, run_id=life.run_id,
                                                         code_version=spec.code_version, manifest=None, inputs=inputs)
@@ -255,6 +261,34 @@ class AssetRuntime:
             self._new_assets[spec.name] = spec
         return replace(result, data_changed=changed, stale_downstream=stale, run_id=run.run_id,
                                note=chosen.note)
+
+    @staticmethod
+    def _pools_of(project: Any, graph: Any, spec: AssetSpec) -> dict[str, int]:
+        """The pool slots an interactive run of ``spec`` takes, like a background run of it would (core/pools)."""
+        from notebook_orch.core.pools import run_pools
+
+        concurrency = project.config.concurrency
+        if concurrency.empty:
+            return {}
+        return run_pools(concurrency, [spec.name], {spec.name: spec.pools})
+
+    def _wait_for_pool(self, life: Any, pools: Mapping[str, int]) -> None:
+        """Wait (the kernel is busy, as with any long cell) until the run has its slots, saying what it waits for."""
+        from notebook_orch.core.pools import pool_key_label
+
+        if life.run.status == "RUNNING":
+            return
+        notify = self.notify_wait or (lambda text: print(text, flush=True) if text else None)
+        t0 = time.monotonic()
+
+        def waiting(blocked: list[dict[str, Any]]) -> None:
+            where = ", ".join(f"{pool_key_label(b['pool'])} ({b['ahead']} ahead, {b['in_use']} of {b['limit']} "
+                              "in use)" for b in blocked)
+            notify(f"{life.run.assets[0]}: waiting for {where or 'a pool slot'}; run {life.run_id} is WAITING "
+                   "(interrupt the kernel to cancel it)")
+
+        life.wait_for_slots(pools, poll_s=0.5, on_wait=waiting)
+        notify(f"{life.run.assets[0]}: got its pool slot after {time.monotonic() - t0:.1f} s")
 
     def kernel_declarations(self) -> tuple[AssetSpec, ...]:
         """The declarations of cells run in this kernel that are new or differ from the saved ones (the kernel's

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -232,6 +232,12 @@ class MetadataStore:
                 return WAITING
         with self._write("give the run its pool slots") as conn:
             return writes.take_pool_slots(conn, run_id, wanted, now=utc_naive(now))
+
+    def blocked_pools(self, run_id: str, pools: Mapping[str, int]) -> list[dict[str, Any]]:
+        """The pools among ``pools`` that run ``run_id`` cannot take a slot in now: ``[{"pool", "limit", "in_use",
+        "ahead"}]`` (``ahead``: runs queued before it there). A read: changes nothing."""
+        with self._read() as conn:
+            return writes.blocked_pools(conn, dict(pools), ticket=writes.ticket_of(conn, run_id))
 
     def pool_waiters(self) -> list[PoolWait]:
         """The runs WAITING for a pool slot, first in the queue first: each pool it waits in, since when, and how
