@@ -1,11 +1,16 @@
-"""Run the benchmark groups: ``python benchmarks/run.py [GROUP...]`` (all groups when none is named).
+"""Run the benchmark groups: ``python benchmarks/run.py [GROUP...] [--size small|full]`` (all groups when none is
+named).
 
-Each group is a module ``bench_<group>.py`` beside this file with a ``run()`` that prints one line per figure.
+Each group is a module ``bench_<group>.py`` beside this file with a ``run()`` that prints one line per figure. A
+group whose ``run`` takes ``size`` gets ``--size`` (``small``: a quick sanity check of the machinery; ``full``, the
+default: the measurement, for a quiet machine).
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import inspect
 import sys
 from pathlib import Path
 
@@ -16,7 +21,12 @@ GROUPS = ["staleness", "store", "discovery", "startup", "backfill", "engine", "l
 def main(argv: list[str]) -> int:
     here = Path(__file__).resolve().parent
     sys.path.insert(0, str(here))
-    wanted = argv or GROUPS
+    parser = argparse.ArgumentParser(prog="benchmarks/run.py")
+    parser.add_argument("groups", nargs="*", metavar="GROUP")
+    parser.add_argument("--size", choices=["small", "full"], default="full",
+                        help="for the groups that have sizes (reliability): small = a quick sanity check")
+    args = parser.parse_args(argv)
+    wanted = args.groups or GROUPS
     unknown = [g for g in wanted if g not in GROUPS]
     if unknown:
         print(f"unknown group(s) {unknown}; choose from {GROUPS}", file=sys.stderr)
@@ -30,7 +40,8 @@ def main(argv: list[str]) -> int:
                 continue
             raise
         print(f"# group {group}", flush=True)
-        module.run()
+        sized = "size" in inspect.signature(module.run).parameters
+        module.run(**({"size": args.size} if sized else {}))
     return 0
 
 

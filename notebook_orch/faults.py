@@ -15,6 +15,10 @@ before_finalize    the run is about to commit its materializations and SUCCESS (
 after_finalize     the transaction committed; the runner has not reported the outcome yet
 =================  ==========================================================================================
 
+``NOTEBOOK_ORCH_FAULT_PAUSE=DIR`` parks the process at the point instead of killing it: it writes its pid to
+``DIR/POINT.<pid>`` and waits (up to 10 minutes) until a test removes that file — to kill another process (a Dask
+worker whose kernel is mid-publish) at exactly that moment.
+
 Values are published in the run's kernel and finalized in the worker (papermill runs) or both in the kernel
 (interactive cells), so the same point kills a kernel or a worker depending on the run.
 """
@@ -38,9 +42,25 @@ def fault_point(name: str) -> None:
             os.close(os.open(os.path.join(once, name), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
             return
+    pause = os.environ.get("NOTEBOOK_ORCH_FAULT_PAUSE")
+    if pause:
+        _park(os.path.join(pause, f"{name}.{os.getpid()}"))
+        return
     import signal
 
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _park(flag: str) -> None:
+    import time
+
+    os.makedirs(os.path.dirname(flag), exist_ok=True)
+    with open(flag + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(flag + ".tmp", flag)
+    deadline = time.monotonic() + 600
+    while os.path.exists(flag) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 __all__ = ["POINTS", "fault_point"]

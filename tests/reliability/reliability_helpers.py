@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,12 @@ WORKTREE = Path(__file__).resolve().parents[2]
 DAYS = "daily:2013-01-01..2013-12-31"
 LONG = os.environ.get("NBO_RELIABILITY_LONG", "") not in ("", "0")  # benchmarks/run.py reliability sets it
 FIGURES = os.environ.get("NBO_RELIABILITY_FIGURES")  # where the long versions append their figures (JSON lines)
+
+
+def size(name: str, *, ci: int, long: int) -> int:
+    """How big a torture is: ``NBO_RELIABILITY_<NAME>`` when set (``benchmarks/run.py reliability --size small``
+    sets each), else its long size under ``NBO_RELIABILITY_LONG``, else its CI size."""
+    return int(os.environ.get(f"NBO_RELIABILITY_{name.upper()}", long if LONG else ci))
 
 
 def write_project(root: Path, cells: Iterable[str], *, heartbeat_timeout: float = 4.0) -> Path:
@@ -117,3 +124,27 @@ def record_figure(name: str, **fields: Any) -> None:
     if FIGURES:
         with open(FIGURES, "a", encoding="utf-8") as f:
             f.write(json.dumps({"figure": name, **fields}) + "\n")
+
+
+def store_rows(db: Path) -> dict[str, str]:
+    """Every table of the store as text: each row's repr, BLOBs decoded both ways a secret could sit in them."""
+    raw = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        out = {}
+        for table in tables:
+            rows = raw.execute(f'SELECT * FROM "{table}"').fetchall()
+            out[table] = "\n".join(
+                repr(tuple(v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in row)) for row in rows)
+        return out
+    finally:
+        raw.close()
+
+
+def leaks(places: dict[str, str | bytes], secret: str) -> list[str]:
+    """The names of the places holding ``secret`` (as is, JSON-escaped, or in UTF-16)."""
+    needles = [secret, json.dumps(secret)[1:-1]]
+    byte_needles = [secret.encode(), secret.encode("utf-16-le")]
+    return [name for name, content in places.items()
+            if (isinstance(content, bytes) and any(n in content for n in byte_needles))
+            or (isinstance(content, str) and any(n in content for n in needles))]

@@ -20,7 +20,17 @@ from pathlib import Path
 
 import pytest
 from _shared_helpers import alive, cmdline, descendants, wait_for
-from reliability_helpers import DAYS, LONG, check_nothing_lost, nbo, nbo_popen, record_figure, store_of, write_project
+from reliability_helpers import (
+    DAYS,
+    LONG,
+    check_nothing_lost,
+    nbo,
+    nbo_popen,
+    record_figure,
+    size,
+    store_of,
+    write_project,
+)
 
 pytestmark = pytest.mark.kernel
 
@@ -92,7 +102,7 @@ def fault_round(root: Path, keys: list[str], plan: dict[str, str], runner_points
 
 
 def test_kills_at_every_publishing_step_lose_nothing_and_are_retried(tmp_path: Path) -> None:
-    rounds = 8 if LONG else 1
+    rounds = size("fault_rounds", ci=1, long=8)  # 12 kills a round in the long version, 4 in CI's
     keys_per_round = 12 if LONG else 4
     # CI: the three steps around the rename in the kernel and the runner killed before its finalize transaction
     points = KERNEL_POINTS if LONG else KERNEL_POINTS[1:]
@@ -182,7 +192,7 @@ def random_kill_round(root: Path, keys: list[str], victim: str, rng: random.Rand
 def test_the_runner_or_a_kernel_killed_at_a_random_moment_loses_nothing(tmp_path: Path) -> None:
     """Random moments: the whole runner (its workers and kernels die with it; the next writer reaps its runs after
     the heartbeat timeout), or one kernel (the worker fails the attempt and retries it)."""
-    rounds = 6 if LONG else 1
+    rounds = size("random_rounds", ci=1, long=6)
     rng = random.Random(20)
     root = faulty_project(tmp_path / "p", {})
     kills = {"runner": 0, "kernel": 0}
@@ -206,7 +216,7 @@ def test_the_runner_or_a_kernel_killed_at_a_random_moment_loses_nothing(tmp_path
 def test_the_scheduler_daemon_killed_at_a_random_moment_loses_nothing(tmp_path: Path) -> None:
     """The daemon SIGKILLed while a run it triggered executes (its workers and kernel die with it): a new daemon
     reaps the run once its heartbeat times out and retries it per the asset's --retries."""
-    rounds = 3
+    rounds = size("daemon_kills", ci=0, long=3)
     rng = random.Random(30)
     root = write_project(tmp_path / "p", [
         f"""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from _shared_helpers import wait_for
-from reliability_helpers import LONG, WORKTREE, check_nothing_lost, env, nbo, record_figure, store_of, write_project
+from reliability_helpers import WORKTREE, check_nothing_lost, env, nbo, record_figure, size, store_of, write_project
 
 pytestmark = pytest.mark.kernel
 
@@ -87,7 +87,9 @@ def due_schedule(root: Path) -> None:
 
 
 def test_simultaneous_requests_for_one_partition_make_exactly_one_run(tmp_path: Path) -> None:
-    n_cli, n_kernels = (45, 4) if LONG else (6, 1)
+    total = size("duplicate_requests", ci=8, long=50)  # nbo processes, kernels and the daemon
+    n_kernels = 4 if total >= 20 else 1
+    n_cli = total - n_kernels - 1
     root, release, go = tmp_path / "p", tmp_path / "release", tmp_path / "go"
     write_project(root, [asset_cell(release)], heartbeat_timeout=60)
     nbo(root, "status")  # create the store before the crowd arrives

@@ -16,17 +16,17 @@ scheduler's and workers' logs. Zero occurrences.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from _dask_cluster import LocalDaskCluster
 from nbformat.v4 import new_code_cell, new_notebook
+from reliability_helpers import leaks, record_figure, store_rows
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
@@ -42,13 +42,6 @@ CELLS = {
 }
 PARTITIONS = "static:cli,kernel,background,dask"
 
-# The real Dask cluster fixture of tests/dask (a scheduler and two workers on 127.0.0.1), loaded under its own name.
-_spec = importlib.util.spec_from_file_location("dask_cluster_fixture", WORKTREE / "tests" / "dask" / "conftest.py")
-_dask = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _dask  # its dataclass looks itself up there
-_spec.loader.exec_module(_dask)  # type: ignore[union-attr]
-
-
 @pytest.fixture(autouse=True)
 def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """In this process's environment before the cluster starts (autouse fixtures come first), so the Dask workers
@@ -56,7 +49,14 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(NAME, SECRET)
 
 
-dask_cluster = _dask.dask_cluster
+@pytest.fixture
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A real Dask cluster on 127.0.0.1 (tests/_dask_cluster.py), as tests/dask uses."""
+    cluster = LocalDaskCluster(tmp_path_factory.mktemp("dask"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def make_project(root: Path) -> Path:
@@ -114,21 +114,6 @@ def run_in_kernel(root: Path) -> list[dict]:
     return sent
 
 
-def store_rows(db: Path) -> dict[str, str]:
-    """Every table of the store as text: each row's repr, BLOBs decoded both ways a secret could sit in them."""
-    raw = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        tables = [r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        out = {}
-        for table in tables:
-            rows = raw.execute(f'SELECT * FROM "{table}"').fetchall()
-            out[table] = "\n".join(
-                repr(tuple(v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in row)) for row in rows)
-        return out
-    finally:
-        raw.close()
-
-
 def test_a_secret_is_in_no_output_log_store_row_event_value_or_message(dask_cluster, tmp_path: Path,
                                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
     root = make_project(tmp_path / "project")
@@ -155,8 +140,6 @@ def test_a_secret_is_in_no_output_log_store_row_event_value_or_message(dask_clus
     assert all(p.returncode == 1 for p in printed.values()), {k: p.stderr[-2000:] for k, p in printed.items()}
 
     # Scan every place.
-    needles = [SECRET, json.dumps(SECRET)[1:-1]]
-    byte_needles = [SECRET.encode(), SECRET.encode("utf-16-le")]
     places: dict[str, str | bytes] = {}
     files = [p for p in root.rglob("*") if p.is_file()]
     places.update({f"file {p.relative_to(root)}": p.read_bytes() for p in files})
@@ -168,10 +151,7 @@ def test_a_secret_is_in_no_output_log_store_row_event_value_or_message(dask_clus
     places.update({f"event {e.id}": json.dumps(e.payload, default=str) for e in events})
     dask_logs = sorted(tmp_path_factory.getbasetemp().glob("dask*/logs/*.log"))  # the fixture's folder
     places.update({f"dask log {p.name}": p.read_bytes() for p in dask_logs})
-    leaks = [name for name, content in places.items()
-             if (isinstance(content, bytes) and any(n in content for n in byte_needles))
-             or (isinstance(content, str) and any(n in content for n in needles))]
-    assert leaks == [], leaks
+    assert leaks(places, SECRET) == [], leaks(places, SECRET)
 
     # What was searched, so an empty scan cannot pass: output notebooks of every way, manifests, values, the store.
     names = {p.name for p in files}
@@ -179,7 +159,5 @@ def test_a_secret_is_in_no_output_log_store_row_event_value_or_message(dask_clus
     assert len(outputs) >= 9 and all(Path(o).is_file() and Path(o).is_relative_to(root) for o in outputs), outputs
     assert {"store.db", "manifest.jsonl"} <= names and any(n.startswith("value") for n in names), sorted(names)
     assert len(sent) > 20 and dask_logs and len(events) > 10
-    from reliability_helpers import record_figure
-
     record_figure("secrets", places=len(places), files=len(files), tables=len(store_rows(db)), events=len(events),
                   kernel_messages=len(sent), runs=len(runs), occurrences=0)
