@@ -79,6 +79,11 @@ class Project:
             self._graph = build_valid_graph(found.specs, problems=found.problems)
         return self._graph
 
+    def reload(self) -> None:
+        """Read the notebooks again on the next use of ``graph`` (the scheduler daemon calls this when a notebook
+        changed; the discovery cache keeps unchanged notebooks from being parsed again)."""
+        self._graph = None
+
     def invalid_assets(self) -> dict[str, list[Problem]]:
         """Each asset left out of the graph (its declaration is broken, or it depends on one that is) -> why."""
         return self.graph.invalid_problems()

@@ -75,6 +75,10 @@ class Scheduler:
         from notebook_orch.scheduler.sources import SourceObserver
 
         self.sources = SourceObserver(project)
+        from notebook_orch.scheduler.notebooks import NotebookWatch
+
+        self._recheck = False  # decide the pending joins this pass even without a new event
+        self.notebooks = NotebookWatch(project)  # declarations edited while the daemon runs (scheduler/notebooks)
         self._pool: Any = None  # the one executor of every plan this daemon starts (run_executor)
         self._due: dict[str, tuple[Any, datetime, datetime]] = {}  # schedule -> (row shape, since, next due)
         self._synced: tuple[Any, datetime] = (None, datetime.min.replace(tzinfo=timezone.utc))
@@ -102,6 +106,7 @@ class Scheduler:
             self._synced = (None, self._synced[1])
         self._leader = report.leader = True
         self._prune_handles()
+        self._watch_notebooks()
         self._follow()  # before reaping: a first start's cursor must not skip the runs this pass reaps (retries)
         report.reaped = len(self.project.reap())
         self._sync_declared(now)
@@ -111,6 +116,15 @@ class Scheduler:
         self._follow_events(now, report)
         self._watch_slas(now)
         return report
+
+    def _watch_notebooks(self) -> None:
+        """Apply declarations edited since the last pass (``--auto``, ``--trigger``, ``--source``, ``--sla``,
+        ``--schedule``): the rest of the pass reads the graph read again. A notebook that cannot be read now is
+        logged and tried again next pass; the daemon keeps running."""
+        try:
+            self._recheck = bool(self.notebooks.check()) or self._recheck  # held joins of a fixed asset, say
+        except Exception:  # noqa: BLE001 - e.g. the folder is being replaced: keep the graph we have
+            log.exception("reading the notebooks again failed; keeping the declarations read before")
 
     def _prune_handles(self) -> None:
         """Forget the plans that ended, saying which stopped on an error (their runs are settled; the other plans
@@ -319,16 +333,18 @@ class Scheduler:
         follower = self._follow()
         events = follower.poll(limit=5000)
         report.events = len(events)
-        if not events:
+        recheck, self._recheck = self._recheck, False
+        if not events and not recheck:
             return  # nothing changed: pending joins wait for the events that can complete them
-        retried = retry_dead_runs(self, events)
-        self.handles += retried
-        report.retried = len(retried)
         graph = self.project.graph
         specs = {s.name: s for s in graph.specs}
         naive = now.astimezone(timezone.utc).replace(tzinfo=None)
-        reached = reached_joins(specs, self._changed(events), now=naive, automated=lambda n: specs[n].auto)
-        self.sched.save_cursor(follower.cursor, add_joins=reached, now=now)
+        if events:
+            retried = retry_dead_runs(self, events)
+            self.handles += retried
+            report.retried = len(retried)
+            reached = reached_joins(specs, self._changed(events), now=naive, automated=lambda n: specs[n].auto)
+            self.sched.save_cursor(follower.cursor, add_joins=reached, now=now)
         self.decide(specs, naive, report)
 
     def preview(self) -> Any:
@@ -344,7 +360,8 @@ class Scheduler:
             follower = EventFollower(self.project.store, after=saved)
             while batch := follower.poll(limit=5000):
                 reached += reached_joins(specs, self._changed(batch), now=naive, automated=lambda n: specs[n].auto)
-        joins = list(dict.fromkeys(self.sched.pending() + reached))
+        invalid = self.project.graph.invalid
+        joins = [j for j in dict.fromkeys(self.sched.pending() + reached) if j[0] not in invalid]
         return self._evaluate(specs, joins, naive)
 
     def _evaluate(self, specs: dict[str, Any], joins: list[tuple[str, str]], naive: datetime) -> Any:
@@ -363,7 +380,8 @@ class Scheduler:
     def decide(self, specs: dict[str, Any], naive: datetime, report: PassReport) -> None:
         from notebook_orch.core.planning import PartitionSelection
 
-        plan = self._evaluate(specs, self.sched.pending(), naive)
+        invalid = self.project.graph.invalid  # held, not dropped: they run again once the declaration is fixed
+        plan = self._evaluate(specs, [j for j in self.sched.pending() if j[0] not in invalid], naive)
         by_asset: dict[str, list[str]] = {}
         for asset, partition in plan.start:
             by_asset.setdefault(asset, []).append(partition)

@@ -1,0 +1,89 @@
+"""Declarations edited while the daemon runs are applied without a restart (a real daemon process, real runs):
+`--auto` added to an asset starts it when its upstream materializes; a declaration that breaks makes its asset
+INVALID — logged, never started, the daemon keeps running — and once fixed, its held join runs."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+from sched_helpers import daemon, nbo, until
+
+from notebook_orch import Project
+from notebook_orch.scheduler.notebooks import describe_changes
+
+DAILY = "--partitions daily:2024-01-01"
+
+
+def _write(root: Path, *, later: str = "", joined: str = DAILY) -> None:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        new_code_cell("%load_ext notebook_orch"),
+        new_code_cell(f"%%asset a {DAILY}\na = {{'k': partition_key}}"),
+        new_code_cell(f"%%asset b {DAILY}\nb = {{'k': partition_key}}"),
+        new_code_cell(f"%%asset joined --deps a,b {joined} --auto\njoined = {{'a': a, 'b': b}}"),
+        new_code_cell(f"%%asset later --deps a {DAILY}{later}\nlater = {{'a': a}}"),
+    ]
+    (root / "notebooks").mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, root / "notebooks" / "pipe.ipynb")
+
+
+def _triggered(root: Path) -> list[tuple[tuple[str, ...], str]]:
+    with Project(root) as p:
+        return sorted((r.assets, r.status) for r in p.store.list_runs(limit=100) if r.kind == "trigger")
+
+
+@pytest.mark.slow
+def test_auto_added_and_a_declaration_broken_and_fixed_while_the_daemon_runs(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    _write(root)
+    key = "2024-01-03"
+    with Project(root) as p:
+        p.store.last_event_id()  # create the store before the daemon and the CLI race to
+    log = tmp_path / "daemon.log"
+    d = daemon(root, log=log)
+    try:
+        with Project(root) as p:
+            until(lambda: p.store.scheduling.cursor() is not None, 60)
+        _write(root, later=" --auto")
+        until(lambda: "notebooks changed: later: --auto on" in log.read_text(), 30)
+        assert nbo(root, "materialize", "a", "--partition", key).returncode == 0
+        until(lambda: ((("later",), "SUCCESS")) in _triggered(root), 180)
+
+        _write(root, later=" --auto", joined="--partitions daily:not-a-date")
+        until(lambda: "notebooks changed: joined: INVALID, not triggered until fixed" in log.read_text(), 30)
+        assert nbo(root, "materialize", "b", "--partition", key).returncode == 0
+        time.sleep(3)  # several passes read b's event: joined's join is complete, but joined is INVALID
+        assert _triggered(root) == [(("later",), "SUCCESS")]
+        assert d.poll() is None
+
+        _write(root, later=" --auto")  # fixed: the join held while it was INVALID runs, no new event needed
+        until(lambda: ((("joined",), "SUCCESS")) in _triggered(root), 180)
+    finally:
+        d.send_signal(signal.SIGTERM)
+        assert d.wait(timeout=60) == 0
+    text = log.read_text()
+    assert "trigger: started later for 2024-01-03" in text and "notebooks changed: joined: valid again" in text
+    assert _triggered(root) == [(("joined",), "SUCCESS"), (("later",), "SUCCESS")]
+
+
+def test_describe_changes_names_what_the_scheduler_acts_on() -> None:
+    base = {"auto": False, "trigger": None, "sla": None, "source": None, "schedule": None,
+            "declaration": ((), "daily", 0, "_SUCCESS"), "code": "c1"}
+    old = {"x": base, "y": base, "gone": base, "broken": {"invalid": "cell 2: bad"}}
+    new = {"x": {**base, "auto": True, "sla": "06:00"}, "y": {**base, "code": "c2"}, "broken": base,
+           "fresh": {**base, "trigger": "a | b"}, "now_bad": {"invalid": "pipe.ipynb, cell 3: unknown dep"}}
+    assert describe_changes(old, new) == [
+        "broken: valid again",
+        "fresh: added (--trigger 'a | b')",
+        "gone: removed (no longer declared in any notebook)",
+        "now_bad: INVALID, not triggered until fixed: pipe.ipynb, cell 3: unknown dep",
+        "x: --auto on; --sla '06:00' on",
+        "y: code changed",
+    ]
+    assert describe_changes(old, old) == []
