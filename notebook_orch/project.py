@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from notebook_orch.engine.runner import RunPlanReport
     from notebook_orch.store import MetadataStore
     from notebook_orch.store.records import RunRecord
+    from notebook_orch.store.sqlite_read import SqliteReader
 
 
 def utcnow() -> datetime:
@@ -37,6 +40,7 @@ class Project:
     def __init__(self, root: str | Path | None = None, *, config: ProjectConfig | None = None) -> None:
         self.config = config or load_config(root)
         self._store: MetadataStore | None = None
+        self._reader: SqliteReader | None = None
         self._graph: AssetGraph | None = None
         self._discovery: DiscoveryReport | None = None
 
@@ -127,8 +131,38 @@ class Project:
 
         now = now or utcnow()
         graph = self.graph
+        reader = self._fast_reader()
+        if reader is not None:
+            try:
+                snapshot = reader.snapshot()
+            except (sqlite3.Error, ValueError):
+                pass  # the store explains what is wrong, below
+            else:
+                return resolve_staleness(graph, snapshot, now=now, consumed=self._consumed_versions)
         store = self.store
         return resolve_staleness(graph, store.snapshot(), now=now, consumed=store.consumed_versions)
+
+    def _fast_reader(self) -> SqliteReader | None:
+        """A sqlite3 reader when the store is a SQLite file at this schema version and not opened yet: a cold
+        ``nbo status`` then never imports SQLAlchemy (store/sqlite_read.py). Same rows, same SQL, same result."""
+        if self._store is not None:
+            return None
+        if self._reader is None:
+            from notebook_orch.store.sqlite_read import open_reader
+
+            self._reader = open_reader(self.config.store_url)
+        return self._reader
+
+    def _consumed_versions(self, ids: Iterable[int]) -> dict[int, tuple[tuple[str, str, str], ...]]:
+        # Asked by a report long after status() returned (explain): through the reader while it works, else the
+        # store, which says what is wrong in its own words.
+        ids = list(ids)
+        if self._reader is not None:
+            try:
+                return self._reader.consumed_versions(ids)
+            except sqlite3.Error:
+                pass
+        return self.store.consumed_versions(ids)
 
     def refresh(self, report: StalenessReport) -> set[tuple[str, str]]:
         """Fold the store's new events into ``report`` incrementally; returns what changed."""
@@ -302,6 +336,9 @@ class Project:
         return metrics(self, since=since, now=now or utcnow())
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._store is not None:
             self._store.close()
             self._store = None

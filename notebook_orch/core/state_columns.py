@@ -165,7 +165,7 @@ def _ints(np: Any, column: tuple) -> Any:
     """An int64 array of ``column`` with None as -1 (the per-item pass only when a None is there)."""
     if None in column:
         return np.array([-1 if v is None else v for v in column], dtype=np.int64)
-    return np.array(column, dtype=np.int64)
+    return np.fromiter(column, dtype=np.int64, count=len(column))  # twice as fast as np.array on a tuple
 
 
 def _load_text(np: Any, built: Any, ok: Any, pos: Any, take: Any, column: tuple, current: str) -> None:

@@ -19,9 +19,9 @@ class _Word(str, Enum):
         return format(self.value, spec)
 
     # Enum hashes the member's *name*; a word must hash like its value so that "code_changed" finds
-    # CauseKind.CODE_CHANGED in a dict or set (they already compare equal).
-    def __hash__(self) -> int:
-        return str.__hash__(self.value)
+    # CauseKind.CODE_CHANGED in a dict or set (they already compare equal). A member *is* the string of its value,
+    # so str's own (C) hash is that hash, without a Python call per lookup (status counts hash these a lot).
+    __hash__ = str.__hash__
 
 
 class Status(_Word):

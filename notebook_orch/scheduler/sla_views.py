@@ -86,11 +86,12 @@ def next_deadline(spec: Any, *, now: datetime) -> tuple[str, datetime] | None:
 
 def sla_summary(project: Any) -> dict[str, dict[str, Any]]:
     """Per asset with ``--sla``: its SLA and the recorded met / missed counts (``nbo status``)."""
+    with_sla = [spec for spec in project.graph.specs if spec.sla is not None]
+    if not with_sla:
+        return {}  # no store read: a cold ``nbo status`` opens no SQLAlchemy store (store/sqlite_read.py)
     counts = project.store.sla.miss_counts()
     out = {}
-    for spec in project.graph.specs:
-        if spec.sla is None:
-            continue
+    for spec in with_sla:
         met, missed = counts.get(spec.name, (0, 0))
         out[spec.name] = {"sla": spec.sla.text, "met": met, "missed": missed}
     return out

@@ -41,8 +41,8 @@ from notebook_orch.store.records import (
 )
 
 if TYPE_CHECKING:
+    from notebook_orch.store.constants import SCHEMA_VERSION
     from notebook_orch.store.metadata_store import MetadataStore, open_store
-    from notebook_orch.store.schema import SCHEMA_VERSION
 
 
 def __getattr__(name: str) -> Any:
@@ -51,7 +51,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(metadata_store, name)
     if name == "SCHEMA_VERSION":
-        from notebook_orch.store.schema import SCHEMA_VERSION
+        from notebook_orch.store.constants import SCHEMA_VERSION
 
         return SCHEMA_VERSION
     raise AttributeError(f"module 'notebook_orch.store' has no attribute {name!r}")

@@ -19,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from notebook_orch.errors import StoreError, StoreOpenError
+from notebook_orch.store.constants import BUSY_TIMEOUT_MS
 
 if TYPE_CHECKING:
     from notebook_orch.store.migrate import Migrations
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 WRITE = "notebook_orch_write"
 # Execution option: wait at most this long for the write lock (best-effort writes such as the snapshot cache).
 WAIT_MS = "notebook_orch_wait_ms"
-BUSY_TIMEOUT_MS = 30_000
 
 _URL_FIX = (
     "Use a SQLAlchemy URL such as sqlite:///.notebook_orch/store.db (a file path; four slashes for an absolute "

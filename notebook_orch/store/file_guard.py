@@ -101,12 +101,17 @@ def restore_steps(path: Path) -> str:
             "pick the restored file up by themselves.")
 
 
+def damage_note(path: Path) -> Path:
+    """Where the verdict on a damaged store file is left for the other processes."""
+    return path.with_name(path.name + ".damaged")
+
+
 class FileGuard:
     """The checks of one store file in one process (``MetadataStore`` owns one for a SQLite file)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.note = path.with_name(path.name + ".damaged")
+        self.note = damage_note(path)
         self.state = file_state(path)
         header = (read_header(path, self.state.identity) if self.state else None) or b""
         self.page_size = header[16:18] if header[:16] == MAGIC else b""

@@ -15,6 +15,7 @@ from notebook_orch.errors import PartitionLocked, StoreError
 from notebook_orch.store import engine as engine_mod
 from notebook_orch.store import reads, writes
 from notebook_orch.store import snapshot as snapshot_mod
+from notebook_orch.store.constants import CACHE_WAIT_MS
 from notebook_orch.store.event_log import EventWaiter
 from notebook_orch.store.file_guard import FileGuard
 from notebook_orch.store.ids import new_run_id, utc_naive
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     from notebook_orch.store.scheduling import SchedulingStore
     from notebook_orch.store.sla import SlaStore
 
-# How long a snapshot waits for the write lock to refresh its cache before giving up on that refresh.
-_CACHE_WAIT_MS = 200
 
 
 def open_store(url: str) -> MetadataStore:
@@ -138,13 +137,19 @@ class MetadataStore:
             from notebook_orch.store.migrate import damaged_rows
 
             raise damaged_rows(self._shown, exc) from exc
-        except sa.exc.DBAPIError as exc:
+        except (sa.exc.DBAPIError, self._driver_error) as exc:
+            # The snapshot's SQL runs on the driver's own cursor (state_read.py): its errors arrive unwrapped.
             self._damage_found(exc)
+            orig = getattr(exc, "orig", exc)
             raise StoreError(
-                f"The metadata store at {self._shown} could not be read: {type(exc.orig).__name__}: {exc.orig}. "
+                f"The metadata store at {self._shown} could not be read: {type(orig).__name__}: {orig}. "
                 "Nothing was changed. If the file is damaged (\"malformed\", \"not a database\"), stop notebook_orch, "
                 "restore it from a backup and run nbo doctor; if it is locked, retry."
             ) from exc
+
+    @property
+    def _driver_error(self) -> type[Exception]:
+        return self._engine.dialect.loaded_dbapi.Error
 
     @property
     def _shown(self) -> str:
@@ -435,8 +440,8 @@ class MetadataStore:
         if update is not None:
             try:
                 # Best effort and brief: a busy database just means the next snapshot rereads those assets.
-                with engine_mod.write_txn(self._live_engine(), wait_ms=_CACHE_WAIT_MS) as conn:
+                with engine_mod.write_txn(self._live_engine(), wait_ms=CACHE_WAIT_MS) as conn:
                     snapshot_mod.write_cache(conn, update)
-            except sa.exc.DBAPIError:
+            except (sa.exc.DBAPIError, self._driver_error):  # the driver's own: state_read.write_cache
                 pass
         return result

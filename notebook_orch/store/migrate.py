@@ -38,13 +38,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from notebook_orch.errors import SchemaVersionError, StoreDamaged
 from notebook_orch.store import schema
+from notebook_orch.store.constants import ALEMBIC_TABLE, revision_id
 from notebook_orch.store.engine import reason
 from notebook_orch.store.event_log import lock_event_log
 
 PACKAGE_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-# Our own name for Alembic's version table: a PostgreSQL database shared with an application that uses Alembic
-# itself already has an "alembic_version", holding that application's revision.
-ALEMBIC_TABLE = "notebook_orch_alembic_version"
 # The schema version stores had before Alembic came: it equals the baseline revision.
 PRE_ALEMBIC_VERSION = 1
 
@@ -59,10 +57,6 @@ class Migrations:
     @property
     def head_revision(self) -> str:
         return revision_id(self.head)
-
-
-def revision_id(version: int) -> str:
-    return f"{version:04d}"
 
 
 @dataclass(frozen=True)
@@ -335,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     rev.add_argument("-m", "--message", required=True)
     args = parser.parse_args(argv)
     path = new_revision(args.message)
-    print(f"wrote {path}; review it, then set SCHEMA_VERSION = {int(path.name[:4])} in notebook_orch/store/schema.py")
+    print(f"wrote {path}; review it, then set SCHEMA_VERSION = {int(path.name[:4])} "
+          "in notebook_orch/store/constants.py")
     return 0
 
 

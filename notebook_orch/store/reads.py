@@ -125,22 +125,12 @@ def materializations_by_id(conn: Connection, ids: Iterable[int]) -> dict[int, Ma
 
 
 # Built once: an expanding IN keeps one cached compiled form whatever the number of ids.
-_INPUTS_OF = sa.select(materializations.c.id, materializations.c.inputs).where(
-    materializations.c.id.in_(sa.bindparam("ids", expanding=True))
-)
-
-
 def consumed_versions(conn: Connection, ids: Iterable[int]) -> dict[int, tuple[tuple[str, str, str], ...]]:
     """For each materialization id: the (asset, partition, data version) of every input it read."""
-    import json
+    from notebook_orch.store.snapshot import dbapi
+    from notebook_orch.store.state_read import consumed_versions
 
-    wanted = sorted(set(ids))
-    found: dict[int, tuple[tuple[str, str, str], ...]] = {}
-    for i in range(0, len(wanted), _CHUNK):
-        for mid, text in conn.execute(_INPUTS_OF, {"ids": wanted[i : i + _CHUNK]}):
-            # Items are [asset, partition, materialization_id, data_version, data_seq] (codec.materialization_values).
-            found[mid] = tuple((c[0], c[1], c[3]) for c in json.loads(text)) if text != "[]" else ()
-    return found
+    return consumed_versions(dbapi(conn), ids)
 
 
 def events_after(conn: Connection, event_id: int, *, limit: int) -> list[EventRecord]:

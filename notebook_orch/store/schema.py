@@ -23,10 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from notebook_orch.store.constants import SCHEMA_VERSION  # noqa: F401 - re-exported
 from notebook_orch.store.records import RUN_KINDS, RUN_STATUSES
 
-# Bump when the tables change; ``open_store`` refuses stores written by a newer version and migrates older ones.
-SCHEMA_VERSION = 7
+# SCHEMA_VERSION lives in constants.py (code that never imports SQLAlchemy needs it); re-exported here.
 
 
 class StoreModel(SQLModel, registry=registry()):

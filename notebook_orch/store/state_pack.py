@@ -60,25 +60,40 @@ def pack(states: AssetStates) -> bytes | None:
     return len(header).to_bytes(4, "little") + header.tobytes() + b"".join(sections)
 
 
-def unpack(payload: bytes) -> AssetStates:
-    """The inverse of ``pack``. Raises ValueError on anything ``pack`` did not produce."""
+def unpack(payload: bytes, *, shared: dict[bytes, tuple[str, ...]] | None = None) -> AssetStates:
+    """The inverse of ``pack``. Raises ValueError on anything ``pack`` did not produce.
+
+    ``shared``: pass one dict to every unpack of a snapshot, and partition keys identical to another asset's
+    (assets partitioned alike) decode once and are shared: 365 strings fewer per daily asset.
+    """
     try:
-        return AssetStates(*_columns(memoryview(payload)))
+        return AssetStates(*_columns(memoryview(payload), {} if shared is None else shared))
     except (IndexError, TypeError, UnicodeDecodeError, OverflowError) as exc:
         raise ValueError(f"corrupt snapshot cache entry: {exc}") from exc
 
 
-def _columns(view: memoryview) -> list[tuple[Any, ...]]:
+def _columns(view: memoryview, shared: dict[bytes, tuple[str, ...]]) -> list[tuple[Any, ...]]:
     count = int.from_bytes(view[:4], "little")
     header = array("q")
     header.frombytes(view[4 : 4 + 8 * count])
     pos, h = 4 + 8 * count, 1
     rows = header[0]
     columns: list[tuple[Any, ...]] = []
-    for kind in _KINDS:
+    for number, kind in enumerate(_KINDS):
         if kind == "s":
             n_distinct, none_at, text_len, index_len = header[h : h + 4]
             h += 4
+            if number == 0 and n_distinct == rows > 1 and not index_len and none_at < 0:  # the partition keys
+                text = bytes(view[pos : pos + text_len])
+                pos += text_len
+                column = shared.get(text)
+                if column is None:
+                    column = tuple(str(text, "utf-8").split(_SEP))
+                    if len(column) != rows:
+                        raise ValueError("distinct value count mismatch")
+                    shared[text] = column
+                columns.append(column)
+                continue
             values: list[Any] = str(view[pos : pos + text_len], "utf-8").split(_SEP) if n_distinct else []
             pos += text_len
             if len(values) != n_distinct:
