@@ -24,8 +24,7 @@ materializations never change) only for the suspects. ``apply`` recomputes only 
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,16 +35,14 @@ from notebook_orch.core.stale_causes import (
     PartitionStatus,
     RootCause,
     StaleCause,
-    data_cause,
-    list_partitions,
     to_datetime,
 )
+from notebook_orch.core.stale_explain import ExplainMixin
+from notebook_orch.core.stale_incremental import IncrementalMixin
 from notebook_orch.core.state_columns import (
-    BAD_BITS,
     CAUSE_NAMES,
     CODE_CHANGED,
     DEPS_CHANGED,
-    DIRECT,
     FAILED_C,
     FRESH_C,
     MISSING_C,
@@ -63,19 +60,20 @@ from notebook_orch.core.state_columns import (
     range_or,
     readers_mask,
 )
-from notebook_orch.core.status import CauseKind, Status
+from notebook_orch.core.status import Status
 from notebook_orch.errors import PartitionError
 
 if TYPE_CHECKING:
     from notebook_orch.core.graph import AssetGraph
-    from notebook_orch.store.records import AssetStates, StoreSnapshot
+    from notebook_orch.store.records import StoreSnapshot
 
 FRESH, STALE, MISSING, FAILED, RUNNING, INVALID = Status  # the vocabulary, re-exported for old imports
 
 
 
-class StalenessReport:
-    """The status of every partition of every asset, with reasons on demand. Update with ``apply``."""
+class StalenessReport(ExplainMixin, IncrementalMixin):
+    """The status of every partition of every asset, with reasons on demand (``explain``: stale_explain.py). Update
+    with ``apply`` (stale_incremental.py)."""
 
     def __init__(
         self,
@@ -261,190 +259,6 @@ class StalenessReport:
         m = int(st.mat_id[self._index_of(asset, st, partition)])
         return None if m < 0 else m
 
-    def explain(self, asset: str, partition: str) -> PartitionStatus:
-        """The status of one partition with every cause spelled out and the root causes found upstream."""
-        st = self._state(asset)
-        i = self._index_of(asset, st, partition)
-        bits = int(st.causes[i])
-        present = bool(st.present[i])
-        causes = self._own_causes(asset, st, i, bits) if present else []
-        read = self._consumed.read_by(st, i) if present else None
-        notes: list[str] = []
-        for edge in st.edges:
-            up = self._states[edge.upstream]
-            lo, hi = int(edge.lo[i]), int(edge.hi[i])
-            if present and bits & UPSTREAM_DATA_CHANGED:
-                change = self._edge_change(st, i, edge, read)
-                if change:
-                    causes.append(data_cause(edge.upstream, up, change))
-            if edge.existing and present and hi > lo:
-                built = len(read.get(edge.upstream, {})) if read is not None else int(up.present[lo:hi].sum())
-                notes.append(f"built from {built} of {hi - lo} partitions of {edge.upstream}")
-            for q_code, bit in BAD_BITS.items():
-                if not bits & bit:
-                    continue
-                hit = [q for q in self._bad_upstream(edge, i) if up.base[q] == q_code]
-                if hit:
-                    word = STATUSES[q_code].lower()
-                    causes.append(StaleCause(
-                        CAUSE_NAMES[bit],
-                        f"upstream {word}: {list_partitions(edge.upstream, [up.keys[q] for q in hit])} "
-                        f"{'is' if len(hit) == 1 else 'are'} {word}",
-                        edge.upstream, tuple(up.keys[q] for q in hit),
-                    ))
-        if present and (st.failed[i] or st.canceled[i]):
-            what = "failed" if st.failed[i] else "was canceled"
-            notes.append(f"the last attempt (run {st.last_run[i]}) {what}; the value shown is from an earlier run")
-        return PartitionStatus(
-            asset=asset,
-            partition=partition,
-            status=self.status(asset, partition),
-            causes=tuple(causes),
-            root_causes=tuple(self._root_causes(asset, i)) if bits & ~DIRECT else (),
-            running_run_id=self._running.get((asset, partition)),
-            last_run_id=st.last_run[i],
-            materialization_id=int(st.mat_id[i]) if st.mat_id[i] >= 0 else None,
-            materialized_at=to_datetime(float(st.mat_time[i])),
-            notes=tuple(notes),
-        )
-
-    def _own_causes(self, asset: str, st: AssetColumns, i: int, bits: int) -> list[StaleCause]:
-        causes: list[StaleCause] = []
-        if bits & CODE_CHANGED:
-            causes.append(StaleCause(
-                CauseKind.CODE_CHANGED,
-                f"code changed: built with code version {st.built_code[i]}, the cell "
-                f"({self.graph.spec(asset).location}) is now {st.code_version}",
-            ))
-        if bits & DEPS_CHANGED:
-            before = set(filter(None, (st.built_deps[i] or "").split(",")))
-            now = set(filter(None, st.deps_signature.split(",")))
-            added, removed = sorted(now - before), sorted(before - now)
-            parts = ([f"added {', '.join(added)}"] if added else []) + (
-                [f"removed {', '.join(removed)}"] if removed else [])
-            causes.append(StaleCause(CauseKind.DEPENDENCIES_CHANGED, "dependencies changed: " + "; ".join(parts)))
-        return causes
-
-    def _bad_upstream(self, edge: Edge, i: int) -> list[int]:
-        """Upstream indexes that ``edge`` reads for partition ``i`` and that pass a cause down (see _compute)."""
-        up = self._states[edge.upstream]
-        lo, hi = int(edge.lo[i]), int(edge.hi[i])
-        skip = (FRESH_C, MISSING_C, FAILED_C) if edge.existing and up.present[lo:hi].any() else (FRESH_C,)
-        return [q for q in range(lo, hi) if up.base[q] not in skip]
-
-    def _root_causes(self, asset: str, i: int) -> list[RootCause]:
-        """Walk up through not-fresh upstream partitions to the ones that are bad for their own reasons."""
-        roots: list[RootCause] = []
-        seen = {(asset, i)}
-        todo = [(asset, i)]
-        while todo:
-            name, j = todo.pop()
-            st = self._states[name]
-            for edge in st.edges:
-                up = self._states[edge.upstream]
-                for q in self._bad_upstream(edge, j):
-                    if (edge.upstream, q) in seen:
-                        continue
-                    seen.add((edge.upstream, q))
-                    own = int(up.causes[q]) & DIRECT
-                    if up.base[q] in (MISSING_C, FAILED_C) or own:
-                        kinds = tuple(CAUSE_NAMES[b] for b in (CODE_CHANGED, DEPS_CHANGED, UPSTREAM_DATA_CHANGED)
-                                      if own & b)
-                        roots.append(RootCause(edge.upstream, up.keys[q], STATUSES[int(up.base[q])], kinds))
-                    if int(up.causes[q]) & ~DIRECT:
-                        todo.append((edge.upstream, q))
-        return sorted(roots, key=lambda r: (self.graph.position[r.asset], r.partition))
-
-    # -- incremental -------------------------------------------------------------------------------------
-    def apply(
-        self,
-        changed: Mapping[str, AssetStates],
-        *,
-        running: Mapping[tuple[str, str], str] | None = None,
-        event_id: int | None = None,
-    ) -> set[tuple[str, str]]:
-        """Fold new store rows (and the current running set) in; recompute only what they can reach.
-
-        Returns the (asset, partition) pairs whose status or causes changed.
-        """
-        import numpy as np
-
-        pending: dict[str, set[int]] = {}
-        touched_data: dict[str, np.ndarray] = {}
-        for name, rows in changed.items():
-            if name not in self._states:
-                continue
-            st = self._states[name]
-            before = st.data_seq.copy()
-            index = st.index_map()
-            before_version = {i: st.data_version[i] for i in (index.get(k) for k in rows.partitions) if i is not None}
-            pos = load_rows(st, rows)
-            where = np.arange(len(st.keys))[pos]
-            pending.setdefault(name, set()).update(where.tolist())
-            # data_seq moves whenever the data does (appearing included): readers must re-check what they read.
-            moved = where[before[where] != st.data_seq[where]]
-            touched_data[name] = np.sort(moved)
-            # For _verify: which moved to another version (not back to the one this report knew), which reloaded.
-            self._moved_versions[name] = np.array(
-                [q for q in moved.tolist() if before_version[q] != st.data_version[q]], dtype=np.int64)
-            self._reloaded[name] = np.zeros(len(st.keys), dtype=bool)
-            self._reloaded[name][where] = True
-        try:
-            return self._propagate(pending, touched_data, running, event_id)
-        finally:
-            self._moved_versions, self._reloaded = {}, {}
-
-    def _propagate(
-        self,
-        pending: dict[str, set[int]],
-        touched_data: dict[str, Any],
-        running: Mapping[tuple[str, str], str] | None,
-        event_id: int | None,
-    ) -> set[tuple[str, str]]:
-        import numpy as np
-
-        result: set[tuple[str, str]] = set()
-        if running is not None:
-            for key in set(self._running) ^ set(running):
-                name, part = key
-                st = self._states.get(name)
-                if st is None or part not in st.keys:
-                    continue
-                st.running[st.index(part)] = key in running
-                result.add(key)
-            self._running = dict(running)
-        if event_id is not None:
-            self.event_id = event_id
-        position = self.graph.position
-        heap = [(position[n], n) for n in pending]
-        heapq.heapify(heap)
-        while heap:
-            _, name = heapq.heappop(heap)
-            st = self._states[name]
-            idx = np.array(sorted(pending.pop(name)), dtype=np.int64)
-            old_base, old_causes = st.base[idx].copy(), st.causes[idx].copy()
-            self._compute(name, idx)
-            differs = (st.base[idx] != old_base) | (st.causes[idx] != old_causes)
-            result.update((name, st.keys[j]) for j in idx[differs].tolist())
-            emit = np.union1d(idx[st.base[idx] != old_base], touched_data.get(name, np.empty(0, np.int64)))
-            if len(emit) == 0:
-                continue
-            for edge_down, lo, hi in self._down_edges(name):
-                readers = readers_of(lo, hi, emit)
-                if len(readers):
-                    if edge_down not in pending:
-                        heapq.heappush(heap, (position[edge_down], edge_down))
-                        pending[edge_down] = set()
-                    pending[edge_down].update(readers.tolist())
-        return result
-
-    def _down_edges(self, name: str) -> list[tuple[str, Any, Any]]:
-        out = []
-        for edge in self.graph.downstream_edges(name):
-            for mine in self._states[edge.downstream].edges:
-                if mine.upstream == name:
-                    out.append((edge.downstream, mine.lo, mine.hi))
-        return out
 
 
 def resolve_staleness(
