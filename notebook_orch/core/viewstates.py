@@ -120,8 +120,8 @@ def live_run_view(run: RunRecord, *, state: str, now: datetime, ahead: Mapping[s
     pools = [{"pool": p, "label": pool_key_label(p), "ahead": n} for p, n in sorted((ahead or {}).items())]
     if state == WAITING:
         since = since or run.started_at
-        where = ", ".join(f"{p['label']} ({p['ahead']} ahead)" for p in pools) or "a pool slot"
-        text = f"run {run.run_id} waits for {where} since {since:%H:%M:%S} UTC ({_ago(now - since)})"
+        where = ", ".join(f"{p['label']} with {p['ahead']} ahead" for p in pools) or "a pool slot"
+        text = f"run {run.run_id} waits for {where}, since {since:%H:%M:%S} UTC ({_ago(now - since)})"
     else:
         since = run.heartbeat_at or run.started_at
         text = (f"run {run.run_id} is presumed dead: no heartbeat since {since:%H:%M:%S} UTC ({_ago(now - since)}); "

@@ -14,4 +14,11 @@ _spec.loader.exec_module(_store)
 pg_databases = _store.pg_databases
 store_url = _store.store_url
 store = _store.store
-pytest_terminal_summary = _store.pytest_terminal_summary
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 - pytest hook
+    """The store suite's loud PostgreSQL summary, once: tests/store's own conftest says it when it was collected too."""
+    store_conftest = str(Path(__file__).parents[1] / "store" / "conftest.py")
+    if any(getattr(p, "__file__", None) == store_conftest for p in terminalreporter.config.pluginmanager.get_plugins()):
+        return
+    _store.pytest_terminal_summary(terminalreporter)

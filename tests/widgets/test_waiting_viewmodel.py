@@ -120,8 +120,8 @@ def test_the_panel_says_which_run_waits_for_which_pool_since_when():
                     status="WAITING", kind="manual", started_at=datetime(2014, 1, 1, 9, 0, 0))
     line = live_run_view(run, state="WAITING", now=datetime(2014, 1, 1, 9, 0, 42),
                          ahead={"pool:warehouse": 2, "global": 0}, since=datetime(2014, 1, 1, 9, 0, 1))
-    assert line["text"] == ("run run-wait waits for max_runs (global) (0 ahead), pool warehouse (2 ahead) since "
-                            "09:00:01 UTC (41 s ago)")
+    assert line["text"] == ("run run-wait waits for max_runs (global) with 0 ahead, pool warehouse with 2 ahead, "
+                            "since 09:00:01 UTC (41 s ago)")
     assert line["pools"] == [{"pool": "global", "label": "max_runs (global)", "ahead": 0},
                              {"pool": "pool:warehouse", "label": "pool warehouse", "ahead": 2}]
     silent = replace(run, run_id="run-dead", status="RUNNING", heartbeat_at=datetime(2014, 1, 1, 8, 50, 0))

@@ -75,7 +75,7 @@ def test_the_graph_shows_waiting_then_running_then_fresh(project):
     assert g.canvas.graph["colours"]["WAITING"] != g.canvas.graph["colours"]["RUNNING"]
     g.show("second")
     html = g.panel.info.value
-    assert f"run {waiter.run_id} waits for pool warehouse (0 ahead) since" in html
+    assert f"run {waiter.run_id} waits for pool warehouse with 0 ahead, since" in html
     assert "nbo-live-waiting" in html
 
     finish(project, "first", holder.run_id)
