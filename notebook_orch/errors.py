@@ -3,7 +3,9 @@
     NotebookOrchError                 every error the package raises on purpose
     ├── ConfigError                   a [tool.notebook_orch] / NBO_* value of the wrong type or out of range
     ├── InvalidOption                 an option given to the Python API out of range (workers, retries, limit ...)
-    ├── DeclarationError              a bad ``%%asset`` line (unknown option, bad name, bad mapping ...)
+    ├── DeclarationError              a bad ``%%asset`` line (unknown option, bad name, bad mapping ...), or an
+    │                                 ``%%asset`` cell the project cannot run as declared (unknown or invalid
+    │                                 dependency, a cycle, a mapping that does not fit; ``problem.asset`` set)
     ├── PartitionError                a partition spec or key that is invalid, reversed, out of range or path-like
     ├── DiscoveryError                a notebook file that cannot be read as a notebook
     ├── ProjectInvalid                graph validation: carries every ``Problem`` found, raised once
@@ -63,8 +65,9 @@ class InvalidOption(NotebookOrchError, ValueError):
 
 
 class DeclarationError(NotebookOrchError):
-    def __init__(self, message: str, *, notebook: str | None = None, cell: int | None = None) -> None:
-        self.problem = Problem(message, notebook, cell)
+    def __init__(self, message: str, *, notebook: str | None = None, cell: int | None = None,
+                 asset: str | None = None) -> None:
+        self.problem = Problem(message, notebook, cell, asset)
         super().__init__(str(self.problem))
 
 

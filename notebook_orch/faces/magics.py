@@ -69,7 +69,11 @@ class NotebookOrchMagics(Magics):
         try:
             result = self.runtime.execute_cell(line, cell, shell.user_ns, run_body)
         except DeclarationError as exc:
-            raise UsageError(str(exc)) from None
+            if exc.problem.asset is not None:
+                # A line that parses but declares what the project cannot run (kernel/declared.py): shown as the
+                # declaration problem it is, in one line (the package's own short rendering).
+                raise
+            raise UsageError(str(exc)) from None  # a line that does not parse: bad magic arguments
         except RunFailed as exc:
             if getattr(exc, "user_code", False) and exc.__cause__ is not None:
                 _show_user_traceback(shell, exc)

@@ -5,7 +5,8 @@ interactive cell runs from what the kernel was given when the asset is new (in n
 cell was edited and not saved, or when the saved declaration is broken and the edit in the kernel fixes it. The
 one-line summary says so (``note``). What cannot run is refused before anything is recorded: a dependency that no
 asset declares ("unknown", with close matches — saving the notebook would not help), one that is invalid, one whose
-mapping does not fit, a cycle, and an unchanged broken declaration (with its own problem).
+mapping does not fit, a cycle, and an unchanged broken declaration (with its own problem). Each is a
+``DeclarationError`` (shown as ``DeclarationError: ...``): nothing ran, so it is not a failed run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from notebook_orch.core.codeversion import normalize_source
 from notebook_orch.core.graph import AssetGraph, InvalidAsset, unknown_dependency
 from notebook_orch.core.mappings import mapping_problem
 from notebook_orch.core.specs import AssetSpec
-from notebook_orch.errors import RunFailed
+from notebook_orch.errors import DeclarationError
 
 # (notebook, cell index or None for "below every saved cell", body) -> the code version discovery would give the
 # body once saved there; notebook None: the kernel does not know its notebook (the body alone)
@@ -35,7 +36,8 @@ class InteractiveSpec:
 def resolve_interactive_spec(graph: AssetGraph, declared: AssetSpec, body: str, *,
                              version_with_helpers: VersionWithHelpers,
                              kernel_notebook: str | None = None) -> InteractiveSpec:
-    """The spec to run for the kernel's ``declared`` cell with ``body`` (raises ``RunFailed`` naming the problem).
+    """The spec to run for the kernel's ``declared`` cell with ``body`` (raises ``DeclarationError`` naming the
+    problem).
 
     ``kernel_notebook``: the saved notebook this kernel belongs to (JupyterLab tells the kernel), so that a new asset
     is versioned with that notebook's helper cells, as discovery will once the cell is saved there.
@@ -69,10 +71,10 @@ def _instead_of_invalid(graph: AssetGraph, bad: InvalidAsset, declared: AssetSpe
                         version_with_helpers: VersionWithHelpers) -> InteractiveSpec:
     """The saved declaration of this name is broken: run the kernel's only when it is an edit that fixes it."""
     if bad.declared_twice or (bad.spec is not None and _unchanged(bad.spec, declared, body)):
-        raise RunFailed(
+        raise DeclarationError(  # the saved cell is named in the problem (located)
             f"Asset {declared.name!r} is invalid, so it cannot run until its declaration is fixed: "
             f"{bad.describe(located=True)}",
-            asset=declared.name, cell=bad.cell_index,
+            asset=declared.name,
         )
     check_kernel_deps(graph, declared)
     version = declared.code_version_override or version_with_helpers(bad.notebook, bad.cell_index, body)
@@ -83,7 +85,8 @@ def _instead_of_invalid(graph: AssetGraph, bad: InvalidAsset, declared: AssetSpe
 
 def check_kernel_deps(graph: AssetGraph, declared: AssetSpec) -> None:
     """The checks discovery and the graph make of a saved declaration, made of the kernel's: every dependency is
-    a valid asset, the mapping fits, and no cycle. Raises ``RunFailed`` naming the first problem."""
+    a valid asset, the mapping fits, and no cycle. Raises ``DeclarationError`` naming the first problem, as one in
+    the cell being run (the saved file may well be fine)."""
     name = declared.name
     for dep in declared.deps:
         if dep.asset in graph.invalid:
@@ -98,7 +101,7 @@ def check_kernel_deps(graph: AssetGraph, declared: AssetSpec) -> None:
             why = mapping_problem(declared.partitions, graph.spec(dep.asset).partitions, dep.mapping)
             problem = f"Asset {name!r} cannot read {dep.describe()}: {why}." if why else None
         if problem:
-            raise RunFailed(problem, asset=name)
+            raise DeclarationError(f"This cell's %%asset declaration cannot run: {problem}", asset=name)
 
 
 def _unchanged(saved: AssetSpec, declared: AssetSpec, body: str) -> bool:

@@ -11,7 +11,7 @@ import pytest
 from interactive_helpers import CELLS, DAILY, ProjectDir, Session, write_notebook
 
 from notebook_orch import Project
-from notebook_orch.errors import NotebookOrchError, RunFailed
+from notebook_orch.errors import DeclarationError, NotebookOrchError
 
 NEW = "(new: not in any saved notebook yet)"
 UNSAVED = "(unsaved: differs from notebooks/pipeline.ipynb)"
@@ -22,12 +22,17 @@ def runs(project: ProjectDir) -> list[tuple[str, ...]]:
 
 
 def assert_refused(session: Session, source: str, *says: str) -> str:
+    """A declaration the project cannot run: refused as the declaration problem it is (nothing ran, so it is no
+    "RunFailed"), naming the asset, in one short line."""
     result = session.run(source)
-    assert not result.success and isinstance(result.error_in_exec, RunFailed), result.error_in_exec
-    message = str(result.error_in_exec)
+    error = result.error_in_exec
+    assert not result.success and type(error) is DeclarationError, repr(error)
+    assert error.problem.asset is not None
+    message = str(error)
     for text in says:
         assert text in message, message
-    assert session.stdout.strip() == f"RunFailed: {message}"  # one short line, no traceback
+    assert session.stdout.strip() == f"DeclarationError: {message}"  # one short line, no traceback
+    assert "RunFailed" not in session.stdout + session.stderr
     return message
 
 
@@ -73,6 +78,7 @@ def test_an_edited_cell_runs_as_written_and_says_it_differs_from_the_saved_one(s
 def test_an_unknown_dependency_is_reported_as_unknown(session: Session, project: ProjectDir, source: str,
                                                       says: list[str]) -> None:
     message = assert_refused(session, source, *says)
+    assert message.startswith("This cell's %%asset declaration cannot run: Asset ")  # where, then what and the fix
     assert "save" not in message and "saved notebook" not in message
     assert runs(project) == []
 

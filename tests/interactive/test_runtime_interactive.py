@@ -17,7 +17,7 @@ from interactive_helpers import CELLS, DAILY, ProjectDir, Session, cell_index
 from pandas.testing import assert_frame_equal
 
 from notebook_orch import Project
-from notebook_orch.errors import PartitionLocked, RunFailed, ValueStorageError
+from notebook_orch.errors import DeclarationError, PartitionLocked, RunFailed, ValueStorageError
 from notebook_orch.storage import SUCCESS
 from notebook_orch.store.records import CANCELED, FAILED
 from notebook_orch.store.records import SUCCESS as RUN_SUCCESS
@@ -467,7 +467,8 @@ def test_edited_checks_run_before_saving(session: Session, project: ProjectDir) 
 
 def test_edited_dependency_on_an_unknown_asset_is_refused(session: Session, project: ProjectDir) -> None:
     result = session.run("%%asset config --deps rwa\nconfig = {'scale': 10}")
-    assert not result.success and type(result.error_in_exec) is RunFailed
+    assert not result.success and type(result.error_in_exec) is DeclarationError  # nothing ran: not a failed run
+    assert session.stdout.strip() == f"DeclarationError: {result.error_in_exec}"
     assert "Asset 'config' depends on 'rwa', which no asset declares" in str(result.error_in_exec)
     assert "Did you mean 'raw'?" in str(result.error_in_exec)
     assert project.store().list_runs() == []
