@@ -83,6 +83,21 @@ class RunHandle:
     def done(self) -> bool:
         return self._done.is_set()
 
+    def waiting(self) -> int:
+        """How many of this handle's runs wait for a concurrency-pool slot now (WAITING in the store). Only runs in
+        flight that take a pool slot are looked up (at most the executor's capacity), so a project without pools
+        costs no read."""
+        with self._lock:
+            in_flight = sorted(self._running.values())
+        count = 0
+        for req in (self._requests[i] for i in in_flight):
+            if not req.pools:
+                continue
+            store = self._store_for(req)
+            count += sum(1 for run_id in req.run_ids
+                         if (run := store.get_run(run_id)) is not None and run.status == "WAITING")
+        return count
+
     def wait(self, timeout: float | None = None) -> RunPlanReport:
         """Block until every run ended; returns the report. ``TimeoutError`` if ``timeout`` passes first.
         Ctrl-C while waiting cancels the plan and raises ``PlanInterrupted`` carrying the report."""

@@ -133,6 +133,9 @@ class RunProgressView:
         parts = [f"{p.done}/{p.total}", f"{_clock(p.elapsed_s)} elapsed"]
         if p.eta_s is not None and not finished:
             parts.append(f"ETA {_clock(p.eta_s)}")
+        waiting = 0 if finished else self.handle.waiting() if hasattr(self.handle, "waiting") else 0
+        if waiting:
+            parts.append(f"{waiting} waiting for a pool slot")
         if p.failed:
             parts.append(f"{p.failed} failed")
         if p.canceled:

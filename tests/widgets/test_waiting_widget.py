@@ -133,3 +133,25 @@ def test_the_panel_lists_eight_neighbours_a_side_and_the_rest_behind_more(tmp_pa
         shown = [b.description for b in panel.neighbours.children if b.layout.display != "none"]
         assert shown == ["↓ hub"]  # and the "+N more" buttons are gone for an asset with few neighbours
         g.close()
+
+
+def test_a_run_whose_heartbeat_stopped_is_drawn_presumed_dead_until_reaped(project):
+    from datetime import timedelta
+
+    from notebook_orch.project import utcnow
+
+    silent = project.store.start_run(notebook="notebooks/load.ipynb", targets=[("first", "unpartitioned")],
+                                     kind="manual", now=utcnow() - timedelta(hours=1))
+    g = LineageGraph(project, live=False, adapter="anywidget")
+    sent = Sent(g.canvas)
+    nodes = {n["id"]: n for n in g.canvas.graph["nodes"]}
+    assert nodes["first"]["status"] == "PRESUMED_DEAD" and nodes["first"]["classes"] == "status-presumed_dead"
+    g.show("first")
+    assert f"run {silent.run_id} is presumed dead: no heartbeat since" in g.panel.info.value
+    heat = PartitionHeatmap(project, live=False)
+    assert {r["asset"]: r["status"] for r in heat.view["rows"]}["first"] == "PRESUMED_DEAD"
+    heat.close()
+    assert project.reap() and project.store.get_run(silent.run_id).status == "FAILED"  # a writer reaps it
+    g.refresh()
+    assert sent.last_status("first") == "FAILED"
+    g.close()
