@@ -99,6 +99,9 @@ class Project:
             from notebook_orch.store import open_store
 
             self._store = open_store(self.config.store_url)
+            if self._reader is not None:  # the store answers from now on (reports ask _consumed_versions: falls back)
+                self._reader.close()
+                self._reader = None
         return self._store
 
     def reap(self, *, now: datetime | None = None) -> list[RunRecord]:

@@ -177,3 +177,18 @@ def test_fast_path_only_for_a_plain_sqlite_file_at_this_schema(tmp_path: Path, c
     reader = sqlite_read.open_reader(f"sqlite:///{store}")  # migrated to head: now it reads
     assert reader is not None
     reader.close()
+
+
+def test_a_report_outlives_the_reader(tmp_path: Path):
+    _write(tmp_path)
+    with Project(tmp_path) as project:
+        rec = _Recorder(project)
+        rec.materialize("raw", KEYS[0], "a")
+        rec.materialize("clean", KEYS[0], "c", [("raw", KEYS[0])])
+    with Project(tmp_path) as project:
+        report = project.status(now=NOW)
+        assert project._reader is not None  # noqa: SLF001 - read through sqlite3
+        project.store  # noqa: B018 - the store opens (a materialize, say): the reader closes
+        assert project._reader is None  # noqa: SLF001
+        explained = report.explain("clean", KEYS[0])  # asks what it consumed: the store answers now
+        assert explained.status == "FRESH" and explained.materialization_id is not None
