@@ -150,7 +150,7 @@ def plan_materialization(
     targets = {n: idx for n, idx in targets.items() if graph.spec(n).source_path is None}
     kept, skipped = _apply_skips(report, targets, only_stale=only_stale)
     edges = {name: _upstream_edges(graph, report, name) for name in kept}
-    problems = _upstream_problems(report, kept, edges)
+    problems = _upstream_problems(report, kept, edges, {name: graph.spec(name).trigger for name in kept})
     problems += [
         f"Asset {name!r} was declared outside a notebook, so there is no notebook to run for it; "
         "move its %%asset cell into a notebook of the project."
@@ -406,22 +406,38 @@ def _no_value(report: StalenessReport, asset: str) -> tuple[np.ndarray, np.ndarr
 
 
 def _upstream_problems(
-    report: StalenessReport, kept: dict[str, np.ndarray], edges: dict[str, list[_Edge]]
+    report: StalenessReport, kept: dict[str, np.ndarray], edges: dict[str, list[_Edge]],
+    triggers: dict[str, str | None],
 ) -> list[str]:
-    """Targets reading a partition that has no value and that this plan does not produce."""
+    """Targets reading a partition that has no value and that this plan does not produce. With a ``--trigger``,
+    only the inputs it requires must have one (``b`` of 'a | b' may be absent: the cell gets None, core/reads.py),
+    and the expression must hold on the inputs that have one."""
+    from notebook_orch.core.triggers import parse_trigger, required_deps
+
     problems: list[str] = []
     unusable: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def no_value(up: str) -> tuple[np.ndarray, np.ndarray]:
+        if up not in unusable:
+            missing, running = _no_value(report, up)
+            if up in kept:
+                missing[kept[up]] = running[kept[up]] = False
+            unusable[up] = missing, running
+        return unusable[up]
+
     for name, idx in kept.items():
+        trigger = triggers.get(name)
+        expr = parse_trigger(trigger, asset=name) if trigger else None
+        required = required_deps(expr, [d.asset for d, _, _ in edges[name]]) if expr is not None else None
+        if expr is not None:
+            problems += _trigger_unmet(report, name, idx, expr, trigger, edges[name], no_value, required)
         for dep, lo, hi in edges[name]:
             if isinstance(dep.mapping, AllPartitions):
                 continue  # reads whatever partitions exist
             up = dep.asset
-            if up not in unusable:
-                missing, running = _no_value(report, up)
-                if up in kept:
-                    missing[kept[up]] = running[kept[up]] = False
-                unusable[up] = missing, running
-            missing, running = unusable[up]
+            if required is not None and up not in required:
+                continue
+            missing, running = no_value(up)
             found = _reads_of(idx, lo, hi, missing)
             if found is not None:
                 hit, upstream = found
@@ -439,6 +455,43 @@ def _upstream_problems(
                     "then plan again."
                 )
     return problems
+
+
+def _trigger_unmet(report: StalenessReport, name: str, idx: np.ndarray, expr: Any, trigger: str,
+                   edges: list[_Edge], no_value: Any, required: set[str]) -> list[str]:
+    """Targets whose ``--trigger`` is false on the inputs that have a value (a required input with none is said
+    by the caller, once)."""
+    import numpy as np
+
+
+    has: dict[str, np.ndarray] = {}
+    for dep, lo, hi in edges:
+        if isinstance(dep.mapping, AllPartitions):
+            has[dep.asset] = np.ones(len(idx), dtype=bool)
+            continue
+        missing, running = no_value(dep.asset)
+        prefix = np.concatenate(([0], np.cumsum(missing | running)))
+        has[dep.asset] = prefix[hi[idx]] == prefix[lo[idx]]
+    met = _evaluate_arrays(expr, has, len(idx))
+    for r in required:
+        met |= ~has[r]
+    bad = idx[~met]
+    if len(bad) == 0:
+        return []
+    return [f"{name}[{_spans(report.keys(name), bad)}]: its --trigger {trigger!r} is not met by what is "
+            f"materialized (none of the inputs it needs has a value for these partitions); materialize them "
+            f"first, or add them to the selection (e.g. '+{name}')."]
+
+
+def _evaluate_arrays(expr: Any, has: dict[str, np.ndarray], n: int) -> np.ndarray:
+    import numpy as np
+
+    from notebook_orch.core.triggers import And, Name
+
+    if isinstance(expr, Name):
+        return has.get(expr.asset, np.zeros(n, dtype=bool))
+    parts = [_evaluate_arrays(p, has, n) for p in expr.parts]
+    return np.logical_and.reduce(parts) if isinstance(expr, And) else np.logical_or.reduce(parts)
 
 
 def _reads_of(idx: np.ndarray, lo: np.ndarray, hi: np.ndarray, bad: np.ndarray) -> tuple[Any, Any] | None:

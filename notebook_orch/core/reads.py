@@ -27,15 +27,18 @@ class UpstreamRead:
     keys: tuple[str, ...]
     several: bool  # the cell gets the keys' values combined rather than one value
     existing_only: bool  # [all]: read the partitions materialized so far, not every key
+    # Not required by the asset's --trigger (``b`` of 'a | b'): when any of its keys is not materialized the cell
+    # gets None for it instead of the run failing (a run the trigger started on ``a`` alone must not need ``b``).
+    optional: bool = False
 
     def to_json(self) -> dict:
         return {"asset": self.asset, "describe": self.describe, "keys": list(self.keys), "several": self.several,
-                "existing_only": self.existing_only}
+                "existing_only": self.existing_only, "optional": self.optional}
 
     @classmethod
     def from_json(cls, data: Mapping) -> UpstreamRead:
         return cls(str(data["asset"]), str(data["describe"]), tuple(data["keys"]), bool(data["several"]),
-                   bool(data["existing_only"]))
+                   bool(data["existing_only"]), bool(data.get("optional", False)))
 
 
 def upstream_reads(spec: AssetSpec, upstream: Mapping[str, AssetSpec], partition: str, *,
@@ -43,6 +46,11 @@ def upstream_reads(spec: AssetSpec, upstream: Mapping[str, AssetSpec], partition
     """What ``spec[partition]`` reads from each dependency (``upstream`` maps each dependency's name to its spec)."""
     from notebook_orch.core.mappings import upstream_ranges
 
+    required = None
+    if spec.trigger:  # validated at discovery: parsing cannot fail here
+        from notebook_orch.core.triggers import parse_trigger, required_deps
+
+        required = required_deps(parse_trigger(spec.trigger, asset=spec.name), spec.dep_names)
     down_keys = spec.partitions.keys(now=now)
     i = 0 if isinstance(spec.partitions, Unpartitioned) else down_keys.index(partition)
     out = []
@@ -55,7 +63,8 @@ def upstream_reads(spec: AssetSpec, upstream: Mapping[str, AssetSpec], partition
             isinstance(dep.mapping, (Window, AllPartitions))
             or (isinstance(spec.partitions, TimeWindowPartitions) and isinstance(up.partitions, TimeWindowPartitions)
                 and _GRAIN_ORDER[spec.partitions.grain] > _GRAIN_ORDER[up.partitions.grain]))
-        out.append(UpstreamRead(dep.asset, dep.describe(), keys, several, isinstance(dep.mapping, AllPartitions)))
+        out.append(UpstreamRead(dep.asset, dep.describe(), keys, several, isinstance(dep.mapping, AllPartitions),
+                                optional=required is not None and dep.asset not in required))
     return out
 
 

@@ -130,6 +130,13 @@ def names_in(expr: Expr) -> set[str]:
     return set().union(*(names_in(p) for p in expr.parts))
 
 
+def required_deps(expr: Expr, deps: Iterable[str]) -> set[str]:
+    """The dependencies without which ``expr`` can never be true (``a`` in ``a & (b | c)``). The others — ``b``
+    and ``c`` there, and any dependency the expression does not name — may be absent when a run starts: the
+    runtime hands them to the cell as None (``core.reads``)."""
+    return {d for d in deps if not evaluate(expr, lambda n, d=d: n != d)}
+
+
 def evaluate(expr: Expr, ready: Callable[[str], bool]) -> bool:
     if isinstance(expr, Name):
         return ready(expr.asset)

@@ -41,6 +41,7 @@ class StoredInput:
 class Upstream:
     value: Any
     consumed: list[ConsumedInput] = field(default_factory=list)
+    absent: tuple[str, ...] = ()  # an optional read's keys that were not materialized: the cell got None
 
 
 def load_upstream(
@@ -63,6 +64,9 @@ def load_upstream(
             state[key] = StoredInput(SAME_RUN, produced[(read.asset, key)][0], SAME_RUN,
                                      produced[(read.asset, key)][1])
     missing = [k for k in read.keys if k not in state]
+    if read.optional and (missing if not read.existing_only else read.keys and len(missing) == len(read.keys)):
+        # Not required by the --trigger: absent as a whole (never part of a window), the cell tests `is None`.
+        return Upstream(None, [], absent=tuple(missing))
     if missing and not read.existing_only:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise RunFailed(
@@ -102,6 +106,19 @@ def load_upstream(
     return Upstream(_hand_out(found, shared, several=read.several), consumed)
 
 
+def absent_hint(trigger: str | None, absent: list[tuple[str, tuple[str, ...]]]) -> str:
+    """What to add to a cell's error when some of its inputs were absent (None): the likely cause, and the fix."""
+    if not absent:
+        return ""
+    shown = ", ".join(f"{a}[{', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}]" for a, keys in absent)
+    names = [a for a, _ in absent]
+    one = len(names) == 1
+    return (f". Note: {shown} {'was' if one else 'were'} not materialized, so {' and '.join(names)} "
+            f"{'is' if one else 'are'} None in this cell: --trigger {trigger!r} does not require "
+            f"{'it' if one else 'them'}. Test `if {names[0]} is not None:` before using {'it' if one else 'them'}, "
+            f"or make the trigger require {'it' if one else 'them'} with '&'.")
+
+
 def _hand_out(found: dict[str, Any], shared: set[str], *, several: bool) -> Any:
     """What the cell gets for one dependency: never an object the session cache itself holds."""
     from notebook_orch.storage import combine_partitions
@@ -117,4 +134,4 @@ def _hand_out(found: dict[str, Any], shared: set[str], *, several: bool) -> Any:
     return combined  # pd.concat builds a new frame (or, under copy-on-write, one that copies before mutating)
 
 
-__all__ = ["StoredInput", "Upstream", "load_upstream"]
+__all__ = ["StoredInput", "Upstream", "absent_hint", "load_upstream"]

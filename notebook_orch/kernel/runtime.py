@@ -387,18 +387,21 @@ class AssetRuntime:
                      run_body: Callable[[], None], *, run_id: str, code_version: str, manifest: str | None,
                      inputs: list[tuple[UpstreamRead, dict[str, StoredInput]]],
                      ) -> tuple[NewMaterialization, AssetResult, str | None]:
-        from notebook_orch.kernel.inputs import load_upstream
+        from notebook_orch.kernel.inputs import absent_hint, load_upstream
 
         self._check_key(spec, partition)
         started = time.perf_counter()
         consumed: list[ConsumedInput] = []
         produced = self._produced(run_id)
+        absent: list[tuple[str, tuple[str, ...]]] = []
         for read, stored in inputs:
             upstream = load_upstream(read, stored, asset=spec.name, partition=partition, run_id=run_id,
                                      cell=spec.cell_index, produced=produced, cache=self.cache,
                                      load=self.values().load, paths_for=self._paths_for)
             ns[read.asset] = upstream.value
             consumed.extend(upstream.consumed)
+            if upstream.absent:
+                absent.append((read.asset, upstream.absent))
         ns["partition_key"] = partition
         date = partition_date(spec.partitions, partition)
         if date is not None:
@@ -413,7 +416,8 @@ class AssetRuntime:
             if isinstance(exc, SystemExit):
                 detail = f"{exc.code!r}{SYSTEM_EXIT_HINT}"
             error = RunFailed(
-                redact(f"Asset {spec.name}[{partition}] failed in {spec.location}: {type(exc).__name__}: {detail}"),
+                redact(f"Asset {spec.name}[{partition}] failed in {spec.location}: {type(exc).__name__}: {detail}"
+                       + absent_hint(spec.trigger, absent)),
                 asset=spec.name, partition=partition, run_id=run_id, cell=spec.cell_index,
             )
             error.user_code = True  # type: ignore[attr-defined]  # the cause is the user's: show its traceback
