@@ -228,8 +228,12 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
 
     slas = sla_summary(project)
     pools = project.pools()
+    from notebook_orch.faces.cli_auto import paused_assets
+
+    paused = paused_assets(project)
     for r in rows:
         r["sla"] = slas.get(r["asset"])  # {"sla", "met", "missed"} from recorded verdicts, or None
+        r["auto_paused_since"] = paused.get(r["asset"])  # automation paused (nbo auto pause), or None
         r["notes"] = _coverage_notes(graph, report, r["asset"]) if r["status"] != INVALID else []
     if args.json:
         print(json.dumps(_jsonable({"assets": rows, "totals": totals, "invalid_assets": len(invalid),
@@ -246,6 +250,9 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
               if s["missed"] and name in names]
     if missed:
         console.print(f"[red]SLA misses[/]: {', '.join(missed)} (nbo sla lists them)", highlight=False)
+    held = [f"{name} (since {since:%Y-%m-%d %H:%M} UTC)" for name, since in sorted(paused.items()) if name in chosen]
+    if held:
+        console.print(f"[yellow]automation paused[/]: {', '.join(held)} (nbo auto resume NAME)", highlight=False)
     if pools:
         waiting = len(project.runs(limit=10_000, status=RunStatus.WAITING.value))
         console.print("pools: " + ", ".join(_pool_text(p) for p in pools)

@@ -1,4 +1,4 @@
-"""``nbo schedule ...``, ``nbo scheduler`` and ``nbo auto preview``: thin faces over the store's schedules and the
+"""``nbo schedule ...`` and ``nbo scheduler``: thin faces over the store's schedules and the
 daemon (notebook_orch/scheduler). ``%nbo schedule ...`` reaches the same code through the CLI's main."""
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ def add_schedule_commands(sub: Any, add: Any) -> None:
     p.add_argument("--workers", type=int, default=2, metavar="N", help="runs at once per plan")
     p.add_argument("--executor", default="local", metavar="NAME")
 
-    p = add("auto", "data-aware triggers: preview what the next scheduler pass would start")
-    p.set_defaults(handler=cmd_auto)
-    p.add_argument("action", choices=["preview"])
+    from notebook_orch.faces.cli_auto import add_auto_command
+
+    add_auto_command(add)
 
 
 def _now() -> datetime:
@@ -239,24 +239,4 @@ def cmd_scheduler(project: Any, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     daemon.serve(stop, interval_s=args.interval)
-    return 0
-
-
-def cmd_auto(project: Any, args: argparse.Namespace) -> int:
-    from notebook_orch.scheduler import Scheduler
-
-    plan = Scheduler(project).preview()
-    out = {"would_start": [list(k) for k in plan.start],
-           "waiting": [{"asset": d.asset, "partition": d.partition, "reason": d.reason,
-                        "waiting_on": [list(w) for w in d.waiting_on]} for d in plan.waiting]}
-    if args.json:
-        print(json.dumps(out, indent=2))
-        return 0
-    if not plan.start and not plan.waiting:
-        print("nothing pending: no --auto asset is waiting on a change")
-    for a, p in plan.start:
-        print(f"would start  {a}[{p}]")
-    for d in plan.waiting:
-        on = ", ".join(f"{a}[{k}]" for a, k in d.waiting_on[:5])
-        print(f"waiting      {d.asset}[{d.partition}]: {d.reason}" + (f" ({on})" if on else ""))
     return 0

@@ -339,13 +339,36 @@ class Scheduler:
         graph = self.project.graph
         specs = {s.name: s for s in graph.specs}
         naive = now.astimezone(timezone.utc).replace(tzinfo=None)
+        pauses = self.sched.auto_pauses()
         if events:
             retried = retry_dead_runs(self, events)
             self.handles += retried
             report.retried = len(retried)
-            reached = reached_joins(specs, self._changed(events), now=naive, automated=lambda n: specs[n].auto)
+            reached = self._reached(specs, events, naive, pauses)
             self.sched.save_cursor(follower.cursor, add_joins=reached, now=now)
-        self.decide(specs, naive, report)
+        self.decide(specs, naive, report, pauses=pauses)
+
+    def _reached(self, specs: dict[str, Any], events: list[Any], naive: datetime,
+                 pauses: dict[str, Any]) -> list[tuple[str, str]]:
+        """The joins ``events`` reach. A paused asset is reached by none; one resumed after event N only by events
+        after N — the batch is cut at such N (rare: only right after a resume), so the order of reading does not
+        matter, only event ids."""
+        paused = {a for a, p in pauses.items() if p.paused}
+        first = min(e.id for e in events)
+        resumed = {a: p.after_event for a, p in pauses.items() if not p.paused and p.after_event is not None
+                   and p.after_event >= first}
+        reached: list[tuple[str, str]] = []
+        low: int | None = None
+        for cut in [*sorted(set(resumed.values())), None]:
+            part = [e for e in events if (low is None or e.id > low) and (cut is None or e.id <= cut)]
+            low = cut
+            if not part:
+                continue
+            top = max(e.id for e in part)
+            blocked = paused | {a for a, after in resumed.items() if top <= after}
+            reached += reached_joins(specs, self._changed(part), now=naive,
+                                     automated=lambda n, b=blocked: specs[n].auto and n not in b)
+        return reached
 
     def preview(self) -> Any:
         """What the next pass would start: the pending joins plus those reached by events not yet read."""
@@ -355,13 +378,14 @@ class Scheduler:
         naive = now.astimezone(timezone.utc).replace(tzinfo=None)
         specs = {s.name: s for s in self.project.graph.specs}
         saved = self.sched.cursor()
+        pauses = self.sched.auto_pauses()
         reached: list[tuple[str, str]] = []
         if saved is not None:
             follower = EventFollower(self.project.store, after=saved)
             while batch := follower.poll(limit=5000):
-                reached += reached_joins(specs, self._changed(batch), now=naive, automated=lambda n: specs[n].auto)
-        invalid = self.project.graph.invalid
-        joins = [j for j in dict.fromkeys(self.sched.pending() + reached) if j[0] not in invalid]
+                reached += self._reached(specs, batch, naive, pauses)
+        held = self._held(pauses)
+        joins = [j for j in dict.fromkeys(self.sched.pending() + reached) if j[0] not in held]
         return self._evaluate(specs, joins, naive)
 
     def _evaluate(self, specs: dict[str, Any], joins: list[tuple[str, str]], naive: datetime) -> Any:
@@ -377,11 +401,17 @@ class Scheduler:
         return evaluate_joins(specs, joins, status_of=status_of, running=lambda a, p: (a, p) in running,
                               now=naive, limit=self.join_limit, conditions=trigger_conditions(specs))
 
-    def decide(self, specs: dict[str, Any], naive: datetime, report: PassReport) -> None:
+    def _held(self, pauses: dict[str, Any]) -> set[str]:
+        """Assets whose pending joins are neither started nor dropped: INVALID ones (they run again once the
+        declaration is fixed) and paused ones (pausing removed their joins; one added in a race waits)."""
+        return set(self.project.graph.invalid) | {a for a, p in pauses.items() if p.paused}
+
+    def decide(self, specs: dict[str, Any], naive: datetime, report: PassReport, *,
+               pauses: dict[str, Any] | None = None) -> None:
         from notebook_orch.core.planning import PartitionSelection
 
-        invalid = self.project.graph.invalid  # held, not dropped: they run again once the declaration is fixed
-        plan = self._evaluate(specs, [j for j in self.sched.pending() if j[0] not in invalid], naive)
+        held = self._held(self.sched.auto_pauses() if pauses is None else pauses)
+        plan = self._evaluate(specs, [j for j in self.sched.pending() if j[0] not in held], naive)
         by_asset: dict[str, list[str]] = {}
         for asset, partition in plan.start:
             by_asset.setdefault(asset, []).append(partition)

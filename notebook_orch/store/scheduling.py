@@ -20,7 +20,15 @@ import sqlalchemy as sa
 
 from notebook_orch.errors import StoreError
 from notebook_orch.store.ids import utc_naive
-from notebook_orch.store.schema import pending_joins, schedule_ticks, scheduler_cursor, scheduler_lease, schedules
+from notebook_orch.store.schema import (
+    auto_pauses,
+    events,
+    pending_joins,
+    schedule_ticks,
+    scheduler_cursor,
+    scheduler_lease,
+    schedules,
+)
 
 if TYPE_CHECKING:
     from notebook_orch.store.metadata_store import MetadataStore
@@ -62,6 +70,16 @@ class TickRecord:
     run_ids: tuple[str, ...]
     message: str | None
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class AutoPauseRecord:
+    """Automation of one asset paused, or resumed after ``after_event`` (events up to it reach nothing for it)."""
+
+    asset: str
+    paused: bool
+    changed_at: datetime
+    after_event: int | None
 
 
 def _schedule(row: sa.Row) -> ScheduleRecord:
@@ -246,6 +264,41 @@ class SchedulingStore:
                 conn.execute(scheduler_cursor.insert().values(name=name, event_id=event_id))
             _add_joins(conn, add_joins, now)
 
+    # -- automation paused per asset (nbo auto pause/resume) ---------------------------------------------------
+    def pause_auto(self, asset: str, *, now: datetime | None = None) -> AutoPauseRecord:
+        """Pause: the daemon starts nothing for ``asset`` and forgets its pending joins (a resume must not start
+        what waited from before). Pausing a paused asset changes nothing."""
+        now = utc_naive(now)
+        with self._store._write(f"pause automation of {asset!r}") as conn:
+            have = conn.execute(sa.select(auto_pauses).where(auto_pauses.c.asset == asset)).first()
+            if have is not None and have._mapping["paused"]:
+                return _pause(have)
+            row = {"paused": True, "changed_at": now, "after_event": None}
+            if have is None:
+                conn.execute(auto_pauses.insert().values(asset=asset, **row))
+            else:
+                conn.execute(auto_pauses.update().where(auto_pauses.c.asset == asset).values(**row))
+            conn.execute(pending_joins.delete().where(pending_joins.c.asset == asset))
+            return AutoPauseRecord(asset, True, now, None)
+
+    def resume_auto(self, asset: str, *, now: datetime | None = None) -> AutoPauseRecord | None:
+        """Resume from the newest event: what changed while paused reaches nothing (no flood). None when
+        ``asset`` was not paused (nothing changes)."""
+        now = utc_naive(now)
+        with self._store._write(f"resume automation of {asset!r}") as conn:
+            have = conn.execute(sa.select(auto_pauses).where(auto_pauses.c.asset == asset)).first()
+            if have is None or not have._mapping["paused"]:
+                return None
+            newest = conn.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0
+            conn.execute(auto_pauses.update().where(auto_pauses.c.asset == asset).values(
+                paused=False, changed_at=now, after_event=newest))
+            return AutoPauseRecord(asset, False, now, newest)
+
+    def auto_pauses(self) -> dict[str, AutoPauseRecord]:
+        """Every asset paused or resumed once, by name."""
+        with self._store._read() as conn:
+            return {r._mapping["asset"]: _pause(r) for r in conn.execute(sa.select(auto_pauses))}
+
     # -- pending joins ----------------------------------------------------------------------------------------
     def add_pending(self, keys: Iterable[tuple[str, str]], *, now: datetime | None = None) -> None:
         with self._store._write("add pending joins") as conn:
@@ -268,6 +321,11 @@ class SchedulingStore:
                     sa.tuple_(pending_joins.c.asset, pending_joins.c.partition).in_(keys[chunk:chunk + 400])))
 
 
+def _pause(row: sa.Row) -> AutoPauseRecord:
+    m = row._mapping
+    return AutoPauseRecord(m["asset"], bool(m["paused"]), m["changed_at"], m["after_event"])
+
+
 def _add_joins(conn: sa.Connection, keys: Iterable[tuple[str, str]], now: datetime) -> None:
     wanted = list(dict.fromkeys(keys))
     if not wanted:
@@ -282,4 +340,4 @@ def _add_joins(conn: sa.Connection, keys: Iterable[tuple[str, str]], now: dateti
         conn.execute(pending_joins.insert(), new)
 
 
-__all__ = ["ScheduleExists", "ScheduleRecord", "SchedulingStore", "TickRecord", "UnknownSchedule"]
+__all__ = ["AutoPauseRecord", "ScheduleExists", "ScheduleRecord", "SchedulingStore", "TickRecord", "UnknownSchedule"]

@@ -332,6 +332,19 @@ class PoolWaitRow(StoreModel, table=True):
     since: datetime = _col("since", sa.DateTime, nullable=False)
 
 
+class AutoPauseRow(StoreModel, table=True):
+    """Automation of one ``--auto`` asset paused (``nbo auto pause``) or resumed. A resumed row keeps
+    ``after_event``: events up to it reach nothing for the asset, so a resume acts only on what changes from then
+    on (no flood of what happened while paused). Added by revision 0008."""
+
+    __tablename__ = "auto_pauses"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    asset: str = _col("asset", sa.String(200), primary_key=True)
+    paused: bool = _col("paused", sa.Boolean, nullable=False)
+    changed_at: datetime = _col("changed_at", sa.DateTime, nullable=False)
+    after_event: int | None = _col("after_event", Id)
+
+
 # Core handles on the same tables, for the hot paths.
 schema_version = SchemaVersionRow.__table__
 runs = RunRow.__table__
@@ -351,5 +364,6 @@ sla_verdicts = SlaVerdictRow.__table__
 alerts = AlertRow.__table__
 pool_slots = PoolSlotRow.__table__
 pool_waits = PoolWaitRow.__table__
+auto_pauses = AutoPauseRow.__table__
 
 OWN_TABLES = tuple(metadata.sorted_tables)

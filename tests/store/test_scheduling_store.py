@@ -95,3 +95,21 @@ def test_cursor_and_pending_joins_survive_reopening(store: MetadataStore) -> Non
     assert s.pending(limit=1) == [("joined", "2024-03-01")]
     s.remove_pending([("joined", "2024-03-01"), ("month", "2024-02")])
     assert s.pending() == [("joined", "2024-03-02")]
+
+
+def test_auto_pause_drops_pending_joins_and_resume_records_the_newest_event(store: MetadataStore) -> None:
+    from notebook_orch.store.records import NewMaterialization
+
+    s = store.scheduling
+    s.add_pending([("joined", "2024-03-01"), ("other", "2024-03-01")], now=T0)
+    rec = s.pause_auto("joined", now=T0)
+    assert (rec.asset, rec.paused, rec.after_event) == ("joined", True, None)
+    assert s.pending() == [("other", "2024-03-01")]
+    assert s.pause_auto("joined", now=T0 + timedelta(hours=1)).changed_at == T0  # paused already: unchanged
+    run = store.start_run(notebook="n.ipynb", targets=[("a", "2024-03-01")], kind="manual")
+    store.finalize_success(run.run_id, [NewMaterialization(asset="a", partition="2024-03-01", data_version="v",
+                                                           code_version="c")])
+    resumed = s.resume_auto("joined", now=T0 + timedelta(hours=2))
+    assert resumed is not None and not resumed.paused and resumed.after_event == store.last_event_id()
+    assert s.resume_auto("joined") is None and s.resume_auto("never_paused") is None
+    assert s.auto_pauses() == {"joined": resumed}
