@@ -14,6 +14,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from sched_helpers import daemon, nbo, until
 
 from notebook_orch import Project
+from notebook_orch.scheduler import Scheduler
 from notebook_orch.scheduler.notebooks import describe_changes
 
 DAILY = "--partitions daily:2024-01-01"
@@ -87,3 +88,25 @@ def test_describe_changes_names_what_the_scheduler_acts_on() -> None:
         "y: code changed",
     ]
     assert describe_changes(old, old) == []
+
+
+def test_a_source_declared_while_the_daemon_runs_is_observed_at_the_next_pass(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    _write(root)
+    (root / "landing" / "2024-01-03").mkdir(parents=True)
+    (root / "landing" / "2024-01-03" / "_SUCCESS").write_text("batch 1")
+    with Project(root) as p:
+        sched = Scheduler(p)
+        sched.sources.min_interval_s = 0
+        assert sched.run_once().leader and not sched.sources.watching
+        nb = nbformat.read(root / "notebooks" / "pipe.ipynb", as_version=4)
+        nb.cells.append(new_code_cell('%%asset raw --partitions daily:2024-01-01 --source "landing/{partition}/"'))
+        nbformat.write(nb, root / "notebooks" / "pipe.ipynb")
+        report = sched.run_once()  # no restart: the edit is read, the marker recorded
+        assert report.observed == 1 and sched.sources.watching
+        [m] = p.store.materializations("raw", "2024-01-03", limit=5)
+        nb.cells.pop()  # the source removed again: nothing more is observed
+        nbformat.write(nb, root / "notebooks" / "pipe.ipynb")
+        (root / "landing" / "2024-01-03" / "_SUCCESS").write_text("batch 2")
+        assert sched.run_once().observed == 0 and not sched.sources.watching
+        sched.finish()
