@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from notebook_orch.core.partitions import (
     Unpartitioned,
     check_key_is_safe,
 )
+from notebook_orch.core.pulled_in import Pull, PulledIn, explain_pulls, pulled_in_lines
 from notebook_orch.core.run_order import order_units, unit_graph, units_on_cycles
 from notebook_orch.core.specs import AllPartitions, DepSpec
 from notebook_orch.core.staleness import STATUSES
@@ -98,6 +99,8 @@ class RunPlan:
     skipped: tuple[tuple[str, str, str], ...]  # (asset, partition, why): "fresh" (only_stale) or "running"
     # Invalid assets the selection reached (e.g. downstream of ``x+``) that cannot run: (asset, its problem)
     left_out: tuple[tuple[str, str], ...] = ()
+    # Upstream partitions outside what was asked that run because targets read them (core/pulled_in.py), in order
+    pulled_in: tuple[PulledIn, ...] = ()
 
     def describe(self) -> str:
         """What ``--dry-run`` prints: one line per run that would start (numbered from 1), then what was skipped."""
@@ -109,6 +112,7 @@ class RunPlan:
         if self.skipped:
             why = {w: sum(1 for s in self.skipped if s[2] == w) for w in ("fresh", "running")}
             lines.append("Skipped " + ", ".join(f"{c} {w}" for w, c in why.items() if c) + ".")
+        lines.extend(pulled_in_lines(self.pulled_in))
         lines.extend(left_out_lines(self.left_out))
         return "\n".join(lines)
 
@@ -143,7 +147,7 @@ def plan_materialization(
             "the scheduler records a partition when its marker appears (nbo scheduler), then its readers can run."
             for n in sources])
     targets = _select_targets(graph, report, names, partitions)
-    targets = _close_upstream(graph, report, targets, set(names))
+    targets, pulls = _close_upstream(graph, report, targets, set(names))
     if downstream:
         targets = _close_downstream(graph, report, targets)
     # Sources are never run: their readers need them observed (the upstream check below says which are not).
@@ -159,7 +163,8 @@ def plan_materialization(
     ]
     if problems:
         raise PlanError(problems)
-    return _group_runs(graph, report, kept, edges, skipped)
+    plan = _group_runs(graph, report, kept, edges, skipped)
+    return replace(plan, pulled_in=explain_pulls(graph, report, pulls, kept))
 
 
 # -- 1. targets ------------------------------------------------------------------------------------------------
@@ -335,14 +340,16 @@ def _close_downstream(
 
 def _close_upstream(
     graph: AssetGraph, report: StalenessReport, targets: dict[str, np.ndarray], selected: set[str]
-) -> dict[str, np.ndarray]:
+) -> tuple[dict[str, np.ndarray], list[Pull]]:
     """Add the partitions of selected upstream assets that targets read (``+monthly`` for three days also runs
-    every day of the month). ``[all]`` edges add nothing: they read whatever partitions exist."""
+    every day of the month). ``[all]`` edges add nothing: they read whatever partitions exist. Each addition is
+    recorded (which partitions, read by which, through which dependency) to say why they are in the plan."""
     import numpy as np
 
     from notebook_orch.core.specs import AllPartitions
 
     out = dict(targets)
+    pulls: list[Pull] = []
     for name in reversed(graph.order):  # downstream first, so one pass reaches everything transitively
         idx = out.get(name)
         if idx is None or len(idx) == 0:
@@ -355,8 +362,11 @@ def _close_upstream(
             if spans:
                 need = np.unique(np.concatenate(spans)).astype(np.int64)
                 have = out.get(upstream)
+                added = need if have is None else np.setdiff1d(need, have)
+                if len(added):
+                    pulls.append((upstream, added, name, idx, dep, lo, hi))
                 out[upstream] = need if have is None else np.union1d(have, need)
-    return {name: out[name] for name in graph.order if name in out}
+    return {name: out[name] for name in graph.order if name in out}, pulls
 
 
 # -- 3. skips ------------------------------------------------------------------------------------------------------

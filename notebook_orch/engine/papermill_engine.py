@@ -24,7 +24,7 @@ from typing import Any
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_output
 from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import Engine
+from papermill.engines import Engine, NotebookExecutionManager
 from papermill.utils import merge_kwargs, remove_args
 
 from notebook_orch.core.cell_selection import CellPlan, NotebookCell, plan_cells
@@ -102,7 +102,7 @@ class SelectiveNotebookClient(PapermillNotebookClient):
             if cell.cell_type != "code":
                 continue
             if self.cell_plan is not None and not self.cell_plan.runs(index):
-                self._mark_skipped(cell)
+                self.mark_skipped(cell)
                 continue
             try:
                 self.nb_man.cell_start(cell, index)
@@ -113,7 +113,7 @@ class SelectiveNotebookClient(PapermillNotebookClient):
             finally:
                 self.nb_man.cell_complete(self.nb.cells[index], cell_index=index)
 
-    def _mark_skipped(self, cell: Any) -> None:
+    def mark_skipped(self, cell: Any) -> None:
         assets = ", ".join(self.run_context.get("assets", ())) or "none"
         run_id = self.run_context.get("run_id", "?")
         cell.outputs = [new_output(
@@ -124,6 +124,33 @@ class SelectiveNotebookClient(PapermillNotebookClient):
 
 
 class NotebookOrchEngine(Engine):
+    @classmethod
+    def execute_notebook(cls, nb: Any, kernel_name: str, output_path: str | None = None, progress_bar: bool = True,
+                         log_output: bool = False, autosave_cell_every: int = 30, **kwargs: Any) -> Any:
+        """papermill's ``Engine.execute_notebook``, writing the output notebook once instead of three times.
+
+        papermill writes the output when the notebook starts, when it completes, and once more after the engine
+        returns (``execute_notebook``'s final write, or ``raise_for_execution_errors`` with the error banner). Here
+        the writes within the run are deferred (``ThrottledSaves``: a long run still shows progress every few
+        seconds), so a quick run is written once, by papermill at the end. When the engine raises (a dead kernel, a
+        timeout) papermill writes nothing more: the notebook is written here, after ``notebook_complete``.
+        """
+        nb_man = NotebookExecutionManager(nb, output_path=output_path, progress_bar=progress_bar,
+                                          log_output=log_output, autosave_cell_every=autosave_cell_every)
+        saves = ThrottledSaves(nb_man)  # before notebook_start: its save is deferred too
+        finished = False
+        try:
+            nb_man.notebook_start()
+            cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finished = True
+        finally:
+            nb_man.cleanup_pbar()
+            nb_man.notebook_complete()
+            if not finished:
+                saves.flush()
+            saves.restore()
+        return nb_man.nb
+
     @classmethod
     def execute_managed_notebook(
         cls,
@@ -156,29 +183,21 @@ class NotebookOrchEngine(Engine):
         def client(km: Any = None) -> SelectiveNotebookClient:
             return SelectiveNotebookClient(nb_man, km=km, cell_plan=plan, run=run, **final_kwargs)
 
-        saves = ThrottledSaves(nb_man)
-        try:
-            if mode == WARM_KERNEL:
-                from notebook_orch.engine.warm_engine import execute_in_warm_kernel
+        if mode == WARM_KERNEL:
+            from notebook_orch.engine.warm_engine import execute_in_warm_kernel
 
-                return execute_in_warm_kernel(client, kernel_name, start_timeout=start_timeout)
-            return client().execute()
-        except BaseException:
-            saves.flush()  # a dead kernel or a timeout: papermill writes nothing more, so the file shows the end
-            raise
-        finally:
-            saves.restore()
+            return execute_in_warm_kernel(client, kernel_name, start_timeout=start_timeout)
+        return client().execute()
 
 
 class ThrottledSaves:
-    """papermill rewrites the whole output notebook at every cell's start and end (11 writes for a 4-cell run,
-    ~20 ms of a 80 ms warm run). Here a save within ``every_s`` of the last write is deferred: the first one writes
-    (the output exists from the start), later ones at most every ``every_s`` while cells go on, and ``flush``
-    writes what was deferred. papermill itself writes the final notebook after the engine returns (or raises an
-    execution error); a dead kernel or a timeout is flushed by the engine. So the finished file is the same; only
-    a silent cell started less than ``every_s`` after the last write shows as started a little later.
-
-    Installed right after papermill's ``notebook_start`` wrote the file, so the clock starts then."""
+    """papermill rewrites the whole output notebook at the start, at every cell's start and end, and at the end (11
+    writes for a 4-cell run, each a validated, indented JSON dump). Here a save within ``every_s`` of the last write
+    is deferred: later ones go through at most every ``every_s`` while cells go on, and ``flush`` writes what was
+    deferred. The engine installs it before papermill's ``notebook_start``, so the clock starts then and the first
+    save is deferred too: a quick run writes nothing until papermill's final write. A dead kernel or a timeout is
+    flushed by the engine. So the finished file is the same; only a run killed within ``every_s`` of its
+    start leaves no output notebook, and a silent cell shows as started a little later."""
 
     def __init__(self, nb_man: Any, *, every_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock

@@ -87,24 +87,32 @@ def warm_kernel(kernel_name: str, *, startup_timeout: float = 60) -> tuple[Any, 
 def execute_in_warm_kernel(make_client: Callable[[Any], Any], kernel_name: str, *, start_timeout: float = 60) -> Any:
     """Execute a notebook with the client ``make_client(km)`` on this worker's warm kernel, reset for the run.
 
-    The namespace is reset and the kernel changes to the current folder (papermill's ``cwd``) first (without waiting
-    for the reply: see ``reset_for_warm_run(record_errors=True)``). A failed cell
-    leaves a usable kernel; a dead or hung one is discarded so it does not serve the next run.
+    The run's cells go to the kernel in ONE execute request (``warm_batch``), after the namespace reset and the change
+    to the current folder (papermill's ``cwd``); a reset failure is kept in the namespace for the run's ``%%asset``
+    cells to raise (``reset_for_warm_run(record_errors=True)``). Clients with nbclient options the batch does not
+    reproduce run cell by cell, the reset sent ahead without waiting for its reply. A failed cell leaves a usable
+    kernel; a dead or hung one is discarded so it does not serve the next run.
     """
+    from notebook_orch.engine.warm_batch import can_batch, execute_batched
+
     km, kc = warm_kernel(kernel_name, startup_timeout=start_timeout)
-    # Sent without waiting for its reply: the kernel runs requests in order, so it is done before the first cell;
-    # nbclient passes over its reply, and a failure is kept in the namespace for the run's %%asset cells to raise.
-    code = (f"import notebook_orch.kernel.runtime as __nbo_rt; "
-            f"__nbo_rt.reset_for_warm_run(get_ipython(), cwd={os.getcwd()!r}, record_errors=True)")
-
-    async def send() -> None:  # inside the client's event loop, as every request of nbclient's
-        kc.execute(code, silent=True, store_history=False)
-
-    _run_sync(send)()
     client = make_client(km)
     client.kc = kc  # reuse the ready client: nbclient starts one only when it has none
     client.language_info_cached = True
+    batched = can_batch(client)
+    if not batched:
+        # Sent without waiting for its reply: the kernel runs requests in order, so it is done before the first
+        # cell; nbclient passes over its reply.
+        code = (f"import notebook_orch.kernel.runtime as __nbo_rt; "
+                f"__nbo_rt.reset_for_warm_run(get_ipython(), cwd={os.getcwd()!r}, record_errors=True)")
+
+        async def send() -> None:  # inside the client's event loop, as every request of nbclient's
+            kc.execute(code, silent=True, store_history=False)
+
+        _run_sync(send)()
     try:
+        if batched:
+            return execute_batched(client, os.getcwd())
         return client.execute(cleanup_kc=False)
     except BaseException:
         alive = False

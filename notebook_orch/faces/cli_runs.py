@@ -88,6 +88,7 @@ def run_command(project: Any, args: argparse.Namespace, *, progress: Any = None)
             print(json.dumps({"runs": [{"notebook": r.notebook, "partition": r.partition, "assets": list(r.assets),
                                         "after": list(r.after)} for r in plan.runs],
                               "skipped": [list(s) for s in plan.skipped],
+                              "pulled_in": [p.to_json() for p in plan.pulled_in],
                               "left_out": [{"asset": a, "problem": why} for a, why in plan.left_out]}, indent=2))
         else:
             print(plan.describe())

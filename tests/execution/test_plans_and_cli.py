@@ -124,6 +124,7 @@ def test_dry_run_json_parses_and_matches_the_plan(project_root: Path) -> None:
             {"notebook": "notebooks/downstream.ipynb", "partition": DAY, "assets": ["doubled"], "after": [0]},
         ],
         "skipped": [],
+        "pulled_in": [],
         "left_out": [],
     }
     assert_nothing_stored(project_root)
@@ -138,3 +139,31 @@ def test_bad_usage_of_the_run_options_exits_2_before_anything_runs(project_root:
     code, _, err = main_cli(project_root, "materialize", "numbrs", "--dry-run")
     assert (code, err) == (2, "error: No asset named 'numbrs' in the project. Did you mean 'numbers'?\n")
     assert_nothing_stored(project_root)
+
+
+def test_the_example_dry_run_says_why_a_month_of_days_is_pulled_in(tmp_path: Path) -> None:
+    """Three days asked for; the monthly roll-up's January overlaps them and reads every day of January."""
+    import shutil
+
+    shutil.copytree(Path(__file__).resolve().parents[2] / "notebooks", tmp_path / "notebooks")
+    args = ("materialize", "*", "--from", "2013-01-01", "--to", "2013-01-03", "--dry-run")
+    code, out, err = main_cli(tmp_path, *args)
+    assert (code, err) == (0, "")
+    assert out.startswith("Would start 95 runs for 98 asset partitions:\n")
+    why = out[out.index("Also runs"):].splitlines()
+    assert why == [
+        "Also runs 84 upstream partitions outside what was asked, because planned partitions read them:",
+        "  28 partitions of delays_daily (2013-01-04..2013-01-31) pulled in by delays_monthly 2013-01 (a monthly "
+        "asset reads every day of its month)",
+        "  28 partitions of flights_daily (2013-01-04..2013-01-31) pulled in by delays_daily 2013-01-04..2013-01-31 "
+        "(each partition reads the upstream partition of the same key)",
+        "  28 partitions of weather_daily (2013-01-04..2013-01-31) pulled in by delays_daily 2013-01-04..2013-01-31 "
+        "(each partition reads the upstream partition of the same key)",
+    ]
+    code, out, err = main_cli(tmp_path, *args, "--json")
+    pulled = json.loads(out)["pulled_in"]
+    assert pulled[0] == {
+        "asset": "delays_daily", "partitions": [f"2013-01-{d:02d}" for d in range(4, 32)], "count": 28,
+        "by": "delays_monthly", "by_partitions": ["2013-01"], "dependency": "delays_daily",
+        "reason": "a monthly asset reads every day of its month", "text": why[1].strip()}
+    assert not (tmp_path / ".notebook_orch" / "runs").exists()

@@ -506,3 +506,65 @@ def test_selected_upstream_gets_every_partition_its_targets_read():
     got = plan_materialization(g, rep, selection=["daily_x", "report_x"],
                                partitions=PartitionSelection(start="2013-01-01", end="2013-01-03"))
     assert [k for a, k in got.targets if a == "daily_x"] == days(1, 3)
+
+
+# -- why partitions nobody asked for are in the plan ------------------------------------------------------------
+def test_pulled_in_partitions_say_which_target_read_them_and_why():
+    daily = s("daily_x --partitions daily:2013-01-01..2013-02-28")
+    raw = s("raw_x --partitions daily:2013-01-01..2013-02-28", nb="raw.ipynb")
+    clean = s("clean_x --deps raw_x --partitions daily:2013-01-01..2013-02-28", nb="c.ipynb")
+    monthly = s("monthly_x --deps daily_x,clean_x --partitions monthly:2013-01..2013-02", nb="m.ipynb")
+    g, _, rep = setup([daily, raw, clean, monthly])
+    got = plan(g, rep, ["daily_x", "raw_x", "clean_x", "monthly_x"], start="2013-01-01", end="2013-01-03")
+    pulled = [(p.asset, p.partitions, p.by, p.by_partitions, p.dependency, p.reason) for p in got.pulled_in]
+    assert pulled == [  # in the order the planner met them: downstream first, dependencies as declared
+        ("daily_x", tuple(days(4, 31)), "monthly_x", ("2013-01",), "daily_x",
+         "a monthly asset reads every day of its month"),
+        ("clean_x", tuple(days(4, 31)), "monthly_x", ("2013-01",), "clean_x",
+         "a monthly asset reads every day of its month"),
+        # pulled in by what was itself pulled in: only the 28 days that read it
+        ("raw_x", tuple(days(4, 31)), "clean_x", tuple(days(4, 31)), "raw_x",
+         "each partition reads the upstream partition of the same key"),
+    ]
+    text = got.describe()
+    assert "Also runs 84 upstream partitions outside what was asked, because planned partitions read them:" in text
+    assert ("  28 partitions of daily_x (2013-01-04..2013-01-31) pulled in by monthly_x 2013-01 (a monthly asset "
+            "reads every day of its month)") in text.splitlines()
+    assert got.pulled_in[0].to_json()["count"] == 28
+
+
+def test_nothing_is_pulled_in_when_the_asked_partitions_cover_every_read():
+    a = s(f"a {D20}")
+    b = s(f"b --deps a {D20}", nb="b.ipynb")
+    g, _, rep = setup([a, b])
+    got = plan(g, rep, ["a", "b"], start="2013-01-02", end="2013-01-05")
+    assert got.pulled_in == () and "Also runs" not in got.describe()
+
+
+def test_offsets_and_windows_say_what_they_read_and_skips_are_not_explained():
+    a = s(f"a {D20}")
+    lag = s(f"lag --deps a[-1] {D20}", nb="l.ipynb")
+    week = s(f"week --deps a[-6:0] {D20}", nb="w.ipynb")
+    g, _, rep = setup([a, lag, week])
+    got = plan(g, rep, ["a", "lag"], "2013-01-10")
+    assert [(p.asset, p.partitions, p.reason) for p in got.pulled_in] == [
+        ("a", ("2013-01-09",), "a[-1]: each partition reads the one before it")]
+    got = plan(g, rep, ["a", "week"], "2013-01-10")
+    assert [(p.partitions, p.reason) for p in got.pulled_in] == [
+        (tuple(days(4, 9)), "a[-6:0]: each partition reads a window of 7 partitions")]
+    # Upstream partitions that are fresh and skipped with only_stale do not run, so they are not listed.
+    g, h, rep = setup([a, week], fill=True)
+    got = plan(g, rep, ["a", "week"], "2013-01-10", only_stale=True)
+    assert got.pulled_in == ()
+
+
+def test_a_finer_asset_reading_a_coarser_one_says_so():
+    from notebook_orch.core.pulled_in import pull_reason
+    from notebook_orch.core.specs import DepSpec
+
+    daily = s("d --deps m --partitions daily:2013-01-01..2013-02-28")
+    monthly = s("m --partitions monthly:2013-01..2013-02", nb="m.ipynb")
+    assert pull_reason(daily.partitions, monthly.partitions, DepSpec("m")) == (
+        "a daily asset reads the month that holds its day")
+    assert pull_reason(daily.partitions, s("u", nb="u.ipynb").partitions, DepSpec("u")) == (
+        "it reads u, which has one partition")
