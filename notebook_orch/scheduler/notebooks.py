@@ -54,6 +54,8 @@ def summarize(graph: Any) -> dict[str, dict[str, Any]]:
         }
     for name, bad in graph.invalid.items():
         out[name] = {"invalid": bad.describe(located=True)}
+    for problem in graph.other_problems:  # e.g. a notebook that cannot be read: its assets are gone, this says why
+        out[f"problem: {problem}"] = {"problem": str(problem)}
     return out
 
 
@@ -63,6 +65,10 @@ def describe_changes(old: Mapping[str, Mapping[str, Any]], new: Mapping[str, Map
     for name in sorted(old.keys() | new.keys()):
         before, after = old.get(name), new.get(name)
         if before == after:
+            continue
+        if "problem" in (after or before or {}):
+            if after is not None:
+                lines.append(name)
             continue
         if after is None:
             lines.append(f"{name}: removed (no longer declared in any notebook)")
@@ -95,6 +101,22 @@ def _change(flag: str, before: Any, after: Any) -> str:
     return f"--{flag} {before!r} -> {after!r}"
 
 
+HALF_WRITTEN_PASSES = 3  # after this many passes a notebook that is still not JSON is read (and shown broken)
+
+
+def _half_written(old: Stamp, new: Stamp) -> str | None:
+    """A notebook added or changed since ``old`` that does not parse as JSON now (being written), or None."""
+    import json
+
+    for path, _, _ in sorted(set(new) - set(old)):
+        try:
+            with open(path, "rb") as fh:
+                json.loads(fh.read())
+        except (OSError, ValueError):
+            return path
+    return None
+
+
 class NotebookWatch:
     """Reads the project again when its notebooks changed; ``check`` once per pass."""
 
@@ -102,6 +124,7 @@ class NotebookWatch:
         self.project = project
         self._stamp: Stamp | None = None
         self._seen: dict[str, dict[str, Any]] = {}
+        self._waited = 0  # passes waited for a half-written notebook
 
     def check(self) -> list[str]:
         """The changes applied by this call (empty when the notebooks are as the last pass saw them)."""
@@ -113,13 +136,22 @@ class NotebookWatch:
             return []
         if stamp == self._stamp:
             return []
+        half = _half_written(self._stamp, stamp)
+        if half and self._waited < HALF_WRITTEN_PASSES:
+            # An editor writing in place: reading now would drop the notebook's assets (and their declared
+            # schedules and pending joins) for a pass. Jupyter itself replaces the file atomically.
+            self._waited += 1
+            log.debug("notebook %s is not valid JSON yet; reading it again next pass", half)
+            return []
+        self._waited = 0
         self._stamp = stamp
         self.project.reload()
         new = summarize(self.project.graph)
         lines = describe_changes(self._seen, new)
         self._seen = new
         for line in lines:
-            (log.warning if "INVALID" in line else log.info)("notebooks changed: %s", line)
+            (log.warning if "INVALID" in line or line.startswith("problem:") else log.info)(
+                "notebooks changed: %s", line)
         if not lines:
             log.debug("notebooks changed; nothing the scheduler acts on")
         return lines

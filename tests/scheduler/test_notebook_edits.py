@@ -110,3 +110,25 @@ def test_a_source_declared_while_the_daemon_runs_is_observed_at_the_next_pass(tm
         (root / "landing" / "2024-01-03" / "_SUCCESS").write_text("batch 2")
         assert sched.run_once().observed == 0 and not sched.sources.watching
         sched.finish()
+
+
+def test_a_notebook_being_written_is_read_once_it_is_whole(tmp_path: Path) -> None:
+    from notebook_orch.scheduler.notebooks import HALF_WRITTEN_PASSES, NotebookWatch
+
+    root = tmp_path / "p"
+    _write(root)
+    path = root / "notebooks" / "pipe.ipynb"
+    whole = path.read_text()
+    with Project(root) as p:
+        watch = NotebookWatch(p)
+        assert watch.check() == []
+        path.write_text(whole[: len(whole) // 2])  # an editor writing in place, caught half-way
+        assert watch.check() == [] and "later" in p.graph  # the assets are kept, not dropped for a pass
+        _write(root, later=" --auto")
+        assert watch.check() == ["later: --auto on"]
+        path.write_text("{not json")  # still broken after several passes: read, and shown as a problem
+        for _ in range(HALF_WRITTEN_PASSES):
+            assert watch.check() == []
+        lines = watch.check()
+        assert "a: removed (no longer declared in any notebook)" in lines
+        assert any(x.startswith("problem: notebooks/pipe.ipynb: The notebook is not valid JSON") for x in lines)
