@@ -305,6 +305,11 @@ class Project:
         return [{"pool": key, "limit": limit, "in_use": len(held.get(key, [])), "holders": held.get(key, [])}
                 for key, limit in sorted(declared.items())]
 
+    def pool_waiters(self) -> list[Any]:
+        """The runs WAITING for a pool slot in the store's first-come, first-served queue, first first: each one's
+        position, since when, and per pool how many runs wait ahead of it (``store.PoolWait``). A read."""
+        return self.store.pool_waiters()
+
     def materialize(self, selection: str, *, progress: Any = None, **options: Any) -> RunPlanReport:
         """``submit(...)`` and wait for the report (``progress`` shows each run as it ends)."""
         from notebook_orch.engine.runner import follow

@@ -395,24 +395,36 @@ def cmd_lineage(project: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_runs(project: Any, args: argparse.Namespace) -> int:
+    from notebook_orch.core.pools import pool_key_label
+
     runs = project.runs(limit=args.limit, status=args.status, asset=args.asset)
     dead = {r.run_id for r in project.presumed_dead()}
+    waiting = any(r.status == RunStatus.WAITING for r in runs)
+    # The store's first-come, first-served queue: where each waiting run stands in each pool it waits in.
+    queue = {w.run_id: w for w in project.pool_waiters()} if waiting else {}
     if args.json:
-        print(json.dumps([{**_jsonable(r), "presumed_dead": r.run_id in dead} for r in runs], indent=2))
+        print(json.dumps([{**_jsonable(r), "presumed_dead": r.run_id in dead,
+                           **({"pool_queue": {"position": queue[r.run_id].position,
+                                              "ahead": dict(queue[r.run_id].ahead)}} if r.run_id in queue else {})}
+                          for r in runs], indent=2))
         return 0
     console = _console()
     waiting_note = ""
-    if any(r.status == RunStatus.WAITING for r in runs):
+    if waiting:
         full = [p for p in project.pools() if p["in_use"] >= p["limit"]]
         waiting_note = "waiting for a pool slot" + (
             f" (full: {', '.join(_pool_text(p) for p in full)})" if full else "")
-    console.print(_runs_table(runs, dead, wide=console.width >= WIDE, waiting_note=waiting_note))
+    notes = {run_id: waiting_note + "; " + ", ".join(f"{n} ahead in {pool_key_label(p)}"
+                                                      for p, n in sorted(w.ahead.items()))
+             for run_id, w in queue.items()}
+    console.print(_runs_table(runs, dead, wide=console.width >= WIDE, waiting_note=waiting_note, notes=notes))
     if runs:
         console.print("run ids are shortened; nbo runs --json shows them whole", style="dim", highlight=False)
     return 0
 
 
-def _runs_table(runs: list, dead: set[str], *, wide: bool, waiting_note: str = "") -> Any:
+def _runs_table(runs: list, dead: set[str], *, wide: bool, waiting_note: str = "",
+                notes: dict[str, str] | None = None) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
@@ -443,7 +455,7 @@ def _runs_table(runs: list, dead: set[str], *, wide: bool, waiting_note: str = "
         else:
             middle = [escape(f"{(r.notebook or '').removeprefix('notebooks/')} [{parts}]")]
             started = f"{r.started_at:%H:%M:%S}" if r.started_at.date() == today else f"{r.started_at:%m-%d %H:%M}"
-        note = waiting_note if r.status == RunStatus.WAITING else _one_line(r.error)
+        note = (notes or {}).get(r.run_id, waiting_note) if r.status == RunStatus.WAITING else _one_line(r.error)
         table.add_row(ids[r.run_id], shown, *middle, started, took, escape(note))
     return table
 

@@ -67,6 +67,9 @@ def test_two_terminals_share_a_pool_of_one_and_the_second_waits_visibly(tmp_path
             time.sleep(0.2)
         shown = nbo(root, "runs")
         assert "WAITING" in shown.stdout and "waiting for a pool slot (full: pool warehouse 1/1 in use)" in shown.stdout
+        assert "; 0 ahead in pool warehouse" in shown.stdout  # its place in the first-come, first-served queue
+        [waiting] = [r for r in runs if r["status"] == "WAITING"]
+        assert waiting["pool_queue"] == {"position": 1, "ahead": {"pool:warehouse": 0}}
         status = nbo(root, "status")
         assert "pools: pool warehouse 1/1 in use; 1 run(s) WAITING for a slot" in status.stdout
         assert json.loads(nbo(root, "status", "--json").stdout)["pools"][0] | {"holders": None} == {
