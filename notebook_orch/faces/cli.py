@@ -230,10 +230,14 @@ def cmd_status(project: Any, args: argparse.Namespace) -> int:
     pools = project.pools()
     from notebook_orch.faces.cli_auto import paused_assets
 
-    paused = paused_assets(project)
+    # A pause means something only for an automated asset (--auto, --trigger); with none, nothing is read, and a
+    # cold status stays on the sqlite3 read path (store/sqlite_read.py) without SQLAlchemy.
+    automated = {spec.name for spec in graph.specs if spec.auto}
+    paused = paused_assets(project) if automated else {}
     for r in rows:
         r["sla"] = slas.get(r["asset"])  # {"sla", "met", "missed"} from recorded verdicts, or None
-        r["auto_paused_since"] = paused.get(r["asset"])  # automation paused (nbo auto pause), or None
+        # automation paused (nbo auto pause), or None
+        r["auto_paused_since"] = paused.get(r["asset"]) if r["asset"] in automated else None
         r["notes"] = _coverage_notes(graph, report, r["asset"]) if r["status"] != INVALID else []
     if args.json:
         print(json.dumps(_jsonable({"assets": rows, "totals": totals, "invalid_assets": len(invalid),
