@@ -1,7 +1,8 @@
 """The daemon runs every plan on one executor: a plan that stops on an error stops only its own runs. Two --auto
 assets are triggered by the same upstream partition in one pass (real store, real worker processes and kernels);
 the plan of `bad` fails in its drive loop while `good` is mid-run (its executor refuses its run, as a Dask client
-that lost its scheduler would); `good` still finishes, and the daemon logs the failed plan."""
+that lost its scheduler would); `good` still finishes, and the daemon logs the failed plan. And a plan canceled
+mid-run on a shared executor kills only its own worker: the other plan's run, mid-run too, succeeds."""
 
 from __future__ import annotations
 
@@ -91,3 +92,27 @@ def test_one_plans_error_does_not_cancel_another_plans_run(tmp_path: Path, caplo
         runs = {r.assets: r.status for r in p.store.list_runs(limit=10) if r.kind == "trigger"}
         assert runs == {("good",): "SUCCESS"}  # bad's run never started: nothing of it is recorded
     assert "a plan of bad stopped on an error" in caplog.text and "lost its scheduler" in caplog.text
+
+
+def test_canceling_one_plan_on_the_shared_executor_kills_only_its_run(tmp_path: Path) -> None:
+    from notebook_orch.engine.executors import default_registry
+
+    root = _project(tmp_path / "p")
+    nb = nbformat.read(root / "notebooks" / "bad.ipynb", as_version=4)
+    mark = root / "bad-started"  # `bad` now hangs once started: it is the plan canceled mid-run
+    nb.cells[-1].source = (f"%%asset bad --deps up {DAILY} --auto\nimport time\nopen({str(mark)!r}, 'w').close()\n"
+                           "time.sleep(600)\nbad = up")
+    nbformat.write(nb, root / "notebooks" / "bad.ipynb")
+    key = PartitionSelection(keys=("2024-01-03",))
+    pool = default_registry().create("local", workers=2)
+    try:
+        with Project(root) as p:
+            assert p.materialize("up", partitions=key).ok
+            good = p.submit("good", partitions=key, executor=pool)
+            bad = p.submit("bad", partitions=key, executor=pool)
+            until(lambda: mark.exists() and (root / "good-started").exists(), 120, step=0.05)
+            bad.cancel()
+            assert [o.status for o in bad.wait(timeout=60).outcomes] == ["CANCELED"]
+            assert [o.status for o in good.wait(timeout=120).outcomes] == ["SUCCESS"]
+    finally:
+        pool.shutdown()
