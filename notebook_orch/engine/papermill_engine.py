@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from nbclient.exceptions import CellExecutionError
@@ -45,19 +46,29 @@ def plan_for_run(nb: Any, run: Mapping[str, Any]) -> CellPlan:
     Discovery reads the notebook as saved, so it is shown the cells without papermill's injected parameters; its
     cell indexes are mapped back onto ``nb``.
     """
-    from notebook_orch.discovery import assets_in_cells
-
     cells = [NotebookCell(c.cell_type, _text(c.get("source", "")), tuple(c.get("metadata", {}).get("tags", ())))
              for c in nb.cells]
-    saved = [i for i, c in enumerate(cells) if _INJECTED not in c.tags]
-    found = assets_in_cells([(cells[i].cell_type, cells[i].source) for i in saved],
-                            notebook=str(run.get("notebook", "")))
+    saved = tuple(i for i, c in enumerate(cells) if _INJECTED not in c.tags)
+    asset_cells, helpers = _asset_cells(str(run.get("notebook", "")),
+                                        tuple((cells[i].cell_type, cells[i].source) for i in saved), saved)
+    return plan_cells(cells, assets=tuple(run.get("assets", ())), asset_cells=dict(asset_cells),
+                      helpers={name: list(indexes) for name, indexes in helpers})
+
+
+@lru_cache(maxsize=64)
+def _asset_cells(notebook: str, saved_cells: tuple[tuple[str, str], ...], positions: tuple[int, ...]
+                 ) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, tuple[int, ...]], ...]]:
+    """Discovery's asset cells and helper cells of a notebook, as indexes of the parameterized notebook. Every
+    partition of a backfill runs the same notebook: it is parsed once per worker (keyed by the cells' text)."""
+    from notebook_orch.discovery import assets_in_cells
+
+    found = assets_in_cells(list(saved_cells), notebook=notebook)
     asset_cells: dict[str, int] = {}
     for spec in found.specs:
         if spec.cell_index is not None:
-            asset_cells.setdefault(spec.name, saved[spec.cell_index])
-    helpers = {name: [saved[i] for i in indexes] for name, indexes in found.helpers.items()}
-    return plan_cells(cells, assets=tuple(run.get("assets", ())), asset_cells=asset_cells, helpers=helpers)
+            asset_cells.setdefault(spec.name, positions[spec.cell_index])
+    helpers = tuple((name, tuple(positions[i] for i in indexes)) for name, indexes in found.helpers.items())
+    return tuple(asset_cells.items()), helpers
 
 
 class SelectiveNotebookClient(PapermillNotebookClient):
