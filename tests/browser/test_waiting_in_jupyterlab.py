@@ -1,7 +1,8 @@
 """A run waiting for a pool slot, as a person sees it in JupyterLab and Chromium: with ``max_runs = 1`` one run holds
 the only slot and a run of ``summary`` waits. On both graph canvases the ``summary`` node is painted in the WAITING
 colour (read back from the canvas pixels, not only the style), the legend lists "waiting", its panel says which pool
-it waits for; when it gets the slot the node turns the RUNNING colour on the open page."""
+it waits for, and the heatmap paints that partition WAITING too; when it gets the slot the node (and the heatmap
+cell) turns the RUNNING colour on the open page."""
 
 from __future__ import annotations
 
@@ -29,8 +30,17 @@ GLOBAL = {"global": 1}
 CELLS = {
     "ipycytoscape": ["%load_ext notebook_orch", "%nbo graph"],
     "anywidget": ["%load_ext notebook_orch", "from notebook_orch.widgets import LineageGraph",
-                  "LineageGraph(adapter='anywidget')"],
+                  "LineageGraph(adapter='anywidget')", "%nbo partitions"],
 }
+# The colour of a heatmap cell's centre pixel, as ``#rrggbb`` (the heatmap test's recipe).
+HEAT_PIXEL = """([asset, index]) => {
+    const c = document.querySelector('.nbo-partitions-canvas');
+    if (!c || c.dataset.ready !== '1' || !c._nboHeatmap) return null;
+    const b = c._nboHeatmap.cellBox(asset, index); const dpr = c.width / c.clientWidth;
+    const [r, g, bl] = c.getContext('2d').getImageData(Math.floor((b.x + b.w / 2) * dpr),
+        Math.floor((b.y + b.h / 2) * dpr), 1, 1).data;
+    const hex = (v) => v.toString(16).padStart(2, '0');
+    return '#' + hex(r) + hex(g) + hex(bl); }"""
 
 
 def pixel(page, name: str) -> str:
@@ -80,6 +90,11 @@ def test_a_waiting_run_is_drawn_waiting_then_running(example, lab, page, kind):
             live.wait_for(timeout=20_000)
             assert f"run {waiter.run_id} waits for max_runs (global) with 0 ahead, since" in live.inner_text()
             screenshot(page, f"waiting-{kind}")
+            if kind == "anywidget":  # the heatmap below the graph paints the waiting partition in the same colour
+                page.locator(".nbo-partitions-canvas").wait_for(timeout=30_000)
+                page.locator(".nbo-partitions-canvas").scroll_into_view_if_needed()
+                page.wait_for_function(f"(a) => ({HEAT_PIXEL})(a) === {json.dumps(COLOURS['WAITING'])}",
+                                       arg=["summary", 0], timeout=30_000)
 
             # The holder ends and the waiter takes the slot: the open page turns the node running.
             store.finalize_success(holder.run_id, [])
@@ -89,6 +104,9 @@ def test_a_waiting_run_is_drawn_waiting_then_running(example, lab, page, kind):
             page.wait_for_function(f"() => {CY}.getElementById('summary').style('background-color') === "
                                    f"{json.dumps(rgb(COLOURS['RUNNING']))}", timeout=10_000)
             page.locator(".nbo-live-waiting").wait_for(state="detached", timeout=20_000)
+            if kind == "anywidget":
+                page.wait_for_function(f"(a) => ({HEAT_PIXEL})(a) === {json.dumps(COLOURS['RUNNING'])}",
+                                       arg=["summary", 0], timeout=30_000)
             screenshot(page, f"waiting-{kind}-then-running")
         finally:
             for run in (holder, waiter):

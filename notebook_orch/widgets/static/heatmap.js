@@ -6,7 +6,7 @@
 const DAY = 86400000;
 const HOUR = 3600000;
 // Drawn first to last, so the worst status of a pixel shows when runs are thinner than a pixel.
-const PAINT_ORDER = ["FRESH", "MISSING", "STALE", "FAILED", "RUNNING", "INVALID"];
+const PAINT_ORDER = ["FRESH", "MISSING", "STALE", "FAILED", "WAITING", "RUNNING", "PRESUMED_DEAD", "INVALID"];
 
 function pad(n, w = 2) { return String(n).padStart(w, "0"); }
 
@@ -240,7 +240,8 @@ function render({ model, el: host }) {
     const runs = runsOf(codes.get(row.asset));
     const cellPx = xOf(row, 1) - xOf(row, 0);
     const gap = h >= 9 ? 1 : 0;
-    for (const status of PAINT_ORDER) {
+    // Any status the kernel sends that this list does not know is painted last, never left blank.
+    for (const status of [...PAINT_ORDER, ...view.statuses.filter((s) => !PAINT_ORDER.includes(s))]) {
       const code = view.statuses.indexOf(status);
       ctx.fillStyle = colourOf(code);
       for (const [c, a, b] of runs) {
