@@ -130,8 +130,9 @@ class NotebookWatch:
         """The changes applied by this call (empty when the notebooks are as the last pass saw them)."""
         folder = Path(self.project.config.notebooks)
         stamp = notebook_stamp(folder)  # taken before reading: an edit during the read is seen next pass
-        if self._stamp is None:
+        if self._stamp is None:  # the first pass: read what the stamp stands for (the graph may be older)
             self._stamp = stamp
+            self.project.reload()
             self._seen = summarize(self.project.graph)
             return []
         if stamp == self._stamp:
