@@ -144,11 +144,14 @@ class Scheduler:
 
     def _watch_slas(self, now: datetime) -> None:
         """SLA deadlines, failures after the last retry, the alert hook (scheduler/sla_watch.py)."""
+        from notebook_orch.errors import StoreError
         from notebook_orch.scheduler.sla_watch import SlaWatch
 
         self._sla = self._sla or SlaWatch(self.project)
         try:
             self._sla.run_once(now)
+        except StoreError:  # the store itself (gone, damaged): the pass stops and serve says it once
+            raise
         except Exception:  # an SLA or hook problem must not stop schedules and triggers
             log.exception("SLA check failed; retrying on the next pass")
 

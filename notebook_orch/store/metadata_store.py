@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from notebook_orch.store.scheduling import SchedulingStore
     from notebook_orch.store.sla import SlaStore
 
+log = logging.getLogger("notebook_orch.store")
 
 
 def open_store(url: str) -> MetadataStore:
@@ -78,8 +80,9 @@ class MetadataStore:
 
     def _check_file(self) -> None:
         """The SQLite file deleted, replaced, overwritten in place or found damaged under this open store
-        (store/file_guard.py): refuse the operation with a clear error; adopt a replacement once it opens as a
-        store (a restore)."""
+        (store/file_guard.py): refuse the operation with a clear error while it is; adopt a replacement once it
+        opens as a store (a restore) and go on, saying so once. Failing the first operation on a restored file
+        instead lost what a background writer was doing then (a daemon's triggered run never started)."""
         assert self._guard is not None
         changed = self._guard.check()
         if changed is None:
@@ -87,16 +90,11 @@ class MetadataStore:
         self._engine.dispose()
         self._waiter.forget()
         engine_mod.ensure_schema(self._engine, self._shown)  # StoreDamaged/StoreOpenError until a good file is back
-        if changed == "restored":
-            raise StoreError(
-                f"The store file {self._guard.path} was restored after it was found damaged; this operation was not "
-                "done. The process now uses the restored file: check it against the value folders with nbo doctor."
-            )
-        raise StoreError(
-            f"The store file {self._guard.path} was replaced while this process was using it (restored from a "
-            "backup, or another file copied over it); this operation was not done. The process now uses the new "
-            "file: check it against the value folders with nbo doctor."
-        )
+        how = "was restored after it was found damaged" if changed == "restored" else (
+            "was replaced while this process was using it (restored from a backup, or another file copied over it)")
+        log.warning("The store file %s %s; this process uses the new file from now on. Check it against the value "
+                    "folders with nbo doctor: runs that ended meanwhile could not be recorded in it.",
+                    self._guard.path, how)
 
     def _damage_found(self, exc: sa.exc.DBAPIError) -> None:
         """SQLite met a damaged page: check the whole file now, so the error names the file and what to do, and

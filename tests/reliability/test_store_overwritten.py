@@ -7,6 +7,7 @@ No kernel: the daemon has nothing to run; the writes are runs recorded through t
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -142,7 +143,7 @@ def test_a_store_overwritten_in_place_under_the_daemon_is_found_refused_and_reco
 
 
 def test_damage_no_read_met_is_found_by_the_periodic_quick_check_and_shared_with_other_processes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Pages no operation reads (a table nobody queried yet) damaged in place: only quick_check can tell; once it
     did, a store opened afterwards (another process: the note beside the file) refuses too, until a restore."""
     from notebook_orch.store import file_guard, open_store
@@ -168,9 +169,9 @@ def test_damage_no_read_met_is_found_by_the_periodic_quick_check_and_shared_with
         subprocess.run([sys.executable, "-c", CHILD, str(db)], check=True, env=env(), timeout=120)
         assert files(db) == before
         restore(db, saved)
-        with pytest.raises(StoreError, match="was restored after it was found damaged"):
-            store.list_runs()
-        assert store.list_runs() == []
+        with caplog.at_level(logging.WARNING, logger="notebook_orch.store"):
+            assert store.list_runs() == []  # the restored file, at once
+        assert "was restored after it was found damaged" in caplog.text
         store.check_file()
     assert not db.with_name("store.db.damaged").exists()
 
