@@ -218,7 +218,7 @@ class Scheduler:
             return
         keys = sorted(k for k in targets if k is not None)
         shown = ",".join(keys) or None
-        rec = self.sched.record_tick(s.name, tick, partition=shown, now=self.clock())
+        rec = self.sched.record_tick(s.name, tick, partition=shown, now=self.clock(), params=s.params)
         if rec is None:
             return  # recorded already: another daemon, or this one before a restart
         _crash_point()
@@ -235,7 +235,7 @@ class Scheduler:
                 parts = PartitionSelection(keys=(key,)) if key is not None else None
                 handle = self.project.submit(",".join(names), partitions=parts, kind="schedule",
                                              executor=self.run_executor(), workers=self.workers,
-                                             parameters=dict(s.params))
+                                             parameters=dict(s.params if rec.params is None else rec.params))
                 self.handles.append(handle)
                 run_ids.extend(handle.run_ids)
                 held += self._held_elsewhere(handle)

@@ -95,9 +95,13 @@ def _tick_of(scheduler: Any, run: Any) -> Any:
 
 
 def _parameters_of(scheduler: Any, tick: Any) -> dict[str, Any] | None:
-    """A scheduled run's retry gets its schedule's ``--param`` again (the run record does not keep them)."""
+    """A scheduled run's retry gets its tick's ``--param`` again (the run record does not keep them): as they were
+    at tick time, even if the schedule changed or was deleted since (a tick recorded before the store kept them:
+    the schedule's current ones)."""
     if tick is None:
         return None
+    if tick.params is not None:
+        return dict(tick.params)
     s = scheduler.sched.get_schedule(tick.schedule)
     return dict(s.params) if s is not None else None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 # Bump when the tables change (after writing the Alembic revision of that number: docs/store-migrations.md);
 # ``open_store`` refuses stores written by a newer version and migrates older ones.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # Our own name for Alembic's version table: a PostgreSQL database shared with an application that uses Alembic
 # itself already has an "alembic_version", holding that application's revision.

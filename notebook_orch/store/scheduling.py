@@ -70,6 +70,7 @@ class TickRecord:
     run_ids: tuple[str, ...]
     message: str | None
     created_at: datetime
+    params: Mapping[str, str] | None = None  # the schedule's --param at tick time (None: recorded before 0009)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ def _schedule(row: sa.Row) -> ScheduleRecord:
 def _tick(row: sa.Row) -> TickRecord:
     m = row._mapping
     return TickRecord(m["id"], m["schedule"], m["tick_at"], m["partition"], m["status"],
-                      tuple(json.loads(m["run_ids"])), m["message"], m["created_at"])
+                      tuple(json.loads(m["run_ids"])), m["message"], m["created_at"],
+                      json.loads(m["params"]) if m["params"] is not None else None)
 
 
 class SchedulingStore:
@@ -160,13 +162,16 @@ class SchedulingStore:
     # -- ticks ----------------------------------------------------------------------------------------------------
     def record_tick(
         self, schedule: str, tick_at: datetime, *, partition: str | None, status: str = "STARTED",
-        message: str | None = None, now: datetime | None = None,
+        message: str | None = None, now: datetime | None = None, params: Mapping[str, str] | None = None,
     ) -> TickRecord | None:
-        """Insert the tick; None when it is recorded already (another daemon, or this one before a restart)."""
+        """Insert the tick; None when it is recorded already (another daemon, or this one before a restart).
+        ``params``: the schedule's ``--param`` now, kept with the tick for every attempt of its runs."""
         if status not in TICK_STATUSES:
             raise ValueError(f"tick status {status!r} is not one of {TICK_STATUSES}")
+        params = dict(params or {})
         row = {"schedule": schedule, "tick_at": utc_naive(tick_at), "partition": partition, "status": status,
-               "run_ids": "[]", "message": message, "created_at": utc_naive(now)}
+               "run_ids": "[]", "message": message, "created_at": utc_naive(now),
+               "params": json.dumps(params, sort_keys=True)}
         try:
             with self._store._write(f"record a tick of {schedule!r}") as conn:
                 if conn.execute(sa.select(schedule_ticks.c.id).where(
@@ -177,7 +182,8 @@ class SchedulingStore:
             if isinstance(exc.__cause__, sa.exc.IntegrityError):
                 return None  # a concurrent daemon inserted it between our check and our insert (PostgreSQL)
             raise
-        return TickRecord(tick_id, schedule, row["tick_at"], partition, status, (), message, row["created_at"])
+        return TickRecord(tick_id, schedule, row["tick_at"], partition, status, (), message, row["created_at"],
+                          params)
 
     def update_tick(self, tick_id: int, *, status: str, run_ids: Iterable[str] = (),
                     message: str | None = None) -> None:

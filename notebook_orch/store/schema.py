@@ -216,6 +216,9 @@ class ScheduleTickRow(StoreModel, table=True):
     run_ids: str = _col("run_ids", sa.Text, nullable=False)  # JSON list
     message: str | None = _col("message", sa.Text)
     created_at: datetime = _col("created_at", sa.DateTime, nullable=False)
+    # The schedule's --param at tick time (JSON object): every attempt of the tick's runs gets them, even after the
+    # schedule changed or was deleted. NULL for ticks recorded before revision 0009.
+    params: str | None = _col("params", sa.Text)
 
 
 class SchedulerLeaseRow(StoreModel, table=True):

@@ -113,3 +113,13 @@ def test_auto_pause_drops_pending_joins_and_resume_records_the_newest_event(stor
     assert resumed is not None and not resumed.paused and resumed.after_event == store.last_event_id()
     assert s.resume_auto("joined") is None and s.resume_auto("never_paused") is None
     assert s.auto_pauses() == {"joined": resumed}
+
+
+def test_a_tick_keeps_the_parameters_it_fired_with(store: MetadataStore) -> None:
+    s = store.scheduling
+    rec = s.record_tick("eu", T0, partition="2024-02-29", params={"region": "eu"}, now=T0)
+    assert rec.params == {"region": "eu"}
+    s.update_tick(rec.id, status="SUBMITTED", run_ids=["r1"])
+    s.add_tick_runs(rec.id, ["r2", "r1"])
+    [back] = s.ticks("eu")
+    assert (back.params, back.run_ids, back.status) == ({"region": "eu"}, ("r1", "r2"), "SUBMITTED")
