@@ -19,7 +19,7 @@ from notebook_orch.store.schema import metadata
 
 OWN_TABLES = {"schema_version", "runs", "materializations", "partition_state", "partition_locks", "events",
               "state_cache", "schedules", "schedule_ticks", "scheduler_lease", "scheduler_cursor", "pending_joins",
-              "code_versions", "sla_watch", "sla_verdicts", "alerts", "pool_slots", "pool_waits"}
+              "code_versions", "sla_watch", "sla_verdicts", "alerts", "pool_slots", "pool_waits", "auto_pauses"}
 
 
 def tree(folder: Path) -> dict[str, bytes | None]:
