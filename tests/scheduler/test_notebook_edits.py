@@ -132,3 +132,19 @@ def test_a_notebook_being_written_is_read_once_it_is_whole(tmp_path: Path) -> No
         lines = watch.check()
         assert "a: removed (no longer declared in any notebook)" in lines
         assert any(x.startswith("problem: notebooks/pipe.ipynb: The notebook is not valid JSON") for x in lines)
+
+
+def test_a_schedule_declared_while_the_daemon_runs_is_stored_at_the_next_pass(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    _write(root)
+    with Project(root) as p:
+        sched = Scheduler(p)
+        assert sched.run_once().leader and p.store.scheduling.list_schedules() == []
+        _write(root, later=" --schedule '0 6 * * *'")
+        sched.run_once()
+        assert [(s.name, s.cron, s.origin) for s in p.store.scheduling.list_schedules()] == [
+            ("later", "0 6 * * *", "asset")]
+        _write(root)  # and removed again
+        sched.run_once()
+        assert p.store.scheduling.list_schedules() == []
+        sched.finish()
