@@ -70,6 +70,7 @@ class Scheduler:
         self.handles: list[Any] = []
         self._follower: Any = None
         self._sla: Any = None  # scheduler/sla_watch.SlaWatch, made on the first pass as leader
+        self._generation = 0  # the store's file_generation this daemon follows (_after_restore)
         self._leader = False
         self.next_due: datetime | None = None  # the earliest upcoming tick: the loop wakes for it
         from notebook_orch.scheduler.sources import SourceObserver
@@ -94,6 +95,7 @@ class Scheduler:
         # The store's file overwritten in place or damaged would otherwise be noticed only when a damaged page is
         # read, after writes into it: refuse (StoreError, said once by serve) until it is restored.
         self.project.store.check_file()
+        self._after_restore()
         if not self.sched.acquire_lease(self.holder, ttl_s=self.lease_ttl_s, now=now):
             if self._leader:
                 log.warning("lost the scheduler lease; standing by")
@@ -141,6 +143,21 @@ class Scheduler:
                 log.error("a plan of %s stopped on an error; its runs were settled, other plans go on: %s: %s",
                           ",".join(assets), type(exc).__name__, exc)
         self.handles = live
+
+    def _after_restore(self) -> None:
+        """The store's file was replaced (a backup restored): its event log may end before the cursors this daemon
+        holds in memory, so events written from now on would get ids it thinks it has seen. Follow again from the
+        cursors saved in the restored file, and read ticks again."""
+        generation = getattr(self.project.store, "file_generation", 0)
+        if generation == self._generation:
+            return
+        self._generation = generation
+        self._follower = None
+        self._sla = None
+        self._due.clear()
+        saved = self.sched.cursor()
+        log.warning("the store's file changed: following its event log again from its saved cursor (%s)",
+                    "none: from its newest event" if saved is None else f"event {saved}")
 
     def _watch_slas(self, now: datetime) -> None:
         """SLA deadlines, failures after the last retry, the alert hook (scheduler/sla_watch.py)."""

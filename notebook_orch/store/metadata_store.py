@@ -65,6 +65,9 @@ class MetadataStore:
         found = engine_mod.sqlite_file(engine.url)
         # the process may change folder later
         self._guard = None if found is None or not found.exists() else FileGuard(found.absolute())
+        # Counts the files this store has used: a follower of the event log compares it to notice a restore (the
+        # restored file's events may end before the cursor it holds).
+        self.file_generation = 0
 
     # -- plumbing -------------------------------------------------------------------------------------------------
 
@@ -90,6 +93,7 @@ class MetadataStore:
         self._engine.dispose()
         self._waiter.forget()
         engine_mod.ensure_schema(self._engine, self._shown)  # StoreDamaged/StoreOpenError until a good file is back
+        self.file_generation += 1
         how = "was restored after it was found damaged" if changed == "restored" else (
             "was replaced while this process was using it (restored from a backup, or another file copied over it)")
         log.warning("The store file %s %s; this process uses the new file from now on. Check it against the value "

@@ -46,6 +46,14 @@ def files(db: Path) -> tuple[bytes, bytes]:
     return db.read_bytes(), wal.read_bytes() if wal.exists() else b""
 
 
+def followed(db: Path) -> bool:
+    """The daemon saved its event cursor at the newest event of the file."""
+    from notebook_orch.store import open_store
+
+    with open_store(f"sqlite:///{db}") as store:
+        return store.scheduling.cursor() == store.last_event_id()
+
+
 def lease_expiry(db: Path):
     from notebook_orch.store import open_store
 
@@ -68,6 +76,10 @@ def test_a_store_overwritten_in_place_under_the_daemon_is_found_refused_and_reco
         saved = tmp_path / "backup.db"
         backup(db, saved)
         note = db.with_name(db.name + ".damaged")
+        # Events the backup will not have: the daemon follows them, its cursor then lies beyond the restored log.
+        with open_project(root) as p:
+            published_run(p, "a", "2013-01-02", {"v": 2})
+        wait_for(lambda: followed(db), timeout=30, what="the daemon to follow the new events")
 
         # 1. Pages in the middle overwritten in place (the header intact): the daemon's quick_check finds it.
         con = sqlite3.connect(db)
@@ -102,8 +114,10 @@ def test_a_store_overwritten_in_place_under_the_daemon_is_found_refused_and_reco
         restored_lease = lease_expiry(saved)
         wait_for(lambda: (lease_expiry(db) or restored_lease) > restored_lease, timeout=30,
                  what="the daemon to renew its lease in the restored file")
-        with open_project(root) as p:
+        assert "following its event log again from its saved cursor" in log.read_text()
+        with open_project(root) as p:  # new events get ids the daemon had seen in the lost file: still followed
             published_run(p, "a", "2013-01-03", {"v": 3})
+        wait_for(lambda: followed(db), timeout=30, what="the daemon to follow the restored file's new events")
         assert not note.exists()
 
         # 2. The header overwritten in place: the next operation of any process that holds the store open refuses.
