@@ -27,8 +27,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from notebook_orch.core.schedule import parse_catchup, plan_catchup, target_partition
-from notebook_orch.core.status import Status
-from notebook_orch.core.triggers import evaluate_joins, reached_joins, trigger_conditions
+from notebook_orch.scheduler.joins import evaluate_pending, held_assets, reached_by
 
 log = logging.getLogger("notebook_orch.scheduler")
 
@@ -328,25 +327,6 @@ class Scheduler:
             self._follower = EventFollower(self.project.store, after=saved)
         return self._follower
 
-    def _changed(self, events: list[Any]) -> list[tuple[str, str]]:
-        """(asset, partition) of MATERIALIZED events whose data version differs from the one before it."""
-        from notebook_orch.store.records import EV_MATERIALIZED
-
-        out = []
-        for e in events:
-            if e.kind != EV_MATERIALIZED or not e.asset or e.partition is None:
-                continue
-            history = self.project.store.materializations(e.asset, e.partition, limit=50)
-            ids = [m.id for m in history]
-            mid = e.payload.get("materialization_id")
-            if mid in ids:
-                i = ids.index(mid)
-                if i + 1 < len(history) and history[i + 1].data_version == history[i].data_version:
-                    log.debug("%s[%s]: data version unchanged, triggers nothing", e.asset, e.partition)
-                    continue
-            out.append((e.asset, e.partition))
-        return out
-
     def _follow_events(self, now: datetime, report: PassReport) -> None:
         from notebook_orch.scheduler.retries import retry_dead_runs
 
@@ -364,31 +344,9 @@ class Scheduler:
             retried = retry_dead_runs(self, events)
             self.handles += retried
             report.retried = len(retried)
-            reached = self._reached(specs, events, naive, pauses)
+            reached = reached_by(self.project, specs, events, naive, pauses)
             self.sched.save_cursor(follower.cursor, add_joins=reached, now=now)
         self.decide(specs, naive, report, pauses=pauses)
-
-    def _reached(self, specs: dict[str, Any], events: list[Any], naive: datetime,
-                 pauses: dict[str, Any]) -> list[tuple[str, str]]:
-        """The joins ``events`` reach. A paused asset is reached by none; one resumed after event N only by events
-        after N — the batch is cut at such N (rare: only right after a resume), so the order of reading does not
-        matter, only event ids."""
-        paused = {a for a, p in pauses.items() if p.paused}
-        first = min(e.id for e in events)
-        resumed = {a: p.after_event for a, p in pauses.items() if not p.paused and p.after_event is not None
-                   and p.after_event >= first}
-        reached: list[tuple[str, str]] = []
-        low: int | None = None
-        for cut in [*sorted(set(resumed.values())), None]:
-            part = [e for e in events if (low is None or e.id > low) and (cut is None or e.id <= cut)]
-            low = cut
-            if not part:
-                continue
-            top = max(e.id for e in part)
-            blocked = paused | {a for a, after in resumed.items() if top <= after}
-            reached += reached_joins(specs, self._changed(part), now=naive,
-                                     automated=lambda n, b=blocked: specs[n].auto and n not in b)
-        return reached
 
     def preview(self) -> Any:
         """What the next pass would start: the pending joins plus those reached by events not yet read."""
@@ -403,35 +361,18 @@ class Scheduler:
         if saved is not None:
             follower = EventFollower(self.project.store, after=saved)
             while batch := follower.poll(limit=5000):
-                reached += self._reached(specs, batch, naive, pauses)
-        held = self._held(pauses)
+                reached += reached_by(self.project, specs, batch, naive, pauses)
+        held = held_assets(self.project, pauses)
         joins = [j for j in dict.fromkeys(self.sched.pending() + reached) if j[0] not in held]
-        return self._evaluate(specs, joins, naive)
-
-    def _evaluate(self, specs: dict[str, Any], joins: list[tuple[str, str]], naive: datetime) -> Any:
-        status = self.project.status(now=naive)
-        running = self.project.store.running()
-
-        def status_of(asset: str, partition: str) -> Status:
-            try:
-                return status.status(asset, partition)
-            except Exception:
-                return Status.MISSING
-
-        return evaluate_joins(specs, joins, status_of=status_of, running=lambda a, p: (a, p) in running,
-                              now=naive, limit=self.join_limit, conditions=trigger_conditions(specs))
-
-    def _held(self, pauses: dict[str, Any]) -> set[str]:
-        """Assets whose pending joins are neither started nor dropped: INVALID ones (they run again once the
-        declaration is fixed) and paused ones (pausing removed their joins; one added in a race waits)."""
-        return set(self.project.graph.invalid) | {a for a, p in pauses.items() if p.paused}
+        return evaluate_pending(self.project, specs, joins, naive, limit=self.join_limit)
 
     def decide(self, specs: dict[str, Any], naive: datetime, report: PassReport, *,
                pauses: dict[str, Any] | None = None) -> None:
         from notebook_orch.core.planning import PartitionSelection
 
-        held = self._held(self.sched.auto_pauses() if pauses is None else pauses)
-        plan = self._evaluate(specs, [j for j in self.sched.pending() if j[0] not in held], naive)
+        held = held_assets(self.project, self.sched.auto_pauses() if pauses is None else pauses)
+        plan = evaluate_pending(self.project, specs, [j for j in self.sched.pending() if j[0] not in held], naive,
+                                limit=self.join_limit)
         by_asset: dict[str, list[str]] = {}
         for asset, partition in plan.start:
             by_asset.setdefault(asset, []).append(partition)
