@@ -19,7 +19,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from notebook_orch.store import state_read
-from notebook_orch.store.constants import ALEMBIC_TABLE, BUSY_TIMEOUT_MS, CACHE_WAIT_MS, SCHEMA_VERSION, revision_id
+from notebook_orch.store.constants import (
+    ALEMBIC_TABLE,
+    BUSY_TIMEOUT_MS,
+    CACHE_WAIT_MS,
+    SCHEMA_VERSION,
+    TABLES,
+    revision_id,
+)
 from notebook_orch.store.file_guard import damage_note
 from notebook_orch.store.records import StoreSnapshot
 
@@ -108,7 +115,8 @@ def open_reader(url: str) -> SqliteReader | None:
         with _Txn(conn, "BEGIN"):
             version = conn.execute("SELECT version FROM schema_version").fetchall()
             revision = conn.execute(f"SELECT version_num FROM {ALEMBIC_TABLE}").fetchall()
-        if version == [(SCHEMA_VERSION,)] and revision == [(revision_id(SCHEMA_VERSION),)]:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version == [(SCHEMA_VERSION,)] and revision == [(revision_id(SCHEMA_VERSION),)] and TABLES <= tables:
             return SqliteReader(conn)
     except sqlite3.Error:
         pass
