@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
 
-from notebook_orch.engine.executor import RunOutcome, RunRequest, die_with_parent, execute_run
+from notebook_orch.engine.executor import WARM_MODE, RunOutcome, RunRequest, die_with_parent, execute_run
 from notebook_orch.errors import NotebookOrchError
 
 ENTRY_POINT_GROUP = "notebook_orch.executors"
@@ -134,6 +134,10 @@ def _worker_main(conn: Any) -> None:
             return
         if request is None:
             return
+        if request.mode == WARM_MODE:
+            from notebook_orch.engine.warm_engine import launch_early
+
+            launch_early()  # the kernel boots while this worker imports and starts the run (once per worker)
         try:
             conn.send(("ok", execute_run(request)))
         except BaseException as exc:  # noqa: BLE001 - report, the pool decides

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 _KERNELS: dict[str, Any] = {}
+_LAUNCHED: dict[str, Any] = {}  # kernel name -> manager of a kernel process started by ``launch_early``, not ready yet
 
 
 def _run_sync(coro_fn: Any) -> Any:
@@ -26,11 +27,9 @@ def _run_sync(coro_fn: Any) -> Any:
 
 def _start_kernel(kernel_name: str, startup_timeout: float) -> tuple[Any, Any]:
     """Start a kernel and ONE client for it. A new client per run costs a ready-wait (~0.1-0.2 s) each time."""
-    from notebook_orch.engine.executor import KERNEL_ARGUMENTS
-    from notebook_orch.engine.kernels import new_kernel_manager
-
-    km = new_kernel_manager(kernel_name)  # IPC sockets: no TCP port race with kernels starting beside it
-    _run_sync(km.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS))
+    km = _LAUNCHED.pop(kernel_name, None)
+    if km is None or not _run_sync(km.is_alive)():
+        km = _launch(kernel_name)
     kc = km.client()
     kc.start_channels()
 
@@ -41,6 +40,27 @@ def _start_kernel(kernel_name: str, startup_timeout: float) -> tuple[Any, Any]:
     _execute_quietly(kc, "import notebook_orch.kernel.runtime as __nbo_rt; __nbo_rt.reset_for_warm_run(get_ipython())",
                      timeout=startup_timeout)
     return km, kc
+
+
+def _launch(kernel_name: str) -> Any:
+    from notebook_orch.engine.executor import KERNEL_ARGUMENTS
+    from notebook_orch.engine.kernels import new_kernel_manager
+
+    km = new_kernel_manager(kernel_name)  # IPC sockets: no TCP port race with kernels starting beside it
+    _run_sync(km.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS))
+    return km
+
+
+def launch_early(kernel_name: str = "python3") -> None:
+    """Start this worker's kernel process now without waiting for it to be ready: it boots (~0.7 s) while the
+    worker imports the store and papermill and starts its first run, instead of after. ``warm_kernel`` takes it
+    over; if it failed to start, ``warm_kernel`` starts one the usual way and reports that error."""
+    if kernel_name in _KERNELS or kernel_name in _LAUNCHED:
+        return
+    try:
+        _LAUNCHED[kernel_name] = _launch(kernel_name)
+    except Exception:  # noqa: BLE001 - the run's own start of the kernel says what is wrong
+        pass
 
 
 def _execute_quietly(kc: Any, code: str, *, timeout: float) -> None:
@@ -68,6 +88,11 @@ def discard_kernel(kernel_name: str) -> None:
 def shutdown_all() -> None:
     for name in list(_KERNELS):
         discard_kernel(name)
+    for name in list(_LAUNCHED):
+        try:
+            _run_sync(_LAUNCHED.pop(name).shutdown_kernel)(now=True)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
 
 
 atexit.register(shutdown_all)
@@ -142,4 +167,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-__all__ = ["discard_kernel", "execute_in_warm_kernel", "shutdown_all", "warm_kernel"]
+__all__ = ["discard_kernel", "execute_in_warm_kernel", "launch_early", "shutdown_all", "warm_kernel"]
