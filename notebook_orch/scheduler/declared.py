@@ -28,7 +28,11 @@ def declared_schedules(graph: Any, *, now: datetime) -> dict[str, ScheduleRecord
 
 def sync_declared(project: Any, *, now: datetime) -> list[str]:
     """Store the declared schedules (keeping their paused state); drop stored ones no longer declared. Returns
-    the names of declared schedules skipped because a schedule added by hand has the same name."""
+    the names of declared schedules skipped because a schedule added by hand has the same name.
+
+    While some notebook cannot be read (``graph.other_problems``), nothing is dropped: its assets are missing from
+    the graph because the file is unreadable (half-saved, bad JSON), not because their ``--schedule`` was removed,
+    and dropping would lose the schedule's paused state and the ticks due while the file is being fixed."""
     sched = project.store.scheduling
     stored = {s.name: s for s in sched.list_schedules()}
     declared = declared_schedules(project.graph, now=now)
@@ -41,6 +45,8 @@ def sync_declared(project: Any, *, now: datetime) -> list[str]:
         if have is None or have.cron != rec.cron:
             sched.add_schedule(name=name, cron=rec.cron, selection=rec.selection, origin="asset", replace=True,
                                now=now, **DECLARED_DEFAULTS)
+    if project.graph.other_problems:
+        return clashes
     for name, have in stored.items():
         if have.origin == "asset" and name not in declared:
             sched.delete_schedule(name)

@@ -148,3 +148,26 @@ def test_a_schedule_declared_while_the_daemon_runs_is_stored_at_the_next_pass(tm
         sched.run_once()
         assert p.store.scheduling.list_schedules() == []
         sched.finish()
+
+
+def test_a_declared_schedule_survives_its_notebook_being_unreadable(tmp_path: Path) -> None:
+    """A notebook that cannot be read hides its assets from the graph; that is not the user removing their
+    --schedule, so the stored schedule (and its paused state) stays until the notebook reads again."""
+    root = tmp_path / "p"
+    _write(root, later=" --schedule '0 6 * * *'")
+    path = root / "notebooks" / "pipe.ipynb"
+    with Project(root) as p:
+        sched = Scheduler(p)
+        sched.run_once()
+        p.store.scheduling.set_paused("later", True)
+        path.write_text("{not json")
+        p.reload()
+        assert "later" not in p.graph and p.graph.other_problems
+        sched.run_once()
+        kept = p.store.scheduling.list_schedules()
+        assert [(s.name, s.paused) for s in kept] == [("later", True)]
+        _write(root)  # readable again, without the --schedule: now it is removed
+        p.reload()
+        sched.run_once()
+        assert p.store.scheduling.list_schedules() == []
+        sched.finish()
