@@ -13,6 +13,8 @@ requests sent with ``stop_on_error``, a failed cell stops the run unless the cel
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
 import sys
 from typing import Any
@@ -48,6 +50,11 @@ async def run_cells(shell: Any, payload: str) -> None:
 
 async def _run_one(shell: Any, source: str) -> Any:
     shell._last_traceback_during_displayhook = False
+    if _reloads_our_extension(shell, source):
+        # The warm kernel loaded the extension for an earlier run; IPython would print "The notebook_orch extension
+        # is already loaded" into every output notebook, where a fresh kernel's run shows nothing.
+        with contextlib.redirect_stdout(io.StringIO()):
+            return shell.run_cell(source, store_history=True)
     preprocessing_exc_tuple = None
     try:
         transformed = shell.transform_cell(source)
@@ -65,6 +72,10 @@ async def _run_one(shell: Any, source: str) -> Any:
         shell.events.trigger("post_execute")
         shell.events.trigger("post_run_cell", result)
     return result
+
+
+def _reloads_our_extension(shell: Any, source: str) -> bool:
+    return source.strip() == "%load_ext notebook_orch" and "notebook_orch" in shell.extension_manager.loaded
 
 
 def _send_end(shell: Any, content: dict) -> None:

@@ -64,8 +64,6 @@ def normalized(path: str) -> list[dict]:
     for cell in json.loads(Path(path).read_text(encoding="utf-8"))["cells"]:
         source = clean(cell["source"])
         outputs = clean(cell.get("outputs", []))
-        if source.startswith("%load_ext"):  # a warm kernel (before this change too) says it is loaded already
-            outputs = []
         cells.append({"source": "injected" if "nbo_run" in source else source, "outputs": outputs,
                       "status": cell["metadata"].get("papermill", {}).get("status"),
                       "exception": cell["metadata"].get("papermill", {}).get("exception"),
