@@ -9,6 +9,7 @@ raises ``StoreDamaged`` naming the file and what to do: it is neither repaired n
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,8 +55,7 @@ def create_store_engine(url_text: str, *, migrations: Migrations | None = None) 
         created = _prepare_sqlite_path(db_path, shown)
     engine: Engine | None = None
     try:
-        engine = _create_engine(url, shown)
-        ensure_schema(engine, shown, migrations=migrations)
+        engine = _open_when_unlocked(url, shown, migrations)
         return engine
     except BaseException as exc:
         if engine is not None:
@@ -74,6 +74,31 @@ def create_store_engine(url_text: str, *, migrations: Migrations | None = None) 
             f"Cannot open the metadata store at {shown!r}: {reason(exc)}. Check that the URL points at a "
             f"database (or a new file in a writable folder) and that the server is reachable. {_URL_FIX}."
         ) from exc
+
+
+def _open_when_unlocked(url: sa.engine.URL, shown: str, migrations: Migrations | None) -> Engine:
+    """Engine + schema check, retried while another process holds the new file's lock.
+
+    Two processes opening a store that does not exist yet (``nbo scheduler`` and ``nbo materialize`` started
+    together in a new project) race for it: switching the file to WAL needs it exclusively, and SQLite answers
+    "database is locked" at once, without waiting the busy timeout, while the other process creates the schema.
+    Waiting and trying again finds the other's finished store (``ensure_schema`` then has nothing to do)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.02
+    while True:
+        engine = _create_engine(url, shown)
+        try:
+            ensure_schema(engine, shown, migrations=migrations)
+            return engine
+        except sa.exc.OperationalError as exc:
+            engine.dispose()
+            if "database is locked" not in str(exc.orig) or time.monotonic() + delay > deadline:
+                raise
+        except BaseException:
+            engine.dispose()
+            raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 def unreadable_file(exc: BaseException) -> bool:
@@ -123,7 +148,10 @@ def _prepare_sqlite_path(path: Path, shown: str) -> list[Path]:
     missing = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
     try:
         for folder in reversed(missing):
-            folder.mkdir()
+            try:
+                folder.mkdir()
+            except FileExistsError:  # another process made it a moment ago: it is not ours to remove
+                continue
             created.append(folder)
     except OSError as exc:
         _remove(created)
@@ -132,10 +160,19 @@ def _prepare_sqlite_path(path: Path, shown: str) -> list[Path]:
             "Choose a path in a writable folder."
         ) from exc
     # The file itself (and SQLite's -wal/-shm companions) only exist once we connect: remove them on failure, but
-    # only those that did not exist before (os.path.lexists: a link counts even when what it points to does not).
+    # only those that did not exist before (os.path.lexists: a link counts even when what it points to does not),
+    # and only when this process created the file (O_EXCL): a process that lost the race to create it must never
+    # delete the store, or its WAL, from under the process that won (an empty file is a valid new SQLite database).
     if not os.path.lexists(path):
-        created.extend(p for p in (path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", "-journal"))
-                       if not os.path.lexists(p))
+        companions = [p for p in (path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))
+                      if not os.path.lexists(p)]
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:  # another process is creating it right now: the cleanup is its own
+            return created
+        except OSError:  # e.g. a read-only folder: SQLite's own error says so when we connect
+            return created
+        created.extend([path, *companions])
     return created
 
 
