@@ -19,7 +19,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 
 from notebook_orch.core.partitions import Unpartitioned, partition_date
 from notebook_orch.core.specs import HELP
-from notebook_orch.errors import DeclarationError, NotebookOrchError, RunFailed
+from notebook_orch.errors import DeclarationError, NotebookOrchError, PartitionError, RunFailed
 from notebook_orch.kernel.runtime import RUN_CONTEXT, AssetRuntime
 from notebook_orch.secrets import redact
 
@@ -74,6 +74,8 @@ class NotebookOrchMagics(Magics):
                 # declaration problem it is, in one line (the package's own short rendering).
                 raise
             raise UsageError(str(exc)) from None  # a line that does not parse: bad magic arguments
+        except PartitionError as exc:  # no partition chosen, or a key the asset does not have: nothing ran
+            raise UsageError(str(exc)) from None
         except RunFailed as exc:
             if getattr(exc, "user_code", False) and exc.__cause__ is not None:
                 _show_user_traceback(shell, exc)
@@ -143,6 +145,14 @@ class NotebookOrchMagics(Magics):
             code = main(["-C", root, *argv], progress=progress, raise_errors=True)
         except BadArguments as exc:
             raise UsageError(f"%nbo {argv[0]}: {exc}") from None
+        except DeclarationError:
+            here = [n for n in _named(argv[1:]) if self.runtime.declared_only_here(n)]
+            if not here:
+                raise
+            raise UsageError(
+                f"%nbo {argv[0]}: {here[0]!r} is declared only in this kernel (a new cell, or a notebook that is not "
+                f"saved yet); %nbo {argv[0]} reads the saved notebooks: save the notebook, then run it again."
+            ) from None
         except SystemExit as exc:  # argparse: --help (code 0) or bad arguments (code 2)
             if exc.code in (0, None):
                 return
@@ -285,6 +295,15 @@ def _show_lineage(argv: list[str], root: str) -> bool:
         return False
     display({"text/html": notebook_html(graph, report), "text/plain": render(graph, "text", report)}, raw=True)
     return True
+
+
+def _named(args: list[str]) -> list[str]:
+    """Asset names in a command's selection arguments ('+a,b+' -> a, b); options and their values are not names."""
+    names = []
+    for arg in args:
+        if not arg.startswith("-"):
+            names.extend(n.strip("+ ") for n in arg.split(",") if n.strip("+ "))
+    return names
 
 
 def _refuse_inside_a_run(command: str, namespace: Any) -> None:

@@ -109,6 +109,11 @@ class AssetRuntime:
             self._values = ValueStore(self.project().config.data_dir)
         return self._values
 
+    def declared_only_here(self, name: str) -> bool:
+        """True when this kernel ran (or tried to run) ``name``'s cell but the saved notebooks do not declare it: a
+        new cell, or a notebook not saved yet. ``%nbo status`` and the CLI read the saved notebooks only."""
+        return (name in self._new_assets or name in self._kernel_declared) and name not in self.graph()
+
     def graph(self) -> Any:
         """The project's graph, rediscovered only when a notebook file changed (a few stat calls)."""
         project = self.project()
@@ -359,10 +364,10 @@ class AssetRuntime:
         if not key:
             keys = spec.partitions.keys(now=_now())
             example = f", e.g. %nbo partition {keys[0]}" if keys else ""
-            raise RunFailed(
+            # Nothing ran: a missing choice, shown by the magic as a usage error, not as a failed run
+            raise PartitionError(
                 f"Asset {spec.name!r} is partitioned ({spec.partitions.describe()}); choose the partition first "
-                f"with '%nbo partition KEY'{example}",
-                asset=spec.name,
+                f"with '%nbo partition KEY'{example}"
             )
         return self._check_key(spec, str(key))
 
@@ -370,7 +375,7 @@ class AssetRuntime:
         try:
             spec.partitions.index_of(key, now=_now())
         except PartitionError as exc:
-            raise RunFailed(f"Asset {spec.name!r}: {exc}", asset=spec.name, partition=key) from None
+            raise PartitionError(f"Asset {spec.name!r}: {exc}") from None
         return key
 
     # -- the shared middle: inputs, body, checks, value ---------------------------------------------------

@@ -169,3 +169,15 @@ def test_a_new_asset_saved_afterwards_is_fresh_when_the_kernel_knows_its_noteboo
     with Project(project.root) as saved:
         counts = saved.status().counts("raw_copy")
     assert (counts["FRESH"], counts["STALE"]) == ((1, 0) if kernel_knows_its_notebook else (0, 1))
+
+
+def test_status_of_an_asset_declared_only_in_this_kernel_says_to_save_the_notebook(session: Session) -> None:
+    session.ok("%%asset only_here\nonly_here = {'k': 1}")
+    result = session.run("%nbo status only_here")
+    message = str(result.error_in_exec)
+    assert not result.success and type(result.error_in_exec).__name__ == "UsageError"
+    assert "'only_here' is declared only in this kernel" in message and "save the notebook" in message
+    # a name nobody declared is still the plain "no such asset" answer
+    result = session.run("%nbo status nobody_declares_this")
+    assert type(result.error_in_exec) is DeclarationError
+    assert "No asset named 'nobody_declares_this'" in str(result.error_in_exec)

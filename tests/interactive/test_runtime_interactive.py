@@ -14,6 +14,7 @@ from datetime import date
 import pandas as pd
 import pytest
 from interactive_helpers import CELLS, DAILY, ProjectDir, Session, cell_index
+from IPython.core.error import UsageError
 from pandas.testing import assert_frame_equal
 
 from notebook_orch import Project
@@ -265,7 +266,8 @@ def test_partitioned_asset_without_a_chosen_partition_says_how_to_choose(session
                                                                           project: ProjectDir) -> None:
     session.asset("config")  # leaves partition_key = 'unpartitioned' behind, which is no choice
     result = session.cell("raw")
-    assert not result.success and isinstance(result.error_in_exec, RunFailed)
+    # nothing ran, so it is a usage error (one line), not a failed run
+    assert not result.success and type(result.error_in_exec) is UsageError
     message = str(result.error_in_exec)
     assert "choose the partition first with '%nbo partition KEY', e.g. %nbo partition 2013-01-01" in message
     assert [r.assets for r in project.store().list_runs()] == [("config",)]
@@ -381,8 +383,8 @@ def test_bad_partition_key_in_the_namespace_runs_nothing(session: Session, proje
                                                          says: str) -> None:
     session.ns["partition_key"] = key
     result = session.cell("raw")
-    assert not result.success and type(result.error_in_exec) is RunFailed
-    assert says in str(result.error_in_exec)
+    assert not result.success and type(result.error_in_exec) is UsageError  # nothing ran: not a failed run
+    assert says in str(result.error_in_exec) and "Asset 'raw'" in str(result.error_in_exec)
     assert project.store().list_runs() == []
     assert not (project.config.data_dir / "raw").exists()
     assert not (project.root.parent / "etc").exists()
