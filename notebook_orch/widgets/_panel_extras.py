@@ -1,5 +1,6 @@
 """What the side panel reads for the one clicked asset, beyond the view-model: the cell's id (for a link that opens
-the notebook at that cell), a preview of the last value's first rows, the asset's schedules and its SLA.
+the notebook at that cell), a preview of the last value's first rows, the asset's schedules, its automation (paused
+or not) and its SLA.
 
 Read on click for one asset only (never for the whole graph), each part cheap: the Parquet preview reads the first
 record batch, not the file; a JSON value is read only when small; a pickle is never opened (unpickling runs code).
@@ -117,6 +118,22 @@ def schedules_for(store: Any, graph: Any, asset: str, *, now: datetime) -> list[
         out.append({"name": name, "cron": rec.cron, "target": rec.partition_rule, "timezone": rec.timezone,
                     "paused": rec.paused, "origin": rec.origin, "next": None if rec.paused else upcoming,
                     "last": last})
+    return out
+
+
+def automation_for(store: Any, graph: Any, asset: str) -> dict[str, Any] | None:
+    """The asset's automation (``--auto`` / ``--trigger``) and whether ``nbo auto pause`` holds it; None if it has
+    none."""
+    spec = graph.spec(asset)
+    if not spec.auto and not spec.trigger:
+        return None
+    out: dict[str, Any] = {"trigger": spec.trigger, "paused_since": None}
+    try:
+        pause = store.scheduling.auto_pauses().get(asset)
+    except Exception:  # noqa: BLE001 - a store without the pause table: not paused
+        pause = None
+    if pause is not None and pause.paused:
+        out["paused_since"] = pause.changed_at.strftime("%Y-%m-%d %H:%M")
     return out
 
 

@@ -104,8 +104,8 @@ def panel_html(panel: dict[str, Any], *, linker: Linker | None = None) -> str:
         out.append("<div style='margin-top:6px;color:#607d8b'>Never materialized.</div>")
     if panel.get("preview"):
         out.append(preview_html(panel["preview"]))
-    if panel.get("schedules") or panel.get("sla_record"):
-        out.append(schedules_html(panel.get("schedules") or [], panel.get("sla_record")))
+    if panel.get("schedules") or panel.get("sla_record") or panel.get("automation"):
+        out.append(schedules_html(panel.get("schedules") or [], panel.get("sla_record"), panel.get("automation")))
     elif panel.get("schedule") or panel.get("sla"):
         bits = [f"schedule <code>{escape(panel['schedule'])}</code>" if panel.get("schedule") else "",
                 f"SLA {escape(panel['sla'])}" if panel.get("sla") else ""]
@@ -171,10 +171,17 @@ def preview_html(preview: dict[str, Any]) -> str:
     return f"{head}: <span style='color:#607d8b'>{escape(preview['why'])}</span></div>"
 
 
-def schedules_html(schedules: list[dict[str, Any]], sla: dict[str, Any] | None) -> str:
-    """Which schedules run this asset (cron, target, next and last tick) and its SLA's record."""
+def schedules_html(schedules: list[dict[str, Any]], sla: dict[str, Any] | None,
+                   automation: dict[str, Any] | None = None) -> str:
+    """Which schedules run this asset (cron, target, next and last tick), its automation and its SLA's record."""
     out = ["<div class='nbo-schedules' style='margin-top:6px'><b>Schedules and SLA</b>"
            "<ul style='margin:2px 0;padding-left:18px'>"]
+    if automation:
+        what = (f"--trigger <code>{escape(automation['trigger'])}</code>" if automation.get("trigger")
+                else "--auto (runs when its inputs are ready)")
+        state = (f"<b>paused</b> since {escape(automation['paused_since'])} UTC (nbo auto resume to turn it back on)"
+                 if automation.get("paused_since") else "active")
+        out.append(f"<li class='nbo-automation'>automation {what}: {state}</li>")
     for s in schedules:
         when = "paused" if s["paused"] else (f"next {escape(s['next'])}" if s.get("next") else "")
         last = s.get("last")

@@ -132,6 +132,7 @@ class LineageGraph(w.HBox):
             view["preview"] = _panel_extras.value_preview(str(value if value.is_absolute() else root / value))
         view["schedules"] = _panel_extras.schedules_for(store, graph, asset, now=datetime.now(timezone.utc))
         view["sla_record"] = _panel_extras.sla_for(store, graph, asset)
+        view["automation"] = _panel_extras.automation_for(store, graph, asset)
         return view
 
     def show(self, asset: str, *, select: bool = False) -> None:

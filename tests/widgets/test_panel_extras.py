@@ -120,3 +120,26 @@ def test_select_partition_opens_the_panel_with_the_partition(project):
     assert g.panel.asset == "clean" and g.panel.partition.value == "2013-01-04"
     assert g.request("materialize")[1]["partitions"].keys == ("2013-01-04",)
     g.close()
+
+
+def test_the_panel_says_whether_automation_is_paused(tmp_path):
+    nb = new_notebook()
+    nb.cells = [new_code_cell(f"%%asset raw {DAYS}\nraw = 1"),
+                new_code_cell(f"%%asset clean --deps raw {DAYS} --auto\nclean = raw")]
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, tmp_path / "notebooks" / "auto.ipynb")
+    (tmp_path / "pyproject.toml").write_text('[tool.notebook_orch]\nnotebooks = "notebooks"\n')
+    with Project(tmp_path) as project:
+        g = LineageGraph(project, live=False)
+        g.show("raw")
+        assert g.panel.view["automation"] is None and "automation" not in g.panel.info.value
+        g.show("clean")
+        assert g.panel.view["automation"] == {"trigger": None, "paused_since": None}
+        assert "automation --auto (runs when its inputs are ready): active" in g.panel.info.value
+        project.store.scheduling.pause_auto("clean", now=datetime(2026, 11, 30, 3, 30))
+        g.show("clean")
+        assert "<b>paused</b> since 2026-11-30 03:30 UTC (nbo auto resume to turn it back on)" in g.panel.info.value
+        project.store.scheduling.resume_auto("clean")
+        g.show("clean")
+        assert g.panel.view["automation"]["paused_since"] is None
+        g.close()
