@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from notebook_orch.core.schedule import parse_catchup, plan_catchup, target_partition
-from notebook_orch.scheduler.joins import evaluate_pending, held_assets, reached_by
+from notebook_orch.scheduler.joins import SubmittedJoins, evaluate_pending, held_assets, reached_by
 
 log = logging.getLogger("notebook_orch.scheduler")
 
@@ -67,6 +67,7 @@ class Scheduler:
         self.clock = clock
         self.join_limit = join_limit
         self.handles: list[Any] = []
+        self.submitted = SubmittedJoins()  # triggered, not yet recorded: still pending in the store
         self._follower: Any = None
         self._sla: Any = None  # scheduler/sla_watch.SlaWatch, made on the first pass as leader
         self._generation = 0  # the store's file_generation this daemon follows (_after_restore)
@@ -105,6 +106,7 @@ class Scheduler:
             log.info("holding the scheduler lease as %s", self.holder)
             self._due.clear()  # another daemon may have fired ticks meanwhile
             self._synced = (None, self._synced[1])
+            self._recheck = True  # joins a predecessor left pending (e.g. it died before their runs were recorded)
         self._leader = report.leader = True
         self._prune_handles()
         self._watch_notebooks()
@@ -370,9 +372,10 @@ class Scheduler:
                pauses: dict[str, Any] | None = None) -> None:
         from notebook_orch.core.planning import PartitionSelection
 
+        self.sched.remove_pending(self.submitted.recorded(self.project.store))
         held = held_assets(self.project, self.sched.auto_pauses() if pauses is None else pauses)
-        plan = evaluate_pending(self.project, specs, [j for j in self.sched.pending() if j[0] not in held], naive,
-                                limit=self.join_limit)
+        joins = [j for j in self.sched.pending() if j[0] not in held and j not in self.submitted]
+        plan = evaluate_pending(self.project, specs, joins, naive, limit=self.join_limit)
         by_asset: dict[str, list[str]] = {}
         for asset, partition in plan.start:
             by_asset.setdefault(asset, []).append(partition)
@@ -386,8 +389,9 @@ class Scheduler:
                 continue
             self.handles.append(handle)
             started += [(asset, k) for k in keys]
+            self.submitted.add([(asset, k) for k in keys], handle)  # pending until the store records the run
             log.info("trigger: started %s for %s (every input fresh)", asset, ", ".join(keys))
-        self.sched.remove_pending(started + [(d.asset, d.partition) for d in plan.dropped])
+        self.sched.remove_pending([(d.asset, d.partition) for d in plan.dropped])
         report.triggered += started
         report.waiting = len(plan.waiting) + len(plan.deferred)
 

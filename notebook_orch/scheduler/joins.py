@@ -79,4 +79,41 @@ def evaluate_pending(project: Any, specs: dict[str, Any], joins: list[tuple[str,
                           now=naive, limit=limit, conditions=trigger_conditions(specs))
 
 
-__all__ = ["changed_partitions", "evaluate_pending", "held_assets", "reached_by"]
+class SubmittedJoins:
+    """Joins whose triggered run was submitted but may not be recorded yet.
+
+    A submitted run is recorded by the worker that starts it, a moment after the daemon decided it. The join stays
+    in the store's pending joins until the store records its run (or its plan ends): a daemon killed in between
+    leaves it pending, and its successor decides it again instead of losing the trigger (the run is then RUNNING,
+    FRESH or not there at all, and ``evaluate_joins`` waits, drops or starts it). Meanwhile this daemon does not
+    decide it again, so it never starts a second run of it."""
+
+    def __init__(self) -> None:
+        self._handles: dict[tuple[str, str], Any] = {}
+
+    def add(self, joins: list[tuple[str, str]], handle: Any) -> None:
+        for join in joins:
+            self._handles[join] = handle
+
+    def __contains__(self, join: object) -> bool:
+        return join in self._handles
+
+    def recorded(self, store: Any) -> list[tuple[str, str]]:
+        """Forget and return the joins whose run the store records now, or whose plan ended."""
+        by_handle: dict[int, tuple[Any, list[tuple[str, str]]]] = {}
+        for join, handle in self._handles.items():
+            by_handle.setdefault(id(handle), (handle, []))[1].append(join)
+        done: list[tuple[str, str]] = []
+        for handle, joins in by_handle.values():
+            if handle.done():
+                done += joins
+                continue
+            runs = [store.get_run(run_id) for run_id in handle.run_ids]
+            seen = {(a, p) for r in runs if r is not None for a in r.assets for p in r.partition_keys}
+            done += [j for j in joins if j in seen]
+        for join in done:
+            del self._handles[join]
+        return done
+
+
+__all__ = ["SubmittedJoins", "changed_partitions", "evaluate_pending", "held_assets", "reached_by"]
