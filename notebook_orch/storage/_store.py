@@ -104,6 +104,14 @@ class ValueStore:
                 f"Asset {staged.asset!r}, partition {staged.partition!r}: the staged value {temp} is gone "
                 "(already committed or discarded, or removed by cleanup_temp); stage it again."
             )
+        gone = launcher_gone()
+        if gone is not None:
+            _remove(temp, part_dir)
+            raise ValueStorageError(
+                f"Asset {staged.asset!r}, partition {staged.partition!r}: not published, because the process that "
+                f"launched this kernel and records its run (pid {gone}) has died: nothing would record the value. "
+                "The run is settled as failed and retried per its --retries."
+            )
         try:
             version_id = _rename_into_place(temp, part_dir, staged.run_id)
         except Exception as exc:
@@ -302,6 +310,22 @@ def _verify(handler: ValueHandler, path: Path, expected: ValueMetadata) -> None:
     ]
     if diffs:
         raise ValueStorageError(f"reading the {handler.name} file back gave a different value: " + "; ".join(diffs))
+
+
+def launcher_gone() -> int | None:
+    """In a kernel whose launching process has died since it started: that process's pid, else None.
+
+    A run's value is published by its kernel and recorded by the process that launched the kernel (a worker). When
+    the worker is SIGKILLed, ipykernel's own parent poller ends the kernel within about a second; a kernel that
+    publishes in that second would leave a value no record will ever point at (the run is already settled and its
+    values withdrawn). The poller's own test, asked at the moment of publishing."""
+    import sys
+
+    app = sys.modules.get("ipykernel.kernelapp")
+    if app is None or not app.IPKernelApp.initialized():
+        return None
+    parent = getattr(getattr(app.IPKernelApp.instance(), "poller", None), "parent_pid", 0)
+    return parent if isinstance(parent, int) and parent > 1 and os.getppid() != parent else None
 
 
 def _rename_into_place(temp: Path, part_dir: Path, run_id: str) -> str:
