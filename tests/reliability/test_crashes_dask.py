@@ -119,7 +119,8 @@ def kill_round(root: Path, cluster: LocalDaskCluster, keys: list[str], how: str,
             runner.kill()
             runner.communicate()
     assert runner.returncode == 0, out + err  # every killed attempt was retried and succeeded
-    assert kills, f"no worker was killed in the {how} round"
+    # a parked round always kills; a random moment can come after a fast backfill ended (the caller tries again)
+    assert kills or how == "random", f"no worker was killed in the {how} round"
     return kills
 
 
@@ -177,8 +178,12 @@ def test_dask_workers_killed_at_random_moments_and_mid_publish_lose_nothing(tmp_
     cost = 0
     try:
         for r, how in enumerate(rounds):
-            keys = days(3, start=r * 3)
-            made = kill_round(root, cluster, keys, how, rng)
+            for attempt in range(3):  # new partitions each try, until the random moment falls inside the backfill
+                keys = days(3, start=(r + attempt * len(rounds)) * 3)
+                made = kill_round(root, cluster, keys, how, rng)
+                if made:
+                    break
+            assert made, f"no worker was killed in 3 tries of the {how} round: each backfill ended first"
             failed = check_round(root, keys, made)
             # A worker killed while it (or its kernel) was parked in a run cost that run an attempt; one killed at a
             # random moment may have been between runs.
