@@ -27,6 +27,8 @@ __all__ = [
     "InvalidAsset",
     "build_graph",
     "build_valid_graph",
+    "selected_names",
+    "selection_terms",
     "unknown_dependency",
     "validate_specs",
 ]
@@ -312,6 +314,16 @@ def _downstream_problem(spec: AssetSpec, bad_deps: tuple[str, ...], roots: set[s
     )
 
 
+
+def selection_terms(expression: str) -> list[str]:
+    """A selection's terms (``+a``, ``b+``, ``*``), separated by commas or spaces."""
+    return [t for t in expression.replace(",", " ").split() if t]
+
+
+def selected_names(expression: str) -> list[str]:
+    """The asset names a selection's terms name (``'+a,b+ *'`` -> ``['a', 'b']``)."""
+    return [t.strip("+") for t in selection_terms(expression) if t != "*"]
+
 class AssetGraph:
     """A validated set of specs. Immutable; traversal is pure.
 
@@ -426,7 +438,7 @@ class AssetGraph:
         expression reaches come after the valid ones, by name.
         """
         chosen: set[str] = set()
-        terms = [t for t in expression.replace(",", " ").split() if t]
+        terms = selection_terms(expression)
         if not terms:
             raise DeclarationError("Empty selection; name an asset, '+asset', 'asset+' or '*'.")
         for term in terms:

@@ -146,7 +146,10 @@ class NotebookOrchMagics(Magics):
         except BadArguments as exc:
             raise UsageError(f"%nbo {argv[0]}: {exc}") from None
         except DeclarationError:
-            here = [n for n in _named(argv[1:]) if self.runtime.declared_only_here(n)]
+            from notebook_orch.core.graph import selected_names
+
+            named = selected_names(" ".join(a for a in argv[1:] if not a.startswith("-")))
+            here = [n for n in named if self.runtime.declared_only_here(n)]
             if not here:
                 raise
             raise UsageError(
@@ -295,15 +298,6 @@ def _show_lineage(argv: list[str], root: str) -> bool:
         return False
     display({"text/html": notebook_html(graph, report), "text/plain": render(graph, "text", report)}, raw=True)
     return True
-
-
-def _named(args: list[str]) -> list[str]:
-    """Asset names in a command's selection arguments ('+a,b+' -> a, b); options and their values are not names."""
-    names = []
-    for arg in args:
-        if not arg.startswith("-"):
-            names.extend(n.strip("+ ") for n in arg.split(",") if n.strip("+ "))
-    return names
 
 
 def _refuse_inside_a_run(command: str, namespace: Any) -> None:
