@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from _shared_helpers import wait_for
 from nbformat.v4 import new_code_cell, new_notebook
 
 WORKTREE = Path(__file__).resolve().parents[2]
@@ -48,11 +48,6 @@ def daemon(root: Path, *args: str, log: Path, **extra: str) -> subprocess.Popen:
 
 
 def until(what: Callable[[], Any], timeout: float, step: float = 0.2) -> Any:
-    """Poll ``what()`` until it returns something truthy (returned) or ``timeout`` seconds pass (AssertionError)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = what()
-        if got:
-            return got
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    """Poll ``what()`` until it returns something truthy (returned) or ``timeout`` seconds pass (AssertionError);
+    the tests-wide ``wait_for`` with the scheduler tests' positional timeout."""
+    return wait_for(what, timeout=timeout, every=step, what=str(what))
